@@ -1,0 +1,253 @@
+#include "core/decoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/str_cat.h"
+#include "core/crc32c.h"
+#include "core/varint.h"
+
+namespace walrus {
+namespace {
+
+enum class FrameStatus {
+  kOk,
+  kZeroLength,  // preallocated space: end of data in this file
+  kShort,       // the frame runs past the end of the bytes
+  kMalformed,   // impossible length field or unparsable record
+};
+
+struct Frame {
+  RecordView record;
+  uint64_t end = 0;
+};
+
+FrameStatus ReadFrame(absl::string_view bytes, uint64_t offset, Frame* frame, std::string* why) {
+  if (bytes.size() - offset < kFrameHeaderSize) return FrameStatus::kShort;
+  uint64_t field;
+  std::memcpy(&field, bytes.data() + offset, sizeof(field));
+  field = absl::little_endian::ToHost64(field);
+  if (field == 0) return FrameStatus::kZeroLength;
+  uint64_t record_len = 0, pad = 0;
+  if (!DecodeFrameLength(field, &record_len, &pad) || !FrameBodyFits(record_len, pad)) {
+    *why = absl::StrCat("malformed frame length field 0x", absl::Hex(field));
+    return FrameStatus::kMalformed;
+  }
+  uint64_t body = offset + kFrameHeaderSize;
+  if (bytes.size() - body < record_len + pad) return FrameStatus::kShort;
+  if (!ParseRecord(bytes.substr(body, record_len), &frame->record)) {
+    *why = "unparsable record";
+    return FrameStatus::kMalformed;
+  }
+  frame->end = body + record_len + pad;
+  return FrameStatus::kOk;
+}
+
+bool AllZero(absl::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
+// Offset just past the last non-zero byte at or after `from`.
+uint64_t EndOfNonZero(absl::string_view bytes, uint64_t from) {
+  uint64_t end = bytes.size();
+  while (end > from && bytes[end - 1] == 0) --end;
+  return end;
+}
+
+// The crc field of a record whose header survives even if the rest is damaged
+// (encoders write type first, then crc).
+std::optional<uint32_t> PeekRecordCrc(absl::string_view record) {
+  uint64_t tag = 0, value = 0;
+  if (!varint::Read(&record, &tag) || tag != 0x08 || !varint::Read(&record, &value)) {
+    return std::nullopt;
+  }
+  if (!varint::Read(&record, &tag) || tag != 0x10 || !varint::Read(&record, &value) ||
+      value > UINT32_MAX) {
+    return std::nullopt;
+  }
+  return static_cast<uint32_t>(value);
+}
+
+bool Verifies(const RecordView& record, uint32_t prev_crc) {
+  // Only records that carry data prove anything; an empty record's crc would
+  // just repeat its predecessor's, which zeros and garbage can imitate.
+  return record.has_data && !record.data.empty() && record.type >= 1 && record.type <= 5 &&
+         record.type != static_cast<int64_t>(RecordType::kCrc) &&
+         crc32c::Extend(prev_crc, record.data) == record.crc;
+}
+
+}  // namespace
+
+bool ParseRecord(absl::string_view bytes, RecordView* out) {
+  *out = RecordView();
+  while (!bytes.empty()) {
+    uint64_t tag = 0;
+    if (!varint::Read(&bytes, &tag)) return false;
+    uint64_t field = tag >> 3;
+    uint64_t wire_type = tag & 7;
+    uint64_t value = 0;
+    switch (wire_type) {
+      case 0:  // varint
+        if (!varint::Read(&bytes, &value)) return false;
+        if (field == 1) out->type = static_cast<int64_t>(value);
+        if (field == 2) {
+          if (value > UINT32_MAX) return false;
+          out->crc = static_cast<uint32_t>(value);
+        }
+        break;
+      case 1:  // fixed64
+        if (bytes.size() < 8) return false;
+        bytes.remove_prefix(8);
+        break;
+      case 2:  // length-delimited
+        if (!varint::Read(&bytes, &value) || value > bytes.size()) return false;
+        if (field == 3) {
+          out->has_data = true;
+          out->data = bytes.substr(0, value);
+        }
+        bytes.remove_prefix(value);
+        break;
+      case 5:  // fixed32
+        if (bytes.size() < 4) return false;
+        bytes.remove_prefix(4);
+        break;
+      default:
+        return false;
+    }
+    if (field == 0) return false;
+  }
+  return true;
+}
+
+Decoder::Decoder(FileSystem* fs, std::vector<std::string> paths)
+    : fs_(fs), paths_(std::move(paths)) {}
+
+absl::Status Decoder::Decode(Visitor visit) {
+  crc_ = 0;
+  end_ = LogEnd();
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    absl::StatusOr<std::string> bytes = ReadFileToString(fs_, paths_[i]);
+    if (!bytes.ok()) return bytes.status();
+    bool is_last = i + 1 == paths_.size();
+    absl::string_view view = *bytes;
+    if (is_last && last_file_limit_.has_value() && *last_file_limit_ < view.size()) {
+      view = view.substr(0, *last_file_limit_);
+    }
+    bool stop = false;
+    absl::Status status = DecodeFile(i, view, is_last, visit, &stop);
+    if (!status.ok() || stop) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, bool is_last,
+                                 Visitor visit, bool* stop) {
+  uint64_t offset = 0;
+  last_valid_end_ = 0;
+  auto fail = [&](std::string reason) {
+    *stop = true;
+    if (is_last) {
+      ClassifyDamage(file_index, bytes, offset, std::move(reason));
+    } else {
+      end_ = {LogEnd::kCorrupt, file_index, offset, std::move(reason)};
+    }
+    return absl::OkStatus();
+  };
+  while (offset < bytes.size()) {
+    Frame frame;
+    std::string why;
+    switch (ReadFrame(bytes, offset, &frame, &why)) {
+      case FrameStatus::kZeroLength:
+        if (!AllZero(bytes.substr(offset))) {
+          return fail("zero length field followed by non-zero data");
+        }
+        offset = bytes.size();
+        continue;
+      case FrameStatus::kShort:
+        return fail("incomplete frame at end of file");
+      case FrameStatus::kMalformed:
+        return fail(why);
+      case FrameStatus::kOk:
+        break;
+    }
+    const RecordView& record = frame.record;
+    if (record.type == static_cast<int64_t>(RecordType::kCrc)) {
+      // The crc record opening a segment carries the running CRC of everything
+      // before it; 0 means we started mid-log and have nothing to compare with.
+      if (crc_ != 0 && record.crc != crc_) {
+        return fail(absl::StrCat("crc chain broken: segment expects 0x", absl::Hex(record.crc),
+                                 ", previous records end at 0x", absl::Hex(crc_)));
+      }
+      crc_ = record.crc;
+    } else {
+      uint32_t expected = crc32c::Extend(crc_, record.data);
+      if (expected != record.crc) {
+        return fail(absl::StrCat("crc mismatch: record says 0x", absl::Hex(record.crc),
+                                 ", data gives 0x", absl::Hex(expected)));
+      }
+      crc_ = expected;
+    }
+    absl::Status status = visit(record, RecordPosition{file_index, offset, frame.end});
+    if (!status.ok()) return status;
+    offset = frame.end;
+    last_valid_end_ = offset;
+  }
+  if (is_last) end_ = {LogEnd::kClean, file_index, last_valid_end_, ""};
+  return absl::OkStatus();
+}
+
+void Decoder::ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_t offset,
+                             std::string reason) {
+  end_ = {LogEnd::kCorrupt, file_index, offset, reason};
+  // How far the damaged frame claims to reach. A torn write cuts a frame short
+  // but never garbles its length field: the field is 8-byte aligned and so
+  // lies within one sector, which is written whole or not at all.
+  uint64_t extent = bytes.size();
+  std::optional<uint32_t> damaged_crc;
+  if (bytes.size() - offset >= kFrameHeaderSize) {
+    uint64_t field;
+    std::memcpy(&field, bytes.data() + offset, sizeof(field));
+    field = absl::little_endian::ToHost64(field);
+    uint64_t record_len = 0, pad = 0;
+    if (field == 0) {
+      extent = offset;
+    } else if (!DecodeFrameLength(field, &record_len, &pad) || !FrameBodyFits(record_len, pad)) {
+      return;  // a garbled length is corruption, not a tear
+    } else {
+      uint64_t body = offset + kFrameHeaderSize;
+      extent = std::min<uint64_t>(bytes.size(), body + record_len + pad);
+      damaged_crc = PeekRecordCrc(bytes.substr(body, extent - body));
+    }
+  }
+  if (EndOfNonZero(bytes, offset) > extent) {
+    end_.reason += "; data follows the damaged record";
+    return;
+  }
+  if (VerifiableRecordAfter(bytes, offset, damaged_crc)) {
+    end_.reason += "; a valid record follows the damaged one";
+    return;
+  }
+  end_.kind = LogEnd::kTornTail;
+}
+
+bool Decoder::VerifiableRecordAfter(absl::string_view bytes, uint64_t offset,
+                                    std::optional<uint32_t> prev_crc) {
+  uint64_t limit = EndOfNonZero(bytes, offset);
+  for (uint64_t p = offset + kFrameAlignment; p + kFrameHeaderSize <= limit;
+       p += kFrameAlignment) {
+    Frame first;
+    std::string why;
+    if (ReadFrame(bytes, p, &first, &why) != FrameStatus::kOk) continue;
+    if (prev_crc.has_value() && Verifies(first.record, *prev_crc)) return true;
+    Frame second;
+    if (ReadFrame(bytes, first.end, &second, &why) == FrameStatus::kOk &&
+        Verifies(second.record, first.record.crc)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace walrus

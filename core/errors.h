@@ -1,0 +1,32 @@
+// The one place that turns an errno into an absl::Status, and the status
+// payloads the WAL attaches so callers can tell error kinds apart without
+// parsing messages.
+#ifndef WALRUS_CORE_ERRORS_H_
+#define WALRUS_CORE_ERRORS_H_
+
+#include <optional>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+
+namespace walrus {
+
+// Maps errno `err` to a canonical code (see core/fs.h) with message
+// "<what>: <strerror>", and records `err` as a payload.
+absl::Status ErrnoToStatus(int err, absl::string_view what);
+
+// The errno recorded by ErrnoToStatus, if any.
+std::optional<int> ErrnoOf(const absl::Status& status);
+
+// A DATA_LOSS status for a torn tail: an incomplete last record of the last
+// segment after the last fsync, which Repair() may truncate. Distinct from
+// corruption, which is never truncated.
+absl::Status TornTailError(absl::string_view message);
+bool IsTornTail(const absl::Status& status);
+
+// Prefixes the message of a non-OK status with `context`, keeping code and payloads.
+absl::Status Annotate(const absl::Status& status, absl::string_view context);
+
+}  // namespace walrus
+
+#endif  // WALRUS_CORE_ERRORS_H_

@@ -1,0 +1,128 @@
+// The file-system interface the WAL does all of its I/O through.
+//
+// Three implementations: PosixFileSystem (the real one), and MemFileSystem
+// (core/mem_fs.h), an in-memory file system that remembers what was synced and
+// can simulate a crash that drops or tears unsynced data, or fail a write or an
+// fsync with EIO or ENOSPC. Every durability claim of the WAL is tested against
+// the latter.
+//
+// Errors: every call returns an absl::Status built by ErrnoToStatus() (POSIX) or
+// its in-memory equivalent, so the codes are the same across implementations:
+// ENOSPC/EDQUOT -> RESOURCE_EXHAUSTED, ENOENT -> NOT_FOUND, EEXIST ->
+// ALREADY_EXISTS, EACCES/EPERM -> PERMISSION_DENIED, a held lock ->
+// FAILED_PRECONDITION, anything else (EIO, ...) -> UNAVAILABLE. The errno is kept
+// as a payload (ErrnoOf()).
+#ifndef WALRUS_CORE_FS_H_
+#define WALRUS_CORE_FS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace walrus {
+
+// A file open for writing at an explicit offset. Not thread-safe: one owner.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+
+  // Writes all of `data` at Offset() and advances it. Short writes are retried
+  // until done; on error the bytes at [Offset(), Offset()+size) are unspecified
+  // and Offset() is unchanged.
+  [[nodiscard]] virtual absl::Status Append(absl::string_view data) = 0;
+
+  // fdatasync(2): makes every byte written so far, and the file size, durable.
+  // After a failure the state of the page cache is unknown (Linux may have
+  // dropped the dirty pages and cleared the error), so callers must never
+  // retry it: they go fail-stop instead.
+  [[nodiscard]] virtual absl::Status Sync() = 0;
+
+  // Reserves `size` bytes on disk and extends the file to that size (fallocate
+  // mode 0), so later appends inside it need no allocation. Contents read as 0.
+  [[nodiscard]] virtual absl::Status Preallocate(uint64_t size) = 0;
+
+  // Sets the file size to `size` and Offset() to `size`.
+  [[nodiscard]] virtual absl::Status Truncate(uint64_t size) = 0;
+
+  virtual uint64_t Offset() const = 0;
+
+  // Closes the descriptor. Does not sync.
+  [[nodiscard]] virtual absl::Status Close() = 0;
+};
+
+// A file open for reading. Thread-compatible.
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  // Reads up to `n` bytes at `offset` into `scratch`; returns the number read
+  // (less than n only at end of file).
+  [[nodiscard]] virtual absl::StatusOr<size_t> Read(uint64_t offset, size_t n, char* scratch) = 0;
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> Size() = 0;
+};
+
+// An exclusive lock on one file, held until the object is destroyed. POSIX
+// uses open-file-description locks (F_OFD_SETLK), the kind etcd takes on Linux:
+// a second descriptor of the same file closing does not drop it (unlike POSIX
+// record locks), and it conflicts with etcd's own locks on the same files.
+class FileLock {
+ public:
+  virtual ~FileLock() = default;
+  virtual const std::string& path() const = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  // Creates (or truncates) `path` with mode 0600 and opens it at offset 0.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) = 0;
+  // Opens an existing file for writing at `offset`.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritableFile(
+      const std::string& path, uint64_t offset) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<ReadableFile>> NewReadableFile(
+      const std::string& path) = 0;
+
+  // Names (not paths) of the entries of `dir`, sorted, without "." and "..".
+  [[nodiscard]] virtual absl::StatusOr<std::vector<std::string>> ListDir(
+      const std::string& dir) = 0;
+  // mkdir with mode 0700; ALREADY_EXISTS if it exists.
+  [[nodiscard]] virtual absl::Status CreateDir(const std::string& dir) = 0;
+  // Removes `path` and, if it is a directory, everything below it. OK if absent.
+  [[nodiscard]] virtual absl::Status RemoveAll(const std::string& path) = 0;
+  [[nodiscard]] virtual absl::Status RemoveFile(const std::string& path) = 0;
+  // rename(2): atomic replacement of `to`. Durable only after SyncDir of the
+  // parent directories.
+  [[nodiscard]] virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
+  // fsync(2) on a directory: makes creations, renames and removals of its
+  // entries durable.
+  [[nodiscard]] virtual absl::Status SyncDir(const std::string& dir) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  virtual bool IsDirectory(const std::string& path) = 0;
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
+
+  // Takes an exclusive lock on the existing file `path` without waiting.
+  // FAILED_PRECONDITION if another holder (this or another process) has it.
+  [[nodiscard]] virtual absl::StatusOr<std::unique_ptr<FileLock>> TryLockFile(
+      const std::string& path) = 0;
+};
+
+// The real file system. Thread-safe; a process-wide instance.
+FileSystem* PosixFs();
+
+// Reads the whole file into memory.
+[[nodiscard]] absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path);
+
+// Joins a directory and a name with one '/'.
+std::string JoinPath(absl::string_view dir, absl::string_view name);
+// The directory part of `path` ("." if none).
+std::string ParentDir(absl::string_view path);
+
+}  // namespace walrus
+
+#endif  // WALRUS_CORE_FS_H_

@@ -1,0 +1,264 @@
+// The real file system: POSIX calls, errors through ErrnoToStatus.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "core/errors.h"
+#include "core/fs.h"
+
+namespace walrus {
+namespace {
+
+absl::Status Errno(absl::string_view op, const std::string& path) {
+  return ErrnoToStatus(errno, absl::StrCat(op, " ", path));
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd, uint64_t offset)
+      : path_(std::move(path)), fd_(fd), offset_(offset) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  absl::Status Append(absl::string_view data) override {
+    uint64_t at = offset_;
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write", path_);
+      }
+      if (n == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
+      data.remove_prefix(n);
+      at += n;
+    }
+    offset_ = at;
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    if (::fdatasync(fd_) != 0) return Errno("fdatasync", path_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Preallocate(uint64_t size) override {
+    int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    // File systems without fallocate (tmpfs on old kernels, some FUSE) fall
+    // back to plain appends; preallocation is an optimisation only.
+    if (err == EOPNOTSUPP || err == ENOSYS) return absl::OkStatus();
+    if (err != 0) return ErrnoToStatus(err, absl::StrCat("fallocate ", path_));
+    return absl::OkStatus();
+  }
+
+  absl::Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno("ftruncate", path_);
+    offset_ = size;
+    return absl::OkStatus();
+  }
+
+  uint64_t Offset() const override { return offset_; }
+
+  absl::Status Close() override {
+    int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) return Errno("close", path_);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t offset_;
+};
+
+class PosixReadableFile : public ReadableFile {
+ public:
+  PosixReadableFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  absl::StatusOr<size_t> Read(uint64_t offset, size_t n, char* scratch) override {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd_, scratch + done, n - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Errno("read", path_);
+      }
+      if (r == 0) break;
+      done += r;
+    }
+    return done;
+  }
+
+  absl::StatusOr<uint64_t> Size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno("stat", path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixFileLock : public FileLock {
+ public:
+  PosixFileLock(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  // Closing the descriptor releases the open-file-description lock.
+  ~PosixFileLock() override { ::close(fd_); }
+  const std::string& path() const override { return path_; }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+class PosixFileSystem : public FileSystem {
+ public:
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Errno("create", path);
+    return std::make_unique<PosixWritableFile>(path, fd, 0);
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> OpenWritableFile(const std::string& path,
+                                                                 uint64_t offset) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    return std::make_unique<PosixWritableFile>(path, fd, offset);
+  }
+
+  absl::StatusOr<std::unique_ptr<ReadableFile>> NewReadableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    return std::make_unique<PosixReadableFile>(path, fd);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return Errno("opendir", dir);
+    std::vector<std::string> names;
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err != 0) return ErrnoToStatus(err, absl::StrCat("readdir ", dir));
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  absl::Status CreateDir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0700) != 0) return Errno("mkdir", dir);
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveAll(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("remove ", path));
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return Errno("unlink", path);
+    return absl::OkStatus();
+  }
+
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return Errno("rename", from + " -> " + to);
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncDir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Errno("open", dir);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return ErrnoToStatus(err, absl::StrCat("fsync ", dir));
+    return absl::OkStatus();
+  }
+
+  bool Exists(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+
+  bool IsDirectory(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  }
+
+  absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  absl::StatusOr<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) override {
+    // A write lock needs a descriptor open for writing.
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    struct flock lock;
+    std::memset(&lock, 0, sizeof(lock));
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+      int err = errno;
+      ::close(fd);
+      if (err == EAGAIN || err == EACCES) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, " is locked by another process (or another WAL handle)"));
+      }
+      return ErrnoToStatus(err, absl::StrCat("lock ", path));
+    }
+    return std::make_unique<PosixFileLock>(path, fd);
+  }
+};
+
+}  // namespace
+
+FileSystem* PosixFs() {
+  static PosixFileSystem* fs = new PosixFileSystem();
+  return fs;
+}
+
+absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path) {
+  absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return size.status();
+  std::string bytes;
+  bytes.resize(*size);
+  absl::StatusOr<size_t> n = (*file)->Read(0, bytes.size(), bytes.data());
+  if (!n.ok()) return n.status();
+  bytes.resize(*n);  // the file may have shrunk since Size()
+  return bytes;
+}
+
+std::string JoinPath(absl::string_view dir, absl::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+std::string ParentDir(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+}  // namespace walrus

@@ -1,0 +1,38 @@
+// Finding segment files in a WAL directory (the seed's readWalNames,
+// searchIndex and isValidSeq).
+#ifndef WALRUS_CORE_SEGMENT_H_
+#define WALRUS_CORE_SEGMENT_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/format.h"
+#include "core/fs.h"
+
+namespace walrus {
+
+struct SegmentFile {
+  SegmentId id;
+  std::string name;
+};
+
+// The segment files of `dir` in sequence order; other names are ignored.
+// NOT_FOUND if `dir` does not exist.
+[[nodiscard]] absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs,
+                                                                    const std::string& dir);
+
+// True if `dir` holds at least one segment file.
+bool WalExists(FileSystem* fs, const std::string& dir);
+
+// The position of the last segment whose first index is <= `index`: the
+// segment a reader starting after `index` must begin with.
+std::optional<size_t> SearchIndex(const std::vector<SegmentFile>& segments, uint64_t index);
+
+// True if the sequence numbers from `from` on are consecutive.
+bool IsContiguous(const std::vector<SegmentFile>& segments, size_t from);
+
+}  // namespace walrus
+
+#endif  // WALRUS_CORE_SEGMENT_H_

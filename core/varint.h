@@ -1,0 +1,41 @@
+// Protobuf base-128 varints, for the hand-written record codec.
+#ifndef WALRUS_CORE_VARINT_H_
+#define WALRUS_CORE_VARINT_H_
+
+#include <cstdint>
+#include <string>
+#include "absl/strings/string_view.h"
+
+namespace walrus::varint {
+
+inline void Append(std::string* out, uint64_t v) {
+  char buf[10];
+  int n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out->append(buf, n);
+}
+
+// Reads a varint from the front of `*in`, consuming it. False if truncated or
+// longer than 10 bytes.
+inline bool Read(absl::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int i = 0; i < 10 && i < static_cast<int>(in->size()); ++i) {
+    uint64_t byte = static_cast<unsigned char>((*in)[i]);
+    result |= (byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) == 0) {
+      if (i == 9 && byte > 1) return false;  // overflows 64 bits
+      in->remove_prefix(i + 1);
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace walrus::varint
+
+#endif  // WALRUS_CORE_VARINT_H_

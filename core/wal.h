@@ -1,0 +1,210 @@
+// The write-ahead log: etcd's WAL semantics on a FileSystem.
+//
+// A Wal is in one of two modes, as in etcd:
+//  - write mode (Create, or Open followed by ReadAll): appends records to the
+//    last segment, cuts a new segment when it is full, holds an exclusive lock
+//    on every segment file from the one holding the opening snapshot on.
+//  - read mode (OpenForRead): reads only, takes no locks, may run while another
+//    process writes the directory; a torn tail ends the read cleanly.
+//
+// Appending and syncing are separate steps: Append() encodes records into
+// memory; Sync() writes everything encoded with one write, one fdatasync, and
+// cuts the segment if it is full. Save() is Append()+Sync() when Raft requires
+// the sync (entries present, or term or vote changed), like etcd's Save. A
+// group-commit batcher calls Append() for each request and Sync() once.
+//
+// Failure model: a failed write or fdatasync makes the Wal fail-stop: every
+// later mutating call returns UNAVAILABLE naming the first error, and an
+// fdatasync is never retried (after a failed fsync Linux may have dropped the
+// dirty pages and cleared the error; a retry would "succeed" over lost data).
+// The one exception is ENOSPC from a write: the unsynced bytes are cut off
+// again, the call returns RESOURCE_EXHAUSTED, and the log stays usable.
+//
+// Thread-safety: none. One thread drives a Wal (walrusd's committer).
+#ifndef WALRUS_CORE_WAL_H_
+#define WALRUS_CORE_WAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/decoder.h"
+#include "core/encoder.h"
+#include "core/fs.h"
+#include "core/metrics.h"
+#include "core/segment.h"
+#include "core/segment_preparer.h"
+#include "raft.pb.h"
+#include "record.pb.h"
+
+namespace walrus {
+
+struct WalOptions {
+  FileSystem* fs = PosixFs();
+  uint64_t segment_size = kDefaultSegmentSize;
+  WalMetrics* metrics = nullptr;  // not owned; may be null
+  // Prepare the next segment on a background thread. Tests that enumerate
+  // crash points turn it off so every run makes the same calls in order.
+  bool prepare_in_background = true;
+};
+
+struct ReadAllResult {
+  std::string metadata;
+  raftpb::HardState state;
+  std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order
+  // Read mode only: the log ended in a torn tail (described here); the
+  // records after it were never synced and are not returned.
+  std::string torn_tail;
+};
+
+// A byte position in the log: segment sequence number and offset.
+struct LogPosition {
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+};
+
+class Wal {
+ public:
+  // Creates a WAL in `dir`, which must not exist or be empty: builds it in
+  // "<dir>.tmp" (segment 0, metadata, an empty snapshot marker; synced), renames
+  // it into place and fsyncs the parent, so a crash leaves either no WAL or a
+  // complete one. Returns a Wal in write mode. ALREADY_EXISTS if `dir` holds
+  // anything.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> Create(const std::string& dir,
+                                                                   absl::string_view metadata,
+                                                                   const WalOptions& options);
+
+  // Opens for writing at `snapshot` (which must have been saved, or ReadAll
+  // fails). Locks every segment from the one holding the snapshot on;
+  // FAILED_PRECONDITION if another process holds one. NOT_FOUND if there are
+  // no segments or the sequence is broken. ReadAll() must be called next.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> Open(const std::string& dir,
+                                                                 const walpb::Snapshot& snapshot,
+                                                                 const WalOptions& options);
+  // Opens for reading only; see the class comment.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenForRead(
+      const std::string& dir, const walpb::Snapshot& snapshot, const WalOptions& options);
+
+  // Closes as Close() does, ignoring errors.
+  ~Wal();
+  Wal(const Wal&) = delete;
+  Wal& operator=(const Wal&) = delete;
+
+  // Reads metadata, the last hard state and the entries after the snapshot
+  // (an entry at index i replaces any earlier entry at i or later). Errors:
+  //  DATA_LOSS          corruption (file, offset, index range in the message),
+  //                     metadata conflict, or, in write mode, a torn tail
+  //                     (IsTornTail(): Repair() can fix it)
+  //  FAILED_PRECONDITION the snapshot's term differs from the one on disk
+  //  NOT_FOUND          the snapshot was not found
+  // REQUIRES: called once, right after Open/OpenForRead. In write mode the Wal
+  // is ready for appends afterwards, continuing the CRC chain.
+  [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll();
+
+  // Encodes a hard state (skipped if empty) and entries. Sets `*must_sync` if
+  // Raft requires them durable before they are acknowledged. Nothing is
+  // written to the file yet. INVALID_ARGUMENT (and nothing encoded) if an
+  // entry is too large for the format.
+  // REQUIRES: write mode, ready for appends.
+  [[nodiscard]] absl::Status Append(const raftpb::HardState& state,
+                                    absl::Span<const raftpb::Entry> entries, bool* must_sync);
+  // Writes everything encoded so far in one write, fdatasyncs, and cuts a new
+  // segment if the tail reached the segment size. On OK every record appended
+  // before the call is durable.
+  [[nodiscard]] absl::Status Sync();
+  // Append() and, if Raft requires it or the segment is full, Sync().
+  [[nodiscard]] absl::Status Save(const raftpb::HardState& state,
+                                  absl::Span<const raftpb::Entry> entries);
+  // Records a snapshot marker and syncs it.
+  [[nodiscard]] absl::Status SaveSnapshot(const walpb::Snapshot& snapshot);
+
+  // Releases the locks of segments wholly before the one holding `index`,
+  // keeping that one and the one before it (the seed's ReleaseLockTo), so a
+  // purge may delete their files.
+  [[nodiscard]] absl::Status ReleaseTo(uint64_t index);
+
+  // Write mode: writes and syncs what is pending, closes the tail, removes a
+  // prepared segment, releases all locks. Idempotent.
+  [[nodiscard]] absl::Status Close();
+
+  // The sticky error, OK while healthy.
+  const absl::Status& failure() const { return failure_; }
+  bool write_mode() const { return write_mode_; }
+  const std::string& dir() const { return dir_; }
+  // Index of the last entry appended (or of the last snapshot saved, if later).
+  uint64_t last_index() const { return last_index_; }
+  // The last hard state appended.
+  const raftpb::HardState& hard_state() const { return state_; }
+  const std::string& metadata() const { return metadata_; }
+  // End of the data made durable by the last successful sync.
+  LogPosition durable_position() const { return durable_; }
+  // Segments this Wal holds locked, oldest first (write mode).
+  std::vector<SegmentId> locked_segments() const;
+  uint64_t segment_size() const { return options_.segment_size; }
+
+ private:
+  struct LockedSegment {
+    SegmentId id;
+    std::unique_ptr<FileLock> lock;
+  };
+  // What is rolled back if a write runs out of space.
+  struct Checkpoint {
+    Encoder::Mark mark;
+    raftpb::HardState state;
+    uint64_t last_index;
+  };
+
+  Wal(std::string dir, const WalOptions& options, bool write_mode);
+
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(const std::string& dir,
+                                                                   const walpb::Snapshot& snapshot,
+                                                                   const WalOptions& options,
+                                                                   bool write_mode);
+  [[nodiscard]] absl::StatusOr<ReadAllResult> DecodeAll(Decoder* decoder);
+  [[nodiscard]] absl::Status CheckWritable() const;
+  // Writes pending bytes and fdatasyncs the tail; on failure sets failure_
+  // (except ENOSPC on the write, which rolls back).
+  [[nodiscard]] absl::Status WriteAndSync();
+  [[nodiscard]] absl::Status Cut();
+  absl::Status Fail(absl::Status status);
+  std::string SegmentPath(SegmentId id) const { return JoinPath(dir_, SegmentName(id)); }
+
+  const std::string dir_;
+  const WalOptions options_;
+  FileSystem* const fs_;
+  const bool write_mode_;
+  bool ready_ = false;  // write mode: ReadAll done (or created)
+  bool closed_ = false;
+
+  // Read state, between Open and ReadAll.
+  walpb::Snapshot start_;
+  std::vector<std::string> read_paths_;
+  size_t read_first_ = 0;  // index into the listed segments of read_paths_[0]
+  std::vector<SegmentFile> listed_;
+
+  // Write state.
+  std::string metadata_;
+  raftpb::HardState state_;
+  uint64_t last_index_ = 0;
+  Encoder encoder_{0};
+  Checkpoint checkpoint_{};
+  std::vector<LockedSegment> locks_;  // oldest first; back() is the tail
+  std::unique_ptr<WritableFile> tail_;
+  LogPosition durable_;
+  std::unique_ptr<SegmentPreparer> preparer_;
+  absl::Status failure_;
+};
+
+// True if `state` carries nothing (etcd's IsEmptyHardState).
+inline bool IsEmptyHardState(const raftpb::HardState& s) {
+  return s.term() == 0 && s.vote() == 0 && s.commit() == 0;
+}
+
+}  // namespace walrus
+
+#endif  // WALRUS_CORE_WAL_H_
