@@ -1,0 +1,144 @@
+#include "core/crc32c.h"
+#include "core/decoder.h"
+#include "core/encoder.h"
+#include "core/format.h"
+#include "gtest/gtest.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus {
+namespace {
+
+TEST(Crc32c, StandardTestVector) {
+  // RFC 3720 / the CRC catalogue's check value for CRC-32C.
+  EXPECT_EQ(crc32c::Value("123456789"), 0xE3069283u);
+}
+
+TEST(Crc32c, ExtendInPiecesEqualsWhole) {
+  std::string data = "the quick brown fox jumps over the lazy dog";
+  uint32_t whole = crc32c::Value(data);
+  for (size_t cut = 0; cut <= data.size(); ++cut) {
+    uint32_t pieces = crc32c::Extend(crc32c::Value(data.substr(0, cut)), data.substr(cut));
+    EXPECT_EQ(pieces, whole) << "cut at " << cut;
+  }
+}
+
+TEST(Crc32c, EmptyDataLeavesCrcUnchanged) { EXPECT_EQ(crc32c::Extend(0x1234u, ""), 0x1234u); }
+
+TEST(FrameLength, PaddedLengthSetsFlagAndPad) {
+  EXPECT_EQ(EncodeFrameLength(8), 8u);
+  EXPECT_EQ(EncodeFrameLength(5), 5u | (uint64_t{0x83} << 56));
+  uint64_t len = 0, pad = 0;
+  ASSERT_TRUE(DecodeFrameLength(EncodeFrameLength(13), &len, &pad));
+  EXPECT_EQ(len, 13u);
+  EXPECT_EQ(pad, 3u);
+}
+
+TEST(FrameLength, InconsistentPadIsMalformed) {
+  uint64_t len = 0, pad = 0;
+  EXPECT_FALSE(DecodeFrameLength(8 | (uint64_t{0x83} << 56), &len, &pad));  // 8 needs no pad
+  EXPECT_FALSE(DecodeFrameLength(5, &len, &pad));                           // 5 needs pad 3
+  EXPECT_FALSE(DecodeFrameLength(5 | (uint64_t{0x43} << 56), &len, &pad));  // flag bit missing
+}
+
+TEST(SegmentName, RoundTripsAndRejectsOtherNames) {
+  EXPECT_EQ(SegmentName(1, 0x2a), "0000000000000001-000000000000002a.wal");
+  std::optional<SegmentId> id = ParseSegmentName("00000000000000ff-0000000000001000.wal");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->seq, 0xffu);
+  EXPECT_EQ(id->index, 0x1000u);
+  EXPECT_FALSE(ParseSegmentName("0000000000000001-000000000000002a.wal.broken"));
+  EXPECT_FALSE(ParseSegmentName("0.tmp"));
+  EXPECT_FALSE(ParseSegmentName("000000000000000g-000000000000002a.wal"));
+  EXPECT_FALSE(ParseSegmentName("0000000000000001_000000000000002a.wal"));
+}
+
+TEST(Encoder, EntryBytesMatchProtobufSerialization) {
+  raftpb::Entry entry = testing::MakeEntry(7, 3, "payload");
+  entry.set_type(raftpb::EntryConfChange);
+  std::string ours;
+  Encoder::MarshalEntry(entry, &ours);
+  EXPECT_EQ(ours, entry.SerializeAsString());
+}
+
+TEST(Encoder, EntryWithoutDataOmitsDataFieldLikeGoNil) {
+  raftpb::Entry entry;
+  entry.set_index(1);
+  std::string ours;
+  Encoder::MarshalEntry(entry, &ours);
+  // Type, Term and Index are always present (gogoproto non-nullable).
+  EXPECT_EQ(ours, std::string("\x08\x00\x10\x00\x18\x01", 6));
+}
+
+TEST(Encoder, HardStateAndSnapshotBytesMatchProtobuf) {
+  raftpb::HardState state = testing::MakeState(5, 2, 9);
+  std::string ours;
+  Encoder::MarshalHardState(state, &ours);
+  EXPECT_EQ(ours, state.SerializeAsString());
+  walpb::Snapshot snapshot = testing::MakeSnapshot(100, 4);
+  Encoder::MarshalSnapshot(snapshot, &ours);
+  EXPECT_EQ(ours, snapshot.SerializeAsString());
+}
+
+TEST(Encoder, FramesAreAlignedAndChainTheCrc) {
+  Encoder encoder(0);
+  encoder.AddCrcRecord();
+  encoder.AddMetadata("meta");
+  encoder.AddEntry(testing::MakeEntry(1, 1, "abc"));
+  absl::string_view bytes = encoder.pending();
+  ASSERT_EQ(bytes.size() % kFrameAlignment, 0u);
+
+  uint32_t crc = 0;
+  size_t offset = 0;
+  std::vector<int64_t> types;
+  while (offset < bytes.size()) {
+    uint64_t field;
+    std::memcpy(&field, bytes.data() + offset, 8);
+    uint64_t len = 0, pad = 0;
+    ASSERT_TRUE(DecodeFrameLength(field, &len, &pad));
+    RecordView record;
+    ASSERT_TRUE(ParseRecord(bytes.substr(offset + 8, len), &record));
+    walpb::Record proto;
+    ASSERT_TRUE(proto.ParseFromArray(bytes.data() + offset + 8, static_cast<int>(len)));
+    EXPECT_EQ(proto.crc(), record.crc);
+    if (record.type != static_cast<int64_t>(RecordType::kCrc)) {
+      crc = crc32c::Extend(crc, record.data);
+    }
+    EXPECT_EQ(record.crc, crc) << "record type " << record.type;
+    types.push_back(record.type);
+    offset += 8 + len + pad;
+  }
+  EXPECT_EQ(types, (std::vector<int64_t>{4, 1, 2}));
+  EXPECT_EQ(encoder.crc(), crc);
+}
+
+TEST(Encoder, RollbackRestoresBufferAndCrc) {
+  Encoder encoder(0);
+  encoder.AddMetadata("m");
+  Encoder::Mark mark = encoder.mark();
+  encoder.AddEntry(testing::MakeEntry(1, 1));
+  encoder.RollbackTo(mark);
+  EXPECT_EQ(encoder.pending_size(), mark.size);
+  EXPECT_EQ(encoder.crc(), mark.crc);
+}
+
+TEST(ParseRecord, RejectsTruncatedAndBadWireTypes) {
+  RecordView record;
+  EXPECT_TRUE(ParseRecord(std::string("\x08\x02\x10\x05\x1a\x01z", 7), &record));
+  EXPECT_EQ(record.type, 2);
+  EXPECT_EQ(record.crc, 5u);
+  EXPECT_EQ(record.data, "z");
+  EXPECT_FALSE(ParseRecord(std::string("\x08\x02\x1a\x05z", 5), &record));  // data runs past end
+  EXPECT_FALSE(ParseRecord(std::string("\x0f\x00", 2), &record));          // wire type 7
+  EXPECT_FALSE(ParseRecord(std::string("\x08\xff", 2), &record));           // truncated varint
+  EXPECT_FALSE(ParseRecord(std::string("\x10\xff\xff\xff\xff\x1f", 6), &record));  // crc > 32 bits
+}
+
+TEST(ParseRecord, SkipsUnknownFields) {
+  RecordView record;
+  // field 9 varint, field 10 fixed32, then type 3.
+  EXPECT_TRUE(ParseRecord(std::string("\x48\x01\x55\x00\x00\x00\x00\x08\x03", 9), &record));
+  EXPECT_EQ(record.type, 3);
+}
+
+}  // namespace
+}  // namespace walrus
