@@ -81,35 +81,50 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Open(const std::string& dir,
                                                const walpb::Snapshot& snapshot,
                                                const WalOptions& options) {
-  return OpenAt(dir, snapshot, options, /*write_mode=*/true);
+  return OpenAt(dir, &snapshot, options, /*write_mode=*/true, std::nullopt);
 }
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenForRead(const std::string& dir,
                                                       const walpb::Snapshot& snapshot,
-                                                      const WalOptions& options) {
-  return OpenAt(dir, snapshot, options, /*write_mode=*/false);
+                                                      const WalOptions& options,
+                                                      std::optional<LogPosition> until) {
+  return OpenAt(dir, &snapshot, options, /*write_mode=*/false, until);
+}
+
+absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenForRecovery(const std::string& dir,
+                                                          const WalOptions& options) {
+  return OpenAt(dir, nullptr, options, /*write_mode=*/true, std::nullopt);
 }
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenAt(const std::string& dir,
-                                                 const walpb::Snapshot& snapshot,
-                                                 const WalOptions& options, bool write_mode) {
+                                                 const walpb::Snapshot* snapshot,
+                                                 const WalOptions& options, bool write_mode,
+                                                 std::optional<LogPosition> until) {
   FileSystem* fs = options.fs;
   absl::StatusOr<std::vector<SegmentFile>> listed = ListSegments(fs, dir);
   if (!listed.ok()) {
     return absl::NotFoundError(absl::StrCat("wal: file not found: ", listed.status().message()));
   }
   if (listed->empty()) return absl::NotFoundError(absl::StrCat("wal: file not found in ", dir));
-  std::optional<size_t> first = SearchIndex(*listed, snapshot.index());
+  if (until.has_value()) {
+    // Segments cut after the reader's limit do not exist for it.
+    while (!listed->empty() && listed->back().id.seq > until->seq) listed->pop_back();
+    if (listed->empty()) return absl::NotFoundError(absl::StrCat("wal: file not found in ", dir));
+  }
+  std::optional<size_t> first =
+      snapshot != nullptr ? SearchIndex(*listed, snapshot->index()) : std::optional<size_t>(0);
   if (!first.has_value()) {
     return absl::NotFoundError(absl::StrCat("wal: file not found: no segment in ", dir,
-                                            " holds index ", snapshot.index()));
+                                            " holds index ", snapshot->index()));
   }
   if (!IsContiguous(*listed, *first)) {
     return absl::NotFoundError(
         absl::StrCat("wal: file not found: segment sequence in ", dir, " has a gap"));
   }
   auto wal = std::unique_ptr<Wal>(new Wal(dir, options, write_mode));
-  wal->start_ = snapshot;
+  if (snapshot != nullptr) wal->start_ = *snapshot;
+  wal->check_snapshot_ = snapshot != nullptr;
+  if (until.has_value() && listed->back().id.seq == until->seq) wal->read_limit_ = until->offset;
   for (size_t i = *first; i < listed->size(); ++i) {
     const SegmentFile& segment = (*listed)[i];
     std::string path = JoinPath(dir, segment.name);
@@ -130,8 +145,10 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
     return absl::FailedPreconditionError("wal: ReadAll must be called once, right after Open");
   }
   Decoder decoder(fs_, read_paths_);
+  if (read_limit_.has_value()) decoder.LimitLastFile(*read_limit_);
   absl::StatusOr<ReadAllResult> result = DecodeAll(&decoder);
-  if (!write_mode_ && !result.ok() && decoder.end().kind == LogEnd::kCorrupt &&
+  if (!write_mode_ && !read_limit_.has_value() && !result.ok() &&
+      decoder.end().kind == LogEnd::kCorrupt &&
       decoder.end().file_index + 1 == read_paths_.size()) {
     // A reader racing the writer can see the pages of an in-flight write out
     // of order; what is real corruption is still there on a second look.
@@ -189,12 +206,23 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
         if (!entry.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()))) {
           return absl::DataLossError(absl::StrCat("wal: unparsable entry in ", where(pos)));
         }
-        if (entry.index() > start) {
-          uint64_t up = entry.index() - start - 1;
+        if (!check_snapshot_) {
+          // Recovery reads whatever the oldest segment holds: the first
+          // entry sets the base, and an earlier one replaces everything.
+          if (out.entries.empty() || entry.index() < out.entries.front().index()) {
+            out.entries.clear();
+            out.entries.push_back(std::move(entry));
+            last_entry = out.entries.back().index();
+            break;
+          }
+        }
+        const uint64_t base = check_snapshot_ ? start : out.entries.front().index() - 1;
+        if (entry.index() > base) {
+          uint64_t up = entry.index() - base - 1;
           if (up > out.entries.size()) {
             return absl::DataLossError(absl::StrCat(
                 "wal: entry index ", entry.index(), " in ", where(pos), " leaves a gap after index ",
-                start + out.entries.size()));
+                base + out.entries.size()));
           }
           out.entries.resize(up);
           out.entries.push_back(std::move(entry));
@@ -224,7 +252,8 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
         if (!snapshot.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()))) {
           return absl::DataLossError(absl::StrCat("wal: unparsable snapshot in ", where(pos)));
         }
-        if (snapshot.index() == start) {
+        out.last_snapshot = snapshot;
+        if (check_snapshot_ && snapshot.index() == start) {
           if (snapshot.term() != start_.term()) {
             return absl::FailedPreconditionError(absl::StrCat(
                 "wal: snapshot mismatch: snapshot at index ", start, " has term ", snapshot.term(),
@@ -259,7 +288,7 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
     }
     out.torn_tail = what;
   }
-  if (!snapshot_found) {
+  if (check_snapshot_ && !snapshot_found) {
     return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ", start,
                                             " term ", start_.term()));
   }
@@ -321,10 +350,15 @@ absl::Status Wal::Save(const raftpb::HardState& state, absl::Span<const raftpb::
   return must_sync ? Sync() : absl::OkStatus();
 }
 
-absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
+absl::Status Wal::AppendSnapshot(const walpb::Snapshot& snapshot) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   encoder_.AddSnapshot(snapshot);
   if (last_index_ < snapshot.index()) last_index_ = snapshot.index();
+  return absl::OkStatus();
+}
+
+absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
+  if (absl::Status s = AppendSnapshot(snapshot); !s.ok()) return s;
   return Sync();
 }
 

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 #include <vector>
@@ -57,6 +58,8 @@ struct ReadAllResult {
   std::string metadata;
   raftpb::HardState state;
   std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order
+  // The last snapshot marker in the segments read (index 0 if none).
+  walpb::Snapshot last_snapshot;
   // Read mode only: the log ended in a torn tail (described here); the
   // records after it were never synced and are not returned.
   std::string torn_tail;
@@ -86,9 +89,18 @@ class Wal {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> Open(const std::string& dir,
                                                                  const walpb::Snapshot& snapshot,
                                                                  const WalOptions& options);
-  // Opens for reading only; see the class comment.
+  // Opens for reading only; see the class comment. With `until`, reading
+  // stops there (a writer's durable position): later segments and bytes are
+  // ignored, so a reader never sees data the writer has not synced.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenForRead(
-      const std::string& dir, const walpb::Snapshot& snapshot, const WalOptions& options);
+      const std::string& dir, const walpb::Snapshot& snapshot, const WalOptions& options,
+      std::optional<LogPosition> until = std::nullopt);
+  // Opens for writing from the oldest segment present, without a snapshot:
+  // ReadAll returns every entry the segments hold and checks no snapshot
+  // marker. This is how a daemon recovers a log whose older segments may
+  // have been purged.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenForRecovery(
+      const std::string& dir, const WalOptions& options);
 
   // Closes as Close() does, ignoring errors.
   ~Wal();
@@ -120,7 +132,9 @@ class Wal {
   // Append() and, if Raft requires it or the segment is full, Sync().
   [[nodiscard]] absl::Status Save(const raftpb::HardState& state,
                                   absl::Span<const raftpb::Entry> entries);
-  // Records a snapshot marker and syncs it.
+  // Encodes a snapshot marker (not yet written; see Append).
+  [[nodiscard]] absl::Status AppendSnapshot(const walpb::Snapshot& snapshot);
+  // AppendSnapshot() and Sync().
   [[nodiscard]] absl::Status SaveSnapshot(const walpb::Snapshot& snapshot);
 
   // Releases the locks of segments wholly before the one holding `index`,
@@ -161,10 +175,9 @@ class Wal {
 
   Wal(std::string dir, const WalOptions& options, bool write_mode);
 
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(const std::string& dir,
-                                                                   const walpb::Snapshot& snapshot,
-                                                                   const WalOptions& options,
-                                                                   bool write_mode);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(
+      const std::string& dir, const walpb::Snapshot* snapshot, const WalOptions& options,
+      bool write_mode, std::optional<LogPosition> until);
   [[nodiscard]] absl::StatusOr<ReadAllResult> DecodeAll(Decoder* decoder);
   [[nodiscard]] absl::Status CheckWritable() const;
   // Writes pending bytes and fdatasyncs the tail; on failure sets failure_
@@ -183,6 +196,8 @@ class Wal {
 
   // Read state, between Open and ReadAll.
   walpb::Snapshot start_;
+  bool check_snapshot_ = true;  // false for OpenForRecovery
+  std::optional<uint64_t> read_limit_;  // in the last file read
   std::vector<std::string> read_paths_;
   size_t read_first_ = 0;  // index into the listed segments of read_paths_[0]
   std::vector<SegmentFile> listed_;

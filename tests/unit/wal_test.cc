@@ -345,5 +345,40 @@ TEST_F(WalTest, Close_RemovesPreparedSegmentAndReleasesLocks) {
   EXPECT_TRUE(Wal::Open(dir_, walpb::Snapshot(), options_).ok());
 }
 
+TEST_F(WalTest, OpenForRecovery_ReadsFromOldestSegmentAfterPurge) {
+  options_.segment_size = 4096;
+  auto wal = CreateWal();
+  for (uint64_t i = 1; i <= 300; i += 30) {
+    ASSERT_TRUE(wal->Save(MakeState(1, 1, i), MakeEntries(i, i + 29, 1, 100)).ok());
+  }
+  ASSERT_TRUE(wal->Close().ok());
+  std::vector<SegmentFile> segments = Segments();
+  ASSERT_GE(segments.size(), 3u);
+  std::filesystem::remove(dir_ + "/" + segments[0].name);  // purged
+  absl::StatusOr<std::unique_ptr<Wal>> recovered = Wal::OpenForRecovery(dir_, options_);
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  absl::StatusOr<ReadAllResult> result = (*recovered)->ReadAll();
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_FALSE(result->entries.empty());
+  EXPECT_EQ(result->entries.front().index(), segments[1].id.index);
+  EXPECT_EQ(result->entries.back().index(), 300u);
+  EXPECT_EQ((*recovered)->last_index(), 300u);
+  // Snapshot 0 is gone with the first segment.
+  EXPECT_EQ(ReadBack().status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(WalTest, OpenForRead_Until_IgnoresBytesPastTheLimit) {
+  auto wal = CreateWal();
+  ASSERT_TRUE(wal->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  LogPosition durable = wal->durable_position();
+  ASSERT_TRUE(wal->Save(MakeState(1, 1, 0), MakeEntries(6, 9, 1)).ok());
+  absl::StatusOr<std::unique_ptr<Wal>> reader =
+      Wal::OpenForRead(dir_, walpb::Snapshot(), options_, durable);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  absl::StatusOr<ReadAllResult> result = (*reader)->ReadAll();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(Describe(result->entries), "1/1 2/1 3/1 4/1 5/1");
+}
+
 }  // namespace
 }  // namespace walrus
