@@ -10,7 +10,7 @@
 #include "tests/tools/workload.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
+  if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "usage: wal_workload DIR --seed S --entries N [--segment-size BYTES]\n");
     return 1;
   }

@@ -27,11 +27,14 @@ raftpb::Entry Workload::MakeEntry(uint64_t index) {
 WorkloadStep Workload::Next() {
   WorkloadStep step;
   uint64_t dice = rng_() % 100;
-  if (dice < 5 && last_index_ > 0) {
+  if (dice < 5 && commit_ > last_snapshot_) {
+    // As Raft does: a snapshot of applied (so committed) entries, each newer
+    // than the last.
     step.kind = WorkloadStep::kSnapshot;
-    uint64_t index = 1 + rng_() % last_index_;
+    uint64_t index = last_snapshot_ + 1 + rng_() % (commit_ - last_snapshot_);
     step.snapshot.set_index(index);
     step.snapshot.set_term(terms_[index - 1]);
+    last_snapshot_ = index;
     return step;
   }
   uint64_t first = last_index_ + 1;

@@ -41,6 +41,7 @@ class Workload {
   uint64_t last_index_ = 0;
   uint64_t term_ = 1;
   uint64_t commit_ = 0;
+  uint64_t last_snapshot_ = 0;
   std::vector<uint64_t> terms_;  // terms_[i] is the term of entry i+1
 };
 

@@ -1,0 +1,198 @@
+#include "server/config.h"
+
+#include <functional>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "core/fs.h"
+
+namespace walrus {
+namespace {
+
+struct FlagSpec {
+  const char* name;
+  const char* value_name;  // empty for a boolean
+  const char* help;
+  std::function<std::string(const Config&)> show;
+  std::function<bool(Config*, const std::string&, bool repeat)> set;
+};
+
+bool ParseBytes(const std::string& s, uint64_t* out) { return absl::SimpleAtoi(s, out); }
+
+bool ParseDuration(const std::string& s, std::chrono::microseconds* out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(s, &d) || d < absl::ZeroDuration()) return false;
+  *out = std::chrono::microseconds(absl::ToInt64Microseconds(d));
+  return true;
+}
+
+bool ParseBool(const std::string& s, bool* out) {
+  std::string v = absl::AsciiStrToLower(s);
+  if (v == "true" || v == "1" || v == "yes") return *out = true, true;
+  if (v == "false" || v == "0" || v == "no") return *out = false, true;
+  return false;
+}
+
+std::string ShowDuration(std::chrono::microseconds us) {
+  return absl::FormatDuration(absl::Microseconds(us.count()));
+}
+
+const std::vector<FlagSpec>& Specs() {
+  static const auto* specs = new std::vector<FlagSpec>{
+      {"data-dir", "DIR",
+       "directory walrusd owns: the WAL lives in DIR/wal, the ownership lock in "
+       "DIR/walrusd.lock",
+       [](const Config& c) { return c.data_dir; },
+       [](Config* c, const std::string& v, bool) { return !(c->data_dir = v).empty(); }},
+      {"listen", "ADDR",
+       "gRPC listener, host:port or unix:PATH; repeat the flag (or separate with commas) "
+       "for several",
+       [](const Config& c) { return absl::StrJoin(c.listen, ","); },
+       [](Config* c, const std::string& v, bool repeat) {
+         if (!repeat) c->listen.clear();
+         for (absl::string_view part : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+           c->listen.emplace_back(part);
+         }
+         return !c->listen.empty();
+       }},
+      {"metrics-listen", "HOST:PORT", "Prometheus /metrics listener; empty disables it",
+       [](const Config& c) { return c.metrics_listen; },
+       [](Config* c, const std::string& v, bool) { return c->metrics_listen = v, true; }},
+      {"segment-size-bytes", "BYTES", "size at which a new WAL segment is cut (etcd: 64000000)",
+       [](const Config& c) { return absl::StrCat(c.segment_size_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->segment_size_bytes) && c->segment_size_bytes >= 4096;
+       }},
+      {"max-batch-bytes", "BYTES", "upper bound of one group-commit batch (one write + fsync)",
+       [](const Config& c) { return absl::StrCat(c.max_batch_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->max_batch_bytes) && c->max_batch_bytes > 0;
+       }},
+      {"max-batch-delay", "DURATION",
+       "wait this long for more appends before each fsync (0: never wait; the batch is "
+       "whatever arrived during the previous fsync)",
+       [](const Config& c) { return ShowDuration(c.max_batch_delay); },
+       [](Config* c, const std::string& v, bool) { return ParseDuration(v, &c->max_batch_delay); }},
+      {"max-message-bytes", "BYTES", "largest gRPC message accepted",
+       [](const Config& c) { return absl::StrCat(c.max_message_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->max_message_bytes) && c->max_message_bytes >= 1024 &&
+                c->max_message_bytes <= (1u << 30);
+       }},
+      {"slow-fsync-threshold", "DURATION", "log a warning for each fsync slower than this",
+       [](const Config& c) { return ShowDuration(c.slow_fsync_threshold); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->slow_fsync_threshold);
+       }},
+      {"log-level", "LEVEL", "trace, debug, info, warn, error",
+       [](const Config& c) { return c.log_level; },
+       [](Config* c, const std::string& v, bool) {
+         c->log_level = v;
+         return v == "trace" || v == "debug" || v == "info" || v == "warn" || v == "error";
+       }},
+      {"log-format", "FORMAT", "text or json (one JSON object per line)",
+       [](const Config& c) { return c.log_format; },
+       [](Config* c, const std::string& v, bool) {
+         c->log_format = v;
+         return v == "text" || v == "json";
+       }},
+      {"read-only", "",
+       "serve reads only; also starts on a corrupt log (writes fail FAILED_PRECONDITION)",
+       [](const Config& c) { return c.read_only ? "true" : "false"; },
+       [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->read_only); }},
+  };
+  return *specs;
+}
+
+std::string EnvName(const char* flag) {
+  return absl::StrCat("WALRUS_", absl::AsciiStrToUpper(absl::StrReplaceAll(flag, {{"-", "_"}})));
+}
+
+const FlagSpec* Find(absl::string_view name) {
+  for (const FlagSpec& spec : Specs()) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string Config::WalDir() const { return JoinPath(data_dir, "wal"); }
+std::string Config::LockPath() const { return JoinPath(data_dir, "walrusd.lock"); }
+
+absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp) {
+  Config config;
+  std::map<std::string, std::string> env;
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const FlagSpec& spec : Specs()) {
+    auto it = env.find(EnvName(spec.name));
+    if (it != env.end() && !spec.set(&config, it->second, false)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value '", it->second, "' in ", EnvName(spec.name)));
+    }
+  }
+  std::map<std::string, int> seen;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      config.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      config.version = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'"));
+    }
+    std::string name = arg.substr(2), value;
+    size_t eq = name.find('=');
+    const FlagSpec* spec = Find(eq == std::string::npos ? name : name.substr(0, eq));
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg, " (see --help)"));
+    }
+    if (eq != std::string::npos) {
+      value = name.substr(eq + 1);
+    } else if (*spec->value_name == '\0') {
+      value = "true";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("flag --", spec->name, " needs a value"));
+    }
+    if (!spec->set(&config, value, seen[spec->name]++ > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value '", value, "' for --", spec->name, " (see --help)"));
+    }
+  }
+  return config;
+}
+
+std::string ConfigHelp() {
+  Config defaults;
+  std::string out =
+      "usage: walrusd [FLAGS]\n\n"
+      "walrusd serves one WAL directory (etcd's WAL format) to a Raft node over gRPC.\n"
+      "Every flag can also be set with the environment variable shown; a flag on the\n"
+      "command line wins.\n\n";
+  for (const FlagSpec& spec : Specs()) {
+    std::string head = *spec.value_name ? absl::StrCat("--", spec.name, "=", spec.value_name)
+                                        : absl::StrCat("--", spec.name);
+    absl::StrAppend(&out, "  ", head, "  [", EnvName(spec.name), "]\n      ", spec.help,
+                    "\n      default: ", spec.show(defaults), "\n");
+  }
+  absl::StrAppend(&out, "  --help, --version\n");
+  return out;
+}
+
+}  // namespace walrus

@@ -1,0 +1,30 @@
+// Exclusive ownership of a data directory by one walrusd.
+#ifndef WALRUS_SERVER_DATA_DIR_H_
+#define WALRUS_SERVER_DATA_DIR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace walrus {
+
+// Holds an open-file-description lock on DIR/walrusd.lock for its lifetime,
+// with the holder (pid, host, start time, listeners) written in the file so a
+// second daemon can say who has the directory.
+class DataDirLock {
+ public:
+  // Creates the directory if needed. FAILED_PRECONDITION naming the
+  // directory and the holder if another process has it.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(
+      const std::string& data_dir, const std::string& lock_path, const std::string& listeners);
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace walrus
+
+#endif  // WALRUS_SERVER_DATA_DIR_H_

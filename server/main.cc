@@ -1,0 +1,175 @@
+// walrusd: serves one WAL directory to a Raft node over gRPC.
+//
+// Start-up: parse flags, take the data directory's lock (a second daemon on
+// it exits at once naming the holder), recover the WAL (repair a torn tail,
+// refuse corruption), serve metrics, then gRPC with health SERVING.
+// SIGTERM/SIGINT: health NOT_SERVING, stop taking calls, let in-flight ones
+// finish (the committer syncs them), close the WAL, exit 0.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/config.h"
+#include "server/data_dir.h"
+#include "server/logging.h"
+#include "server/metrics.h"
+#include "server/wal_service.h"
+#include "server/wal_store.h"
+
+namespace walrus {
+namespace {
+
+constexpr char kServiceName[] = "walrus.v1.WAL";
+constexpr auto kDrainTimeout = std::chrono::seconds(3);
+
+// Fsync latency above the threshold is logged; the histogram has the rest.
+class LoggingMetrics : public ServerMetrics {
+ public:
+  explicit LoggingMetrics(std::chrono::microseconds slow) : slow_seconds_(slow.count() / 1e6) {}
+  void ObserveFsync(double seconds) override {
+    ServerMetrics::ObserveFsync(seconds);
+    if (slow_seconds_ > 0 && seconds >= slow_seconds_) {
+      spdlog::warn("slow fsync: {:.3f} s (threshold {:.3f} s)", seconds, slow_seconds_);
+    }
+  }
+  void SegmentCut(uint64_t seq) override {
+    ServerMetrics::SegmentCut(seq);
+    spdlog::info("segment cut: new segment {} started", seq);
+  }
+
+ private:
+  double slow_seconds_;
+};
+
+int Run(const Config& config) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  // Blocked in every thread (they inherit the mask); main waits for them.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string listeners = absl::StrJoin(config.listen, ",");
+  absl::StatusOr<std::unique_ptr<DataDirLock>> lock =
+      DataDirLock::Acquire(config.data_dir, config.LockPath(), listeners);
+  if (!lock.ok()) {
+    spdlog::critical("cannot start: {}", std::string(lock.status().message()));
+    return 1;
+  }
+
+  auto metrics = std::make_unique<LoggingMetrics>(config.slow_fsync_threshold);
+  StoreOptions store_options;
+  store_options.wal_dir = config.WalDir();
+  store_options.segment_size = config.segment_size_bytes;
+  store_options.max_batch_bytes = config.max_batch_bytes;
+  store_options.max_batch_delay = config.max_batch_delay;
+  store_options.read_only = config.read_only;
+  RecoverySummary recovery;
+  absl::StatusOr<std::unique_ptr<WalStore>> store =
+      WalStore::Open(store_options, metrics.get(), &recovery);
+  if (!store.ok()) {
+    spdlog::critical("cannot start: recovery of {} failed: {}", config.WalDir(),
+                     std::string(store.status().message()));
+    return 2;
+  }
+  if (recovery.repaired) spdlog::warn("recovery repaired a torn tail: {}", recovery.repair_detail);
+  if (config.read_only && !recovery.repair_detail.empty()) {
+    spdlog::warn("read-only start on a damaged log: {}", recovery.repair_detail);
+  }
+  if (!recovery.existed) {
+    spdlog::info("recovery: no WAL in {} yet; waiting for Create", config.WalDir());
+  } else {
+    spdlog::info(
+        "recovery: {} segments, entries {} to {}, hard state term={} vote={} commit={}, "
+        "{:.3f} s",
+        recovery.segments, recovery.first_index, recovery.last_index, recovery.state.term(),
+        recovery.state.vote(), recovery.state.commit(), recovery.seconds);
+  }
+
+  if (!config.metrics_listen.empty()) {
+    if (absl::Status s = metrics->Serve(config.metrics_listen); !s.ok()) {
+      spdlog::critical("cannot start: {}", std::string(s.message()));
+      return 1;
+    }
+  }
+
+  WalService service(store->get(), metrics.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  std::vector<int> ports(config.listen.size(), 0);
+  for (size_t i = 0; i < config.listen.size(); ++i) {
+    builder.AddListeningPort(config.listen[i], grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    spdlog::critical("cannot start: could not listen on {}", listeners);
+    return 1;
+  }
+  for (size_t i = 0; i < config.listen.size(); ++i) {
+    if (config.listen[i].rfind("unix:", 0) != 0 && ports[i] == 0) {
+      spdlog::critical("cannot start: could not listen on {}", config.listen[i]);
+      server->Shutdown();
+      return 1;
+    }
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  (*store)->set_on_fail_stop([health, &metrics](const absl::Status& failure) {
+    spdlog::critical("fail-stop: the WAL takes no more writes: {}", std::string(failure.message()));
+    health->SetServingStatus(kServiceName, false);
+    health->SetServingStatus(false);
+    metrics->SetServing(false);
+  });
+  health->SetServingStatus(kServiceName, true);
+  metrics->SetServing(true);
+  spdlog::info("walrusd {} serving {} on {} (metrics on {})", WALRUS_VERSION, config.WalDir(),
+               listeners, config.metrics_listen.empty() ? "nothing" : config.metrics_listen);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  auto stopping = std::chrono::steady_clock::now();
+  spdlog::info("received {}, shutting down: draining in-flight calls",
+               signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  health->Shutdown();  // every service NOT_SERVING from here on
+  metrics->SetServing(false);
+  server->Shutdown(std::chrono::system_clock::now() + kDrainTimeout);
+  (*store)->Shutdown();
+  server->Wait();
+  spdlog::info("shutdown complete in {:.3f} s; WAL closed",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count());
+  return 0;
+}
+
+}  // namespace
+}  // namespace walrus
+
+int main(int argc, char** argv, char** envp) {
+  absl::StatusOr<walrus::Config> config = walrus::ParseConfig(argc, argv, envp);
+  if (!config.ok()) {
+    std::fprintf(stderr, "walrusd: %s\n", std::string(config.status().message()).c_str());
+    return 64;  // EX_USAGE
+  }
+  if (config->help) {
+    std::fputs(walrus::ConfigHelp().c_str(), stdout);
+    return 0;
+  }
+  if (config->version) {
+    std::printf("walrusd %s\n", WALRUS_VERSION);
+    return 0;
+  }
+  walrus::InitLogging(config->log_format, config->log_level);
+  return walrus::Run(*config);
+}

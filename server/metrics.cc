@@ -1,0 +1,144 @@
+#include "server/metrics.h"
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+
+#ifndef WALRUS_VERSION
+#define WALRUS_VERSION "dev"
+#endif
+
+namespace walrus {
+namespace {
+
+using prometheus::Histogram;
+
+// 50 us to 8 s, doubling: fsyncs range from NVMe with a write cache to a
+// congested network disk.
+Histogram::BucketBoundaries LatencyBuckets() {
+  Histogram::BucketBoundaries buckets;
+  for (double b = 50e-6; b < 8; b *= 2) buckets.push_back(b);
+  buckets.push_back(8);
+  return buckets;
+}
+
+Histogram::BucketBoundaries PowersOfTwo(double max) {
+  Histogram::BucketBoundaries buckets;
+  for (double b = 1; b <= max; b *= 2) buckets.push_back(b);
+  return buckets;
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& r = *registry_;
+  fsync_seconds_ = &prometheus::BuildHistogram()
+                        .Name("walrus_wal_fsync_duration_seconds")
+                        .Help("Duration of each fdatasync of a WAL segment")
+                        .Register(r)
+                        .Add({}, LatencyBuckets());
+  write_bytes_ = &prometheus::BuildCounter()
+                      .Name("walrus_wal_write_bytes_total")
+                      .Help("Bytes written to WAL segments")
+                      .Register(r)
+                      .Add({});
+  last_index_ = &prometheus::BuildGauge()
+                     .Name("walrus_wal_last_index_saved")
+                     .Help("Index of the last entry made durable")
+                     .Register(r)
+                     .Add({});
+  cuts_ = &prometheus::BuildCounter()
+               .Name("walrus_wal_segment_cuts_total")
+               .Help("New segments cut because the tail segment was full")
+               .Register(r)
+               .Add({});
+  segments_ = &prometheus::BuildGauge()
+                   .Name("walrus_wal_segments")
+                   .Help("Segments held by the writer (not yet released)")
+                   .Register(r)
+                   .Add({});
+  batch_requests_ = &prometheus::BuildHistogram()
+                         .Name("walrus_commit_batch_requests")
+                         .Help("Requests made durable by one group-commit fsync")
+                         .Register(r)
+                         .Add({}, PowersOfTwo(4096));
+  batch_entries_ = &prometheus::BuildHistogram()
+                        .Name("walrus_commit_batch_entries")
+                        .Help("Entries made durable by one group-commit fsync")
+                        .Register(r)
+                        .Add({}, PowersOfTwo(65536));
+  batch_bytes_ = &prometheus::BuildHistogram()
+                      .Name("walrus_commit_batch_bytes")
+                      .Help("Bytes written by one group-commit batch")
+                      .Register(r)
+                      .Add({}, PowersOfTwo(64 << 20));
+  append_seconds_ = &prometheus::BuildHistogram()
+                         .Name("walrus_append_duration_seconds")
+                         .Help("Append latency from enqueue to durable acknowledgement")
+                         .Register(r)
+                         .Add({}, LatencyBuckets());
+  appended_entries_ = &prometheus::BuildCounter()
+                           .Name("walrus_appended_entries_total")
+                           .Help("Entries acknowledged as durable")
+                           .Register(r)
+                           .Add({});
+  fail_stop_ = &prometheus::BuildGauge()
+                    .Name("walrus_wal_fail_stop")
+                    .Help("1 if the WAL stopped accepting writes after an I/O error")
+                    .Register(r)
+                    .Add({});
+  serving_ = &prometheus::BuildGauge()
+                  .Name("walrus_serving")
+                  .Help("1 once recovery finished and the WAL serves requests")
+                  .Register(r)
+                  .Add({});
+  rpc_requests_ = &prometheus::BuildCounter()
+                       .Name("walrus_rpc_requests_total")
+                       .Help("RPCs handled, by method and status code")
+                       .Register(r);
+  rpc_seconds_ = &prometheus::BuildHistogram()
+                      .Name("walrus_rpc_duration_seconds")
+                      .Help("RPC duration, by method and status code")
+                      .Register(r);
+  prometheus::BuildGauge()
+      .Name("walrus_build_info")
+      .Help("Build information; always 1")
+      .Register(r)
+      .Add({{"version", WALRUS_VERSION}})
+      .Set(1);
+  // Defined now so dashboards see them from the start; purge comes with GC.
+  prometheus::BuildCounter()
+      .Name("walrus_wal_purged_segments_total")
+      .Help("Released segments deleted by the purge policy")
+      .Register(r)
+      .Add({});
+}
+
+absl::Status ServerMetrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  return absl::OkStatus();
+}
+
+void ServerMetrics::ObserveBatch(size_t requests, size_t entries, size_t bytes) {
+  batch_requests_->Observe(double(requests));
+  batch_entries_->Observe(double(entries));
+  batch_bytes_->Observe(double(bytes));
+}
+
+void ServerMetrics::ObserveAppend(double seconds, size_t entries) {
+  append_seconds_->Observe(seconds);
+  appended_entries_->Increment(double(entries));
+}
+
+void ServerMetrics::ObserveRpc(const std::string& method, const std::string& code,
+                               double seconds) {
+  rpc_requests_->Add({{"method", method}, {"code", code}}).Increment();
+  rpc_seconds_->Add({{"method", method}, {"code", code}}, LatencyBuckets()).Observe(seconds);
+}
+
+}  // namespace walrus

@@ -1,0 +1,68 @@
+// walrusd's Prometheus metrics (prometheus-cpp), served on --metrics-listen.
+// Names follow DESIGN.md: walrus_ prefix, base units, _total on counters.
+//
+// Thread-safety: every method may be called from any thread.
+#ifndef WALRUS_SERVER_METRICS_H_
+#define WALRUS_SERVER_METRICS_H_
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/metrics.h"
+
+namespace walrus {
+
+class ServerMetrics : public WalMetrics {
+ public:
+  ServerMetrics();
+
+  // Starts serving /metrics on `address` (host:port). UNAVAILABLE if it
+  // cannot bind.
+  [[nodiscard]] absl::Status Serve(const std::string& address);
+
+  // WalMetrics (called by the committer).
+  void ObserveFsync(double seconds) override { fsync_seconds_->Observe(seconds); }
+  void AddBytesWritten(uint64_t bytes) override { write_bytes_->Increment(double(bytes)); }
+  void SetLastIndexSaved(uint64_t index) override { last_index_->Set(double(index)); }
+  void SegmentCut(uint64_t) override { cuts_->Increment(); }
+  void SetLockedSegments(uint64_t count) override { segments_->Set(double(count)); }
+
+  // One group commit: how many requests, entries and bytes shared an fsync.
+  void ObserveBatch(size_t requests, size_t entries, size_t bytes);
+  // Enqueue to durable acknowledgement of one append.
+  void ObserveAppend(double seconds, size_t entries);
+  void ObserveRpc(const std::string& method, const std::string& code, double seconds);
+  void SetFailStop(bool failed) { fail_stop_->Set(failed ? 1 : 0); }
+  void SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  prometheus::Histogram* fsync_seconds_;
+  prometheus::Counter* write_bytes_;
+  prometheus::Gauge* last_index_;
+  prometheus::Counter* cuts_;
+  prometheus::Gauge* segments_;
+  prometheus::Histogram* batch_requests_;
+  prometheus::Histogram* batch_entries_;
+  prometheus::Histogram* batch_bytes_;
+  prometheus::Histogram* append_seconds_;
+  prometheus::Counter* appended_entries_;
+  prometheus::Gauge* fail_stop_;
+  prometheus::Gauge* serving_;
+  prometheus::Family<prometheus::Counter>* rpc_requests_;
+  prometheus::Family<prometheus::Histogram>* rpc_seconds_;
+};
+
+}  // namespace walrus
+
+#endif  // WALRUS_SERVER_METRICS_H_

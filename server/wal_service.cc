@@ -1,0 +1,326 @@
+#include "server/wal_service.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_codes.h"
+
+namespace walrus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
+}
+
+constexpr uint32_t kDefaultChunkBytes = 1 << 20;
+constexpr uint32_t kMaxChunkBytes = 4 << 20;
+
+// AppendStream: reads appends as they come and hands each to the store at
+// once (so they can share an fsync); acknowledges them in order. The store
+// completes one stream's appends in submission order, so acknowledgements are
+// in order by construction. The first failure stops reading, fails whatever
+// the stream still has queued (they are not written: `failed` is checked by
+// the committer before encoding), and ends the stream with that status.
+class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse> {
+ public:
+  AppendStreamReactor(const WalService* service, WalStore* store, size_t max_inflight)
+      : service_(service), store_(store), max_inflight_(max_inflight) {
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ok) {
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    if (!status_.ok()) return;  // already failing: read nothing more
+    auto request = std::make_shared<v1::AppendRequest>(std::move(incoming_));
+    incoming_.Clear();
+    ++outstanding_;
+    bool read_more = outstanding_ < max_inflight_;
+    reading_ = read_more;
+    lock.unlock();
+    store_->Append(
+        request.get(),
+        [this, request](absl::StatusOr<uint64_t> result) {
+          OnAppended(request->sequence(), std::move(result));
+        },
+        chain_);
+    if (read_more) StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    responses_.pop_front();
+    if (!ok) FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    WriteNextLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override {
+    service_->Observe("AppendStream", final_status_, started_);
+    delete this;
+  }
+
+ private:
+  void OnAppended(uint64_t sequence, absl::StatusOr<uint64_t> result) {
+    bool resume_reading = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --outstanding_;
+      if (!status_.ok()) {
+        // An earlier append failed: this one is not acknowledged.
+      } else if (!result.ok()) {
+        FailLocked(ToGrpcStatus(result.status()));
+      } else {
+        v1::AppendResponse response;
+        response.set_last_index(*result);
+        response.set_sequence(sequence);
+        responses_.push_back(std::move(response));
+        WriteNextLocked();
+      }
+      if (status_.ok() && !reading_ && !reads_done_ && outstanding_ < max_inflight_) {
+        reading_ = resume_reading = true;
+      }
+      MaybeFinishLocked();
+    }
+    if (resume_reading) StartRead(&incoming_);
+  }
+
+  void FailLocked(const grpc::Status& status) {
+    if (!status_.ok()) return;
+    status_ = status;
+    // Appends after a failed one must not be written: the client sees the
+    // stream end at the failure and resends from there.
+    chain_->store(true);
+  }
+
+  void WriteNextLocked() {
+    if (writing_ || responses_.empty() || !status_.ok()) return;
+    writing_ = true;
+    StartWrite(&responses_.front());
+  }
+
+  void MaybeFinishLocked() {
+    if (finished_ || outstanding_ > 0 || writing_) return;
+    if (status_.ok() && !(reads_done_ && responses_.empty())) return;
+    finished_ = true;
+    final_status_ = status_;
+    Finish(status_);
+  }
+
+  const WalService* service_;
+  WalStore* store_;
+  const size_t max_inflight_;
+  const Clock::time_point started_ = Clock::now();
+  // Shared with the committer: set once an append of this stream failed.
+  std::shared_ptr<std::atomic<bool>> chain_ = std::make_shared<std::atomic<bool>>(false);
+
+  std::mutex mu_;
+  v1::AppendRequest incoming_;
+  std::deque<v1::AppendResponse> responses_;
+  size_t outstanding_ = 0;
+  bool reading_ = true;
+  bool reads_done_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+  grpc::Status status_;
+  grpc::Status final_status_;
+};
+
+// ReadAll: decodes the durable log on a worker thread (never a gRPC thread),
+// then streams it in chunks of at most max_chunk_bytes, one write at a time.
+class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
+ public:
+  ReadAllReactor(const WalService* service, WalStore* store, const v1::ReadAllRequest& request)
+      : service_(service) {
+    chunk_bytes_ = request.max_chunk_bytes() == 0
+                       ? kDefaultChunkBytes
+                       : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
+    walpb::Snapshot snapshot;
+    snapshot.set_index(request.snapshot_index());
+    snapshot.set_term(request.snapshot_term());
+    std::thread([this, store, snapshot] {
+      absl::StatusOr<ReadAllResult> result = store->ReadAll(snapshot);
+      if (!result.ok()) {
+        FinishWith(ToGrpcStatus(result.status()));
+        return;
+      }
+      result_ = std::move(*result);
+      WriteNext();
+    }).detach();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnDone() override {
+    service_->Observe("ReadAll", final_status_, started_);
+    delete this;
+  }
+
+ private:
+  void WriteNext() {
+    if (header_sent_ && next_ >= result_.entries.size()) {
+      FinishWith(grpc::Status::OK);
+      return;
+    }
+    response_.Clear();
+    size_t bytes = 0;
+    if (!header_sent_) {
+      response_.set_has_header(true);
+      response_.set_metadata(result_.metadata);
+      *response_.mutable_hard_state() = result_.state;
+      bytes = result_.metadata.size();
+      header_sent_ = true;
+    }
+    // At least one entry per message, so a huge entry still goes through.
+    while (next_ < result_.entries.size()) {
+      size_t size = result_.entries[next_].ByteSizeLong() + 8;
+      if (response_.entries_size() > 0 && bytes + size > chunk_bytes_) break;
+      *response_.add_entries() = std::move(result_.entries[next_++]);
+      bytes += size;
+    }
+    StartWrite(&response_);
+  }
+
+  void FinishWith(const grpc::Status& status) {
+    final_status_ = status;
+    Finish(status);
+  }
+
+  const WalService* service_;
+  const Clock::time_point started_ = Clock::now();
+  uint32_t chunk_bytes_;
+  ReadAllResult result_;
+  size_t next_ = 0;
+  bool header_sent_ = false;
+  v1::ReadAllResponse response_;
+  grpc::Status final_status_;
+};
+
+}  // namespace
+
+void WalService::Observe(const char* method, const grpc::Status& status,
+                         Clock::time_point started) const {
+  if (metrics_ == nullptr) return;
+  metrics_->ObserveRpc(method, CodeName(status.error_code()),
+                       std::chrono::duration<double>(Clock::now() - started).count());
+}
+
+grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* context,
+                                             const v1::CreateRequest* request,
+                                             v1::CreateResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  if (request->metadata().size() > options_.max_metadata_bytes) {
+    grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("metadata is ", request->metadata().size(),
+                                     " bytes; at most ", options_.max_metadata_bytes));
+    Observe("Create", status, started);
+    reactor->Finish(status);
+    return reactor;
+  }
+  store_->Create(request->metadata(), [this, reactor, response, started](absl::StatusOr<bool> r) {
+    if (r.ok()) response->set_created(*r);
+    grpc::Status status = ToGrpcStatus(r.status());
+    Observe("Create", status, started);
+    reactor->Finish(status);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WalService::Append(grpc::CallbackServerContext* context,
+                                             const v1::AppendRequest* request,
+                                             v1::AppendResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  store_->Append(request, [this, reactor, request, response, started](absl::StatusOr<uint64_t> r) {
+    if (r.ok()) {
+      response->set_last_index(*r);
+      response->set_sequence(request->sequence());
+    }
+    grpc::Status status = ToGrpcStatus(r.status());
+    Observe("Append", status, started);
+    reactor->Finish(status);
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* WalService::AppendStream(
+    grpc::CallbackServerContext*) {
+  return new AppendStreamReactor(this, store_, options_.max_stream_inflight);
+}
+
+grpc::ServerWriteReactor<v1::ReadAllResponse>* WalService::ReadAll(
+    grpc::CallbackServerContext*, const v1::ReadAllRequest* request) {
+  return new ReadAllReactor(this, store_, *request);
+}
+
+grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* context,
+                                                   const v1::SaveSnapshotRequest* request,
+                                                   v1::SaveSnapshotResponse*) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  store_->SaveSnapshot(request->index(), request->term(),
+                       [this, reactor, started](absl::Status s) {
+                         grpc::Status status = ToGrpcStatus(s);
+                         Observe("SaveSnapshot", status, started);
+                         reactor->Finish(status);
+                       });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* context,
+                                                const v1::ReleaseToRequest* request,
+                                                v1::ReleaseToResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  store_->ReleaseTo(request->index(),
+                    [this, reactor, response, started](absl::StatusOr<uint32_t> r) {
+                      if (r.ok()) response->set_released_segments(*r);
+                      grpc::Status status = ToGrpcStatus(r.status());
+                      Observe("ReleaseTo", status, started);
+                      reactor->Finish(status);
+                    });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* context,
+                                             const v1::StatusRequest*,
+                                             v1::StatusResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  *response = store_->Status();
+  Observe("Status", grpc::Status::OK, started);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace walrus

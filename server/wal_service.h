@@ -1,0 +1,59 @@
+// The walrus.v1.WAL gRPC service (callback API). Handlers validate the shape
+// of a request, hand it to the WalStore and return; no gRPC thread ever waits
+// on the disk. Completions arrive on the committer thread and finish the RPC.
+#ifndef WALRUS_SERVER_WAL_SERVICE_H_
+#define WALRUS_SERVER_WAL_SERVICE_H_
+
+#include <atomic>
+
+#include "server/metrics.h"
+#include "server/wal_store.h"
+#include "walrus.grpc.pb.h"
+
+namespace walrus {
+
+struct ServiceOptions {
+  size_t max_metadata_bytes = 1 << 20;
+  // Appends a stream may have queued before the server stops reading from it.
+  size_t max_stream_inflight = 4096;
+};
+
+class WalService final : public v1::WAL::CallbackService {
+ public:
+  // `store` and `metrics` (may be null) must outlive the service.
+  WalService(WalStore* store, ServerMetrics* metrics, const ServiceOptions& options = {})
+      : store_(store), metrics_(metrics), options_(options) {}
+
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
+                                   const v1::CreateRequest* request,
+                                   v1::CreateResponse* response) override;
+  grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* context,
+                                   const v1::AppendRequest* request,
+                                   v1::AppendResponse* response) override;
+  grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* AppendStream(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerWriteReactor<v1::ReadAllResponse>* ReadAll(
+      grpc::CallbackServerContext* context, const v1::ReadAllRequest* request) override;
+  grpc::ServerUnaryReactor* SaveSnapshot(grpc::CallbackServerContext* context,
+                                         const v1::SaveSnapshotRequest* request,
+                                         v1::SaveSnapshotResponse* response) override;
+  grpc::ServerUnaryReactor* ReleaseTo(grpc::CallbackServerContext* context,
+                                      const v1::ReleaseToRequest* request,
+                                      v1::ReleaseToResponse* response) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
+                                   const v1::StatusRequest* request,
+                                   v1::StatusResponse* response) override;
+
+  // Records one finished RPC (method, code, duration) in the metrics.
+  void Observe(const char* method, const grpc::Status& status,
+               std::chrono::steady_clock::time_point started) const;
+
+ private:
+  WalStore* const store_;
+  ServerMetrics* const metrics_;
+  const ServiceOptions options_;
+};
+
+}  // namespace walrus
+
+#endif  // WALRUS_SERVER_WAL_SERVICE_H_

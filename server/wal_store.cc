@@ -1,0 +1,419 @@
+#include "server/wal_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/segment.h"
+#include "core/verify.h"
+
+namespace walrus {
+namespace {
+
+double SecondsSince(WalStore::Clock::time_point start) {
+  return std::chrono::duration<double>(WalStore::Clock::now() - start).count();
+}
+
+}  // namespace
+
+WalStore::WalStore(const StoreOptions& options, ServerMetrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+absl::StatusOr<std::unique_ptr<WalStore>> WalStore::Open(const StoreOptions& options,
+                                                         ServerMetrics* metrics,
+                                                         RecoverySummary* summary) {
+  auto store = std::unique_ptr<WalStore>(new WalStore(options, metrics));
+  if (absl::Status s = store->Recover(summary); !s.ok()) return s;
+  store->PublishStatus();
+  store->committer_ = std::thread([s = store.get()] { s->Run(); });
+  return store;
+}
+
+WalStore::~WalStore() { Shutdown(); }
+
+absl::Status WalStore::Recover(RecoverySummary* summary) {
+  const Clock::time_point started = Clock::now();
+  FileSystem* fs = options_.fs;
+  *summary = RecoverySummary();
+  if (!WalExists(fs, options_.wal_dir)) return absl::OkStatus();  // waits for Create
+  summary->existed = true;
+
+  absl::StatusOr<VerifyReport> report = Verify(fs, options_.wal_dir);
+  if (!report.ok()) return report.status();
+  summary->segments = report->segments;
+  if (report->outcome == VerifyReport::kCorrupt) {
+    if (!options_.read_only) {
+      return absl::DataLossError(absl::StrCat(
+          "refusing to start: ", report->Describe(),
+          ". Inspect with `walrusctl verify`, restore from a backup, or start with --read-only "
+          "to serve what can be read"));
+    }
+    summary->repair_detail = report->Describe();
+  }
+  if (options_.read_only) {
+    summary->seconds = SecondsSince(started);
+    return absl::OkStatus();
+  }
+  if (report->outcome == VerifyReport::kTornTail) {
+    absl::StatusOr<RepairReport> repaired = Repair(fs, options_.wal_dir);
+    if (!repaired.ok()) return repaired.status();
+    summary->repaired = true;
+    summary->repair_detail = absl::StrCat(repaired->file, " cut at offset ", repaired->truncated_at,
+                                          " (", repaired->before.reason, "), original kept as ",
+                                          repaired->broken_copy);
+  }
+
+  WalOptions wal_options;
+  wal_options.fs = fs;
+  wal_options.segment_size = options_.segment_size;
+  wal_options.metrics = metrics_;
+  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRecovery(options_.wal_dir, wal_options);
+  if (!wal.ok()) return wal.status();
+  absl::StatusOr<ReadAllResult> read = (*wal)->ReadAll();
+  if (!read.ok()) return read.status();
+  tip_ = LogTip();
+  tip_.terms = TermLog(read->last_snapshot.index() + 1);
+  for (const raftpb::Entry& entry : read->entries) tip_.terms.Put(entry.index(), entry.term());
+  tip_.terms.Checkpoint();
+  tip_.snapshot_index = read->last_snapshot.index();
+  tip_.state = read->state;
+  wal_ = std::move(*wal);
+  status_.set_snapshot_index(read->last_snapshot.index());
+  status_.set_snapshot_term(read->last_snapshot.term());
+
+  summary->first_index = tip_.terms.empty() ? tip_.snapshot_index + 1 : tip_.terms.first_index();
+  summary->last_index = tip_.last_index();
+  summary->state = tip_.state;
+  summary->seconds = SecondsSince(started);
+  return absl::OkStatus();
+}
+
+void WalStore::set_on_fail_stop(std::function<void(const absl::Status&)> callback) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_fail_stop_ = std::move(callback);
+}
+
+void WalStore::Create(std::string metadata, std::function<void(absl::StatusOr<bool>)> done) {
+  Op op{Op::kCreate};
+  op.bytes = metadata.size();
+  op.metadata = std::move(metadata);
+  op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
+    done(r.ok() ? absl::StatusOr<bool>(*r == 1) : absl::StatusOr<bool>(r.status()));
+  };
+  Enqueue(std::move(op));
+}
+
+void WalStore::Append(const v1::AppendRequest* request,
+                      std::function<void(absl::StatusOr<uint64_t>)> done,
+                      std::shared_ptr<std::atomic<bool>> chain) {
+  Op op{Op::kAppend};
+  op.request = request;
+  op.chain = std::move(chain);
+  op.bytes = request->ByteSizeLong();
+  op.done = std::move(done);
+  Enqueue(std::move(op));
+}
+
+void WalStore::SaveSnapshot(uint64_t index, uint64_t term, std::function<void(absl::Status)> done) {
+  Op op{Op::kSnapshot};
+  op.index = index;
+  op.term = term;
+  op.bytes = 32;
+  op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) { done(r.status()); };
+  Enqueue(std::move(op));
+}
+
+void WalStore::ReleaseTo(uint64_t index, std::function<void(absl::StatusOr<uint32_t>)> done) {
+  Op op{Op::kRelease};
+  op.index = index;
+  op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
+    done(r.ok() ? absl::StatusOr<uint32_t>(static_cast<uint32_t>(*r))
+                : absl::StatusOr<uint32_t>(r.status()));
+  };
+  Enqueue(std::move(op));
+}
+
+void WalStore::Enqueue(Op op) {
+  op.enqueued = Clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(op));
+      cv_.notify_one();
+      return;
+    }
+  }
+  op.done(absl::UnavailableError("walrusd is shutting down"));
+}
+
+void WalStore::Run() {
+  for (;;) {
+    std::vector<Op> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break;  // stopping, and everything is done
+      if (options_.max_batch_delay.count() > 0 && !stopping_) {
+        // Optional: trade latency for larger batches on fast disks.
+        cv_.wait_for(lock, options_.max_batch_delay, [this] { return stopping_; });
+      }
+      size_t bytes = 0;
+      while (!queue_.empty() &&
+             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+        bytes += queue_.front().bytes;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    CommitBatch(&batch);
+  }
+}
+
+absl::Status WalStore::WriteError() const {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError("walrusd is read-only (started with --read-only)");
+  }
+  if (wal_ == nullptr) {
+    return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
+  }
+  if (!wal_->failure().ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "WAL is fail-stopped after an I/O error and takes no more writes (restart walrusd after "
+        "fixing the disk): ",
+        wal_->failure().message()));
+  }
+  return absl::OkStatus();
+}
+
+void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
+  *encoded = false;
+  switch (op.kind) {
+    case Op::kCreate: {
+      if (wal_ != nullptr) {
+        if (wal_->metadata() == op.metadata) {
+          *result = 0;
+        } else {
+          *result = absl::FailedPreconditionError(
+              "WAL already exists with different metadata; refusing to create it again");
+        }
+        return;
+      }
+      if (options_.read_only) {
+        *result = WriteError();
+        return;
+      }
+      WalOptions wal_options;
+      wal_options.fs = options_.fs;
+      wal_options.segment_size = options_.segment_size;
+      wal_options.metrics = metrics_;
+      absl::StatusOr<std::unique_ptr<Wal>> wal =
+          Wal::Create(options_.wal_dir, op.metadata, wal_options);
+      if (!wal.ok()) {
+        *result = wal.status();
+        return;
+      }
+      wal_ = std::move(*wal);
+      tip_ = LogTip();
+      *result = 1;
+      return;
+    }
+    case Op::kAppend: {
+      if (op.chain != nullptr && op.chain->load()) {
+        *result = absl::AbortedError("an earlier append on this stream failed; not written");
+        return;
+      }
+      auto fail = [&](absl::Status s) {
+        if (op.chain != nullptr) op.chain->store(true);
+        *result = std::move(s);
+      };
+      if (absl::Status s = WriteError(); !s.ok()) return fail(s);
+      absl::StatusOr<AppendPlan> plan = PlanAppend(tip_, *op.request);
+      if (!plan.ok()) return fail(plan.status());
+      raftpb::HardState state = plan->write_state ? op.request->hard_state() : raftpb::HardState();
+      bool must_sync = false;
+      absl::Status s =
+          wal_->Append(state, op.request->entries(), static_cast<int>(plan->skip), &must_sync);
+      if (!s.ok()) return fail(s);
+      ApplyPlan(*plan, *op.request, &tip_);
+      *result = tip_.last_index();
+      *encoded = true;
+      return;
+    }
+    case Op::kSnapshot: {
+      if (absl::Status s = WriteError(); !s.ok()) {
+        *result = s;
+        return;
+      }
+      walpb::Snapshot snapshot;
+      snapshot.set_index(op.index);
+      snapshot.set_term(op.term);
+      if (absl::Status s = wal_->AppendSnapshot(snapshot); !s.ok()) {
+        *result = s;
+        return;
+      }
+      tip_.snapshot_index = std::max(tip_.snapshot_index, op.index);
+      *result = op.index;
+      *encoded = true;
+      return;
+    }
+    case Op::kRelease: {
+      if (wal_ == nullptr) {
+        *result = WriteError();
+        return;
+      }
+      size_t before = wal_->locked_segments().size();
+      if (absl::Status s = wal_->ReleaseTo(op.index); !s.ok()) {
+        *result = s;
+        return;
+      }
+      *result = before - wal_->locked_segments().size();
+      return;
+    }
+  }
+}
+
+void WalStore::CommitBatch(std::vector<Op>* batch) {
+  std::vector<absl::StatusOr<uint64_t>> results(batch->size(), absl::UnknownError("not run"));
+  std::vector<bool> waits(batch->size(), false);
+  const uint64_t saved_snapshot_index = tip_.snapshot_index;
+  const raftpb::HardState saved_state = tip_.state;
+  bool any = false;
+  size_t appends = 0, entries = 0, bytes = 0;
+  for (size_t i = 0; i < batch->size(); ++i) {
+    bool encoded = false;
+    Encode((*batch)[i], &results[i], &encoded);
+    waits[i] = encoded;
+    any = any || encoded;
+    if (encoded && (*batch)[i].kind == Op::kAppend) {
+      ++appends;
+      entries += (*batch)[i].request->entries_size();
+      bytes += (*batch)[i].bytes;
+    }
+  }
+  if (any) {
+    absl::Status synced = wal_->Sync();
+    if (synced.ok()) {
+      tip_.terms.Checkpoint();
+      if (metrics_ != nullptr) metrics_->ObserveBatch(appends, entries, bytes);
+    } else {
+      // Nothing of this batch is durable: none of it is acknowledged, and the
+      // validation state goes back to what the disk holds.
+      tip_.terms.Rollback();
+      tip_.snapshot_index = saved_snapshot_index;
+      tip_.state = saved_state;
+      for (size_t i = 0; i < batch->size(); ++i) {
+        if (!waits[i]) continue;
+        results[i] = synced;
+        if ((*batch)[i].chain != nullptr) (*batch)[i].chain->store(true);
+      }
+      if (!wal_->failure().ok() && !fail_stop_reported_) {
+        fail_stop_reported_ = true;
+        if (metrics_ != nullptr) metrics_->SetFailStop(true);
+        std::function<void(const absl::Status&)> callback;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          callback = on_fail_stop_;
+        }
+        if (callback) callback(wal_->failure());
+      }
+    }
+  }
+  PublishStatus();
+  for (size_t i = 0; i < batch->size(); ++i) {
+    Op& op = (*batch)[i];
+    if (op.kind == Op::kSnapshot && results[i].ok()) {
+      std::lock_guard<std::mutex> lock(status_mu_);
+      status_.set_snapshot_index(op.index);
+      status_.set_snapshot_term(op.term);
+    }
+    if (op.kind == Op::kAppend && results[i].ok() && metrics_ != nullptr) {
+      metrics_->ObserveAppend(SecondsSince(op.enqueued), op.request->entries_size());
+    }
+    op.done(std::move(results[i]));
+  }
+}
+
+void WalStore::PublishStatus() {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_.set_created(wal_ != nullptr);
+  status_.set_read_only(options_.read_only);
+  status_.set_data_dir(options_.wal_dir);
+  status_.set_version(WALRUS_VERSION);
+  if (wal_ == nullptr) return;
+  status_.set_first_index(tip_.terms.empty() ? tip_.snapshot_index + 1 : tip_.terms.first_index());
+  status_.set_last_index(tip_.last_index());
+  *status_.mutable_hard_state() = tip_.state;
+  LogPosition durable = wal_->durable_position();
+  durable_ = durable;
+  status_.set_durable_segment(durable.seq);
+  status_.set_durable_offset(durable.offset);
+  status_.set_fail_stop(!wal_->failure().ok());
+  status_.set_fail_stop_reason(std::string(wal_->failure().message()));
+  status_.clear_segments();
+  for (const SegmentId& id : wal_->locked_segments()) {
+    v1::SegmentStatus* segment = status_.add_segments();
+    segment->set_seq(id.seq);
+    segment->set_first_index(id.index);
+    segment->set_locked(true);
+  }
+}
+
+v1::StatusResponse WalStore::Status() const {
+  v1::StatusResponse status;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status = status_;
+  }
+  // Segments from the directory, marked with what the writer holds.
+  std::vector<uint64_t> locked;
+  for (const v1::SegmentStatus& s : status.segments()) locked.push_back(s.seq());
+  status.clear_segments();
+  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
+  uint64_t total = 0;
+  if (files.ok()) {
+    for (const SegmentFile& file : *files) {
+      v1::SegmentStatus* segment = status.add_segments();
+      segment->set_name(file.name);
+      segment->set_seq(file.id.seq);
+      segment->set_first_index(file.id.index);
+      segment->set_locked(std::find(locked.begin(), locked.end(), file.id.seq) != locked.end());
+      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
+      if (size.ok()) {
+        segment->set_size_bytes(*size);
+        total += *size;
+      }
+    }
+  }
+  status.set_total_bytes(total);
+  return status;
+}
+
+absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
+  std::optional<LogPosition> durable;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (!status_.created() && !options_.read_only) {
+      return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
+    }
+    durable = durable_;
+  }
+  WalOptions wal_options;
+  wal_options.fs = options_.fs;
+  absl::StatusOr<std::unique_ptr<Wal>> wal =
+      Wal::OpenForRead(options_.wal_dir, snapshot, wal_options, durable);
+  if (!wal.ok()) return wal.status();
+  return (*wal)->ReadAll();
+}
+
+void WalStore::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !committer_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
+  if (wal_ != nullptr) (void)wal_->Close();
+}
+
+}  // namespace walrus

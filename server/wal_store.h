@@ -1,0 +1,149 @@
+// WalStore: the WAL of one walrusd, its committer thread and group commit.
+//
+// RPC handlers never touch the disk: they call one of the submit methods,
+// which validates nothing, enqueues, and returns at once; the completion runs
+// later on the committer thread. The committer loop:
+//
+//   1. takes everything pending, up to max_batch_bytes (optionally waiting
+//      max_batch_delay for more to arrive);
+//   2. validates each request in order against the log as the batch so far
+//      leaves it (server/append_plan.h) and encodes the valid ones;
+//   3. issues one write and one fdatasync for the whole batch;
+//   4. completes every request of the batch, in order.
+//
+// Requests that arrive during an fsync form the next batch, so many in-flight
+// appends share one fsync. Nothing is acknowledged before the fsync covering
+// it returned. After a failed write or fsync the core Wal is fail-stop: every
+// later write fails UNAVAILABLE and on_fail_stop runs once; reads of the
+// durable prefix keep working. A full disk fails the batch with
+// RESOURCE_EXHAUSTED and the log stays usable.
+//
+// Thread-safety: all public methods are thread-safe. Completions run on the
+// committer thread and must not block.
+#ifndef WALRUS_SERVER_WAL_STORE_H_
+#define WALRUS_SERVER_WAL_STORE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/wal.h"
+#include "server/append_plan.h"
+#include "server/metrics.h"
+#include "walrus.pb.h"
+
+namespace walrus {
+
+struct StoreOptions {
+  std::string wal_dir;
+  uint64_t segment_size = kDefaultSegmentSize;
+  size_t max_batch_bytes = 16 << 20;
+  std::chrono::microseconds max_batch_delay{0};
+  // Start without a writer: every write fails FAILED_PRECONDITION.
+  bool read_only = false;
+  FileSystem* fs = PosixFs();
+};
+
+// What recovery found, for the start-up log line.
+struct RecoverySummary {
+  bool existed = false;
+  bool repaired = false;
+  std::string repair_detail;
+  size_t segments = 0;
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  raftpb::HardState state;
+  double seconds = 0;
+};
+
+class WalStore {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Recovers the WAL in options.wal_dir if there is one (a torn tail is
+  // repaired, keeping a .broken copy; corruption is refused with DATA_LOSS),
+  // then starts the committer. `metrics` may be null and must outlive this.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WalStore>> Open(
+      const StoreOptions& options, ServerMetrics* metrics, RecoverySummary* summary);
+  // Shutdown().
+  ~WalStore();
+
+  void Create(std::string metadata, std::function<void(absl::StatusOr<bool>)> done);
+  // `request` must stay valid until `done` runs. `done` gets the last index.
+  // With `chain`, appends sharing it form a chain (one AppendStream): once one
+  // fails, the committer sets *chain and fails the later ones with ABORTED
+  // without writing them.
+  void Append(const v1::AppendRequest* request, std::function<void(absl::StatusOr<uint64_t>)> done,
+              std::shared_ptr<std::atomic<bool>> chain = nullptr);
+  void SaveSnapshot(uint64_t index, uint64_t term, std::function<void(absl::Status)> done);
+  void ReleaseTo(uint64_t index, std::function<void(absl::StatusOr<uint32_t>)> done);
+
+  // The durable log from `snapshot` on; runs on the caller's thread, reading
+  // the files independently of the committer.
+  [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
+  [[nodiscard]] v1::StatusResponse Status() const;
+
+  // Runs once, on the committer thread, when the WAL goes fail-stop.
+  void set_on_fail_stop(std::function<void(const absl::Status&)> callback);
+
+  // Stops taking requests (later ones fail UNAVAILABLE), commits and
+  // completes everything already queued, closes the WAL. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Op {
+    enum Kind { kCreate, kAppend, kSnapshot, kRelease } kind;
+    const v1::AppendRequest* request = nullptr;
+    std::shared_ptr<std::atomic<bool>> chain;
+    std::string metadata;
+    uint64_t index = 0;
+    uint64_t term = 0;
+    size_t bytes = 0;
+    Clock::time_point enqueued;
+    std::function<void(absl::StatusOr<uint64_t>)> done;  // value: kind-specific
+  };
+
+  explicit WalStore(const StoreOptions& options, ServerMetrics* metrics);
+
+  [[nodiscard]] absl::Status Recover(RecoverySummary* summary);
+  void Enqueue(Op op);
+  void Run();
+  void CommitBatch(std::vector<Op>* batch);
+  // Validates and encodes one op; sets *result for ops that are decided now.
+  void Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded);
+  absl::Status WriteError() const;
+  void PublishStatus();
+
+  const StoreOptions options_;
+  ServerMetrics* const metrics_;
+
+  // Committer-owned.
+  std::unique_ptr<Wal> wal_;
+  LogTip tip_;
+  std::function<void(const absl::Status&)> on_fail_stop_;
+  bool fail_stop_reported_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> queue_;  // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  std::thread committer_;
+
+  // What readers see; published by the committer after each batch.
+  mutable std::mutex status_mu_;
+  v1::StatusResponse status_;  // guarded by status_mu_
+  std::optional<LogPosition> durable_;  // guarded by status_mu_
+};
+
+}  // namespace walrus
+
+#endif  // WALRUS_SERVER_WAL_STORE_H_

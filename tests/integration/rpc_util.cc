@@ -1,0 +1,79 @@
+#include "tests/integration/rpc_util.h"
+
+#include "core/crc32c.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus::testing {
+namespace {
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+}
+
+}  // namespace
+
+grpc::Status CreateWal(v1::WAL::Stub* stub, const std::string& metadata, bool* created) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::CreateRequest request;
+  request.set_metadata(metadata);
+  v1::CreateResponse response;
+  grpc::Status status = stub->Create(&context, request, &response);
+  if (created != nullptr) *created = response.created();
+  return status;
+}
+
+v1::AppendRequest MakeAppend(uint64_t first, uint64_t last, uint64_t term, uint64_t commit,
+                             size_t data_bytes, bool with_crc) {
+  v1::AppendRequest request;
+  *request.mutable_hard_state() = MakeState(term, 1, commit);
+  if (last >= first) {
+    for (raftpb::Entry& e : MakeEntries(first, last, term, data_bytes)) {
+      if (with_crc) request.add_entry_crc32c(crc32c::Value(e.data()));
+      *request.add_entries() = std::move(e);
+    }
+  }
+  return request;
+}
+
+grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request, uint64_t* last_index) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::AppendResponse response;
+  grpc::Status status = stub->Append(&context, request, &response);
+  if (last_index != nullptr) *last_index = response.last_index();
+  return status;
+}
+
+ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index, uint64_t snapshot_term,
+                 uint32_t max_chunk_bytes) {
+  ReadBack out;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ReadAllRequest request;
+  request.set_snapshot_index(snapshot_index);
+  request.set_snapshot_term(snapshot_term);
+  request.set_max_chunk_bytes(max_chunk_bytes);
+  auto reader = stub->ReadAll(&context, request);
+  v1::ReadAllResponse response;
+  while (reader->Read(&response)) {
+    ++out.messages;
+    if (response.has_header()) {
+      out.metadata = response.metadata();
+      out.state = response.hard_state();
+    }
+    for (raftpb::Entry& e : *response.mutable_entries()) out.entries.push_back(std::move(e));
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+v1::StatusResponse GetStatus(v1::WAL::Stub* stub) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::StatusResponse response;
+  (void)stub->Status(&context, v1::StatusRequest(), &response);
+  return response;
+}
+
+}  // namespace walrus::testing

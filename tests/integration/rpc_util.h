@@ -1,0 +1,34 @@
+// Thin synchronous wrappers over the generated stub, for tests.
+#ifndef WALRUS_TESTS_INTEGRATION_RPC_UTIL_H_
+#define WALRUS_TESTS_INTEGRATION_RPC_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+#include <vector>
+
+#include "walrus.grpc.pb.h"
+
+namespace walrus::testing {
+
+struct ReadBack {
+  grpc::Status status;
+  std::string metadata;
+  raftpb::HardState state;
+  std::vector<raftpb::Entry> entries;
+  int messages = 0;
+};
+
+grpc::Status CreateWal(v1::WAL::Stub* stub, const std::string& metadata,
+                       bool* created = nullptr);
+v1::AppendRequest MakeAppend(uint64_t first, uint64_t last, uint64_t term, uint64_t commit,
+                             size_t data_bytes = 32, bool with_crc = true);
+grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request,
+                    uint64_t* last_index = nullptr);
+ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index = 0, uint64_t snapshot_term = 0,
+                 uint32_t max_chunk_bytes = 0);
+v1::StatusResponse GetStatus(v1::WAL::Stub* stub);
+
+}  // namespace walrus::testing
+
+#endif  // WALRUS_TESTS_INTEGRATION_RPC_UTIL_H_
