@@ -304,12 +304,14 @@ absl::Status Wal::CheckWritable() const {
   return absl::OkStatus();
 }
 
-absl::Status Wal::Append(const raftpb::HardState& state, absl::Span<const raftpb::Entry> entries,
-                         bool* must_sync) {
+template <typename Entries>
+absl::Status Wal::AppendRun(const raftpb::HardState& state, const Entries& entries, size_t from,
+                            size_t to, bool* must_sync) {
   *must_sync = false;
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  if (IsEmptyHardState(state) && entries.empty()) return absl::OkStatus();
-  for (const raftpb::Entry& entry : entries) {
+  if (IsEmptyHardState(state) && from == to) return absl::OkStatus();
+  for (size_t i = from; i < to; ++i) {
+    const raftpb::Entry& entry = entries[i];
     // Record overhead: three tags, a type and a crc varint, a length varint.
     uint64_t record_len = entry.ByteSizeLong() + 32;
     if (!FrameBodyFits(record_len, kFrameAlignment)) {
@@ -321,10 +323,10 @@ absl::Status Wal::Append(const raftpb::HardState& state, absl::Span<const raftpb
   }
   // Raft's MustSync: new entries, or a changed term or vote, must be durable
   // before the node acts on them; a commit-only change need not be.
-  bool must = !entries.empty() || state.term() != state_.term() || state.vote() != state_.vote();
-  for (const raftpb::Entry& entry : entries) {
-    encoder_.AddEntry(entry);
-    last_index_ = entry.index();
+  bool must = from != to || state.term() != state_.term() || state.vote() != state_.vote();
+  for (size_t i = from; i < to; ++i) {
+    encoder_.AddEntry(entries[i]);
+    last_index_ = entries[i].index();
   }
   if (!IsEmptyHardState(state)) {
     state_ = state;
@@ -332,6 +334,18 @@ absl::Status Wal::Append(const raftpb::HardState& state, absl::Span<const raftpb
   }
   *must_sync = must || tail_->Offset() + encoder_.pending_size() >= options_.segment_size;
   return absl::OkStatus();
+}
+
+absl::Status Wal::Append(const raftpb::HardState& state, absl::Span<const raftpb::Entry> entries,
+                         bool* must_sync) {
+  return AppendRun(state, entries, 0, entries.size(), must_sync);
+}
+
+absl::Status Wal::Append(const raftpb::HardState& state,
+                         const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries,
+                         int from, bool* must_sync) {
+  return AppendRun(state, entries, static_cast<size_t>(from), static_cast<size_t>(entries.size()),
+                   must_sync);
 }
 
 absl::Status Wal::Sync() {

@@ -125,6 +125,10 @@ class Wal {
   // REQUIRES: write mode, ready for appends.
   [[nodiscard]] absl::Status Append(const raftpb::HardState& state,
                                     absl::Span<const raftpb::Entry> entries, bool* must_sync);
+  // The same for entries held by a protobuf repeated field, from `from` on.
+  [[nodiscard]] absl::Status Append(const raftpb::HardState& state,
+                                    const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries,
+                                    int from, bool* must_sync);
   // Writes everything encoded so far in one write, fdatasyncs, and cuts a new
   // segment if the tail reached the segment size. On OK every record appended
   // before the call is durable.
@@ -179,6 +183,10 @@ class Wal {
       const std::string& dir, const walpb::Snapshot* snapshot, const WalOptions& options,
       bool write_mode, std::optional<LogPosition> until);
   [[nodiscard]] absl::StatusOr<ReadAllResult> DecodeAll(Decoder* decoder);
+  // Append() over any indexable run of entries.
+  template <typename Entries>
+  [[nodiscard]] absl::Status AppendRun(const raftpb::HardState& state, const Entries& entries,
+                                       size_t from, size_t to, bool* must_sync);
   [[nodiscard]] absl::Status CheckWritable() const;
   // Writes pending bytes and fdatasyncs the tail; on failure sets failure_
   // (except ENOSPC on the write, which rolls back).
