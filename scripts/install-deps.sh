@@ -14,7 +14,7 @@ BUILD_PACKAGES=(
 # Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
 # injection on real binaries, promtool for exposition checks, clang for fuzzing.
 TEST_PACKAGES=(
-  golang-go golang-etcd-server-dev
+  golang-go golang-etcd-server-dev etcd-server etcd-client
   libfiu-dev fiu-utils
   prometheus
   clang libclang-rt-14-dev
