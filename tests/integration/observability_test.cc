@@ -1,0 +1,185 @@
+// What operators look at: health, /metrics (checked by promtool), TCP
+// listeners, JSON logs, --help.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "health.grpc.pb.h"
+#include "tests/integration/daemon.h"
+#include "tests/integration/rpc_util.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus::testing {
+namespace {
+
+// A loopback port nobody listens on right now.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// GET http://127.0.0.1:port/path; the body, or "" on failure.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  (void)!write(fd, request.data(), request.size());
+  std::string response;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+std::string RunCommand(const std::string& command, int* code) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), pipe)) > 0;) out.append(buf, n);
+  *code = pclose(pipe);
+  return out;
+}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& target,
+                                                             const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  return status.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+TEST(Observability, Health_NamedServiceServingAfterRecovery) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"));
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  EXPECT_EQ(Health(daemon.target(), "walrus.v1.WAL"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(daemon.target(), ""), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST(Observability, Metrics_ExposedAndPassPromtool) {
+  TempDir tmp;
+  int port = FreePort();
+  Daemon daemon(tmp.Sub("data"),
+                {"--metrics-listen", absl::StrCat("127.0.0.1:", port), "--segment-size-bytes",
+                 "65536"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
+  for (uint64_t i = 1; i <= 200; i += 20) {
+    ASSERT_TRUE(Append(daemon.stub(), MakeAppend(i, i + 19, 1, 0, 500)).ok());
+  }
+  EXPECT_EQ(Append(daemon.stub(), MakeAppend(500, 500, 1, 0)).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  std::string body = HttpGet(port, "/metrics");
+  ASSERT_FALSE(body.empty());
+  for (const char* name :
+       {"walrus_wal_fsync_duration_seconds_bucket", "walrus_wal_last_index_saved 200",
+        "walrus_wal_write_bytes_total", "walrus_append_duration_seconds_count",
+        "walrus_commit_batch_entries_bucket", "walrus_commit_batch_requests_bucket",
+        "walrus_commit_batch_bytes_bucket", "walrus_wal_segments", "walrus_wal_segment_cuts_total",
+        "walrus_wal_purged_segments_total", "walrus_build_info",
+        "walrus_rpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Append\"} 1",
+        "walrus_rpc_duration_seconds_bucket", "walrus_wal_fail_stop 0", "walrus_serving 1"}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name << " missing from:\n" << body;
+  }
+  std::string file = tmp.Sub("metrics.txt");
+  WriteFile(file, body);
+  int code = 0;
+  std::string out = RunCommand(absl::StrCat("promtool check metrics < ", file, " 2>&1"), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "") << "promtool found problems:\n" << out;
+}
+
+TEST(Observability, TcpLoopbackListener_Serves) {
+  TempDir tmp;
+  int port = FreePort();
+  std::string address = absl::StrCat("127.0.0.1:", port);
+  Daemon daemon(tmp.Sub("data"), {"--listen", address});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  auto stub = v1::WAL::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  EXPECT_TRUE(CreateWal(stub.get(), "meta").ok());
+  EXPECT_TRUE(Append(stub.get(), MakeAppend(1, 1, 1, 0)).ok());
+  EXPECT_EQ(ReadAll(daemon.stub()).entries.size(), 1u) << "both listeners serve one WAL";
+}
+
+TEST(Observability, JsonLogs_EveryLineIsAnObjectWithTimeLevelMsg) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"), {"--log-format", "json"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ASSERT_EQ(daemon.Signal(SIGTERM), 0);
+  std::string log = daemon.log();
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    ++lines;
+    EXPECT_EQ(line.substr(0, 9), "{\"time\":\"") << line;
+    EXPECT_NE(line.find("\"level\":\"info\""), absl::string_view::npos) << line;
+    EXPECT_NE(line.find(",\"msg\":\""), absl::string_view::npos) << line;
+    EXPECT_EQ(line.back(), '}') << line;
+  }
+  EXPECT_GE(lines, 3) << log;
+  int code = 0;
+  std::string checked = RunCommand(absl::StrCat("python3 -c 'import json,sys\nfor l in open(sys.argv[1]): "
+                                         "json.loads(l)' ",
+                                         daemon.data_dir(), ".log 2>&1"),
+                            &code);
+  EXPECT_EQ(code, 0) << checked;
+}
+
+TEST(Observability, Help_DocumentsEveryFlagAndItsVariable) {
+  int code = 0;
+  std::string help = RunCommand(DaemonBinary() + " --help", &code);
+  EXPECT_EQ(code, 0);
+  for (const char* flag : {"--data-dir", "--listen", "--metrics-listen", "--segment-size-bytes",
+                           "--max-batch-bytes", "--max-batch-delay", "--log-level", "--log-format",
+                           "WALRUS_DATA_DIR", "WALRUS_LISTEN", "WALRUS_LOG_FORMAT"}) {
+    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  }
+  std::string bad = RunCommand(DaemonBinary() + " --no-such-flag 2>&1", &code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(bad.find("unknown flag"), std::string::npos) << bad;
+}
+
+TEST(Observability, EnvironmentVariable_SetsFlagAndCommandLineWins) {
+  TempDir tmp;
+  std::string data = tmp.Sub("from-env");
+  setenv("WALRUS_DATA_DIR", data.c_str(), 1);
+  setenv("WALRUS_LOG_FORMAT", "json", 1);
+  Daemon daemon(data);  // passes --data-dir too; the same value
+  bool started = daemon.Start();
+  unsetenv("WALRUS_DATA_DIR");
+  unsetenv("WALRUS_LOG_FORMAT");
+  ASSERT_TRUE(started) << daemon.log();
+  EXPECT_EQ(daemon.log().substr(0, 9), "{\"time\":\"") << "WALRUS_LOG_FORMAT ignored";
+}
+
+}  // namespace
+}  // namespace walrus::testing
