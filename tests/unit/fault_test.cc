@@ -1,0 +1,160 @@
+// I/O errors on the fault-injecting file system: a failed fsync is sticky and
+// never retried, a full disk is RESOURCE_EXHAUSTED and leaves the log usable,
+// failures at a segment cut stop the WAL without damaging it.
+#include <cerrno>
+
+#include "core/errors.h"
+#include "core/mem_fs.h"
+#include "core/segment.h"
+#include "core/verify.h"
+#include "core/wal.h"
+#include "gtest/gtest.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus {
+namespace {
+
+using testing::Describe;
+using testing::MakeEntries;
+using testing::MakeState;
+
+constexpr char kDir[] = "/wal";
+
+class FaultTest : public ::testing::Test {
+ protected:
+  FaultTest() {
+    options_.fs = &fs_;
+    options_.segment_size = 16 * 1024;
+    options_.prepare_in_background = false;
+    absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::Create(kDir, "meta", options_);
+    EXPECT_TRUE(wal.ok()) << wal.status();
+    wal_ = std::move(*wal);
+  }
+
+  // What a restart on the disk as it is now would read.
+  absl::StatusOr<ReadAllResult> ReadBack() {
+    absl::StatusOr<std::unique_ptr<Wal>> reader = Wal::OpenForRead(kDir, walpb::Snapshot(), options_);
+    if (!reader.ok()) return reader.status();
+    return (*reader)->ReadAll();
+  }
+
+  MemFileSystem fs_;
+  WalOptions options_;
+  std::unique_ptr<Wal> wal_;
+};
+
+TEST_F(FaultTest, FsyncEio_IsStickyAndNeverRetried) {
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  // Counted over the whole file system: the tail's handle was opened under
+  // the directory's temporary name.
+  const uint64_t syncs_before = fs_.TotalSyncCount();
+  fs_.FailNext(FsOp::kSync, EIO);
+  absl::Status failed = wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 8, 1));
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  EXPECT_EQ(ErrnoOf(failed), EIO);
+  EXPECT_EQ(fs_.TotalSyncCount(), syncs_before + 1);
+  // Every later write fails, naming the first error, and syncs nothing.
+  absl::Status later = wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 6, 1));
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(later.message().find("fail-stop"), std::string::npos) << later;
+  EXPECT_EQ(wal_->SaveSnapshot(testing::MakeSnapshot(3, 1)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(wal_->Close().code(), absl::StatusCode::kOk);
+  EXPECT_EQ(fs_.TotalSyncCount(), syncs_before + 1) << "an fsync was retried after it failed";
+  // What was acknowledged is still readable.
+  absl::StatusOr<ReadAllResult> read = ReadBack();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_GE(read->entries.size(), 5u);
+}
+
+TEST_F(FaultTest, WriteEio_IsStickyFailStop) {
+  fs_.FailNext(FsOp::kAppend, EIO);
+  EXPECT_EQ(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 3, 1)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(wal_->failure().ok());
+  EXPECT_EQ(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 3, 1)).code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(FaultTest, WriteEnospc_IsResourceExhaustedAndAppendsResumeWhenSpaceReturns) {
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  // A short write, then ENOSPC: half the batch lands in the file.
+  fs_.FailNextAppendAfter(40, ENOSPC);
+  absl::Status full = wal_->Save(MakeState(1, 1, 2), MakeEntries(6, 10, 1));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_TRUE(wal_->failure().ok()) << "a full disk must not be fail-stop";
+  EXPECT_EQ(wal_->last_index(), 5u) << "the failed batch is forgotten";
+  // The log on disk is valid and holds exactly the acknowledged entries.
+  absl::StatusOr<VerifyReport> report = Verify(&fs_, kDir);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->outcome, VerifyReport::kClean) << report->Describe();
+  // Space returns: the same append goes through and continues the chain.
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 2), MakeEntries(6, 10, 1)).ok());
+  ASSERT_TRUE(wal_->Close().ok());
+  absl::StatusOr<ReadAllResult> read = ReadBack();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(Describe(read->entries), "1/1 2/1 3/1 4/1 5/1 6/1 7/1 8/1 9/1 10/1");
+  EXPECT_EQ(read->state.commit(), 2u);
+}
+
+TEST_F(FaultTest, DiskFullAtPreallocation_KeepsWritingIntoCurrentSegment) {
+  fs_.FailNext(FsOp::kPreallocate, ENOSPC, Fault::kForever);
+  for (uint64_t i = 1; i <= 200; i += 20) {
+    ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200)).ok());
+  }
+  EXPECT_EQ(ListSegments(&fs_, kDir)->size(), 1u) << "no segment could be prepared";
+  fs_.ClearFaults();
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(201, 210, 1, 200)).ok());
+  EXPECT_EQ(ListSegments(&fs_, kDir)->size(), 2u) << "the cut happens once space returns";
+  ASSERT_TRUE(wal_->Close().ok());
+  absl::StatusOr<ReadAllResult> read = ReadBack();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->entries.size(), 210u);
+}
+
+TEST_F(FaultTest, RenameFailureAtCut_FailStopsWithoutDamagingTheLog) {
+  fs_.FailNext(FsOp::kRename, EIO, 1, ".tmp");
+  absl::Status status = absl::OkStatus();
+  uint64_t acked = 0;
+  for (uint64_t i = 1; i <= 400 && status.ok(); i += 20) {
+    status = wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200));
+    if (status.ok()) acked = i + 19;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_FALSE(wal_->failure().ok());
+  ASSERT_TRUE(wal_->Close().ok());
+  absl::StatusOr<VerifyReport> report = Verify(&fs_, kDir);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->outcome, VerifyReport::kClean) << report->Describe();
+  absl::StatusOr<ReadAllResult> read = ReadBack();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_GE(read->entries.size(), acked);
+}
+
+TEST_F(FaultTest, CreateFailureOfNextSegment_LeavesLogReadable) {
+  fs_.FailNext(FsOp::kCreate, EIO, Fault::kForever, ".tmp");
+  for (uint64_t i = 1; i <= 200; i += 20) {
+    ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200)).ok());
+  }
+  ASSERT_TRUE(wal_->Close().ok());
+  absl::StatusOr<ReadAllResult> read = ReadBack();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->entries.size(), 200u);
+}
+
+TEST_F(FaultTest, CrashAfterFailedFsync_LosesOnlyUnacknowledgedData) {
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  fs_.FailNext(FsOp::kSync, EIO);
+  EXPECT_FALSE(wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 9, 1)).ok());
+  std::unique_ptr<MemFileSystem> image = fs_.CrashClone(CrashOptions());
+  WalOptions options = options_;
+  options.fs = image.get();
+  absl::StatusOr<std::unique_ptr<Wal>> reopened = Wal::Open(kDir, walpb::Snapshot(), options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  absl::StatusOr<ReadAllResult> read = (*reopened)->ReadAll();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(Describe(read->entries), "1/1 2/1 3/1 4/1 5/1");
+}
+
+}  // namespace
+}  // namespace walrus
