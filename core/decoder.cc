@@ -41,6 +41,14 @@ FrameStatus ReadFrame(absl::string_view bytes, uint64_t offset, Frame* frame, st
     *why = "unparsable record";
     return FrameStatus::kMalformed;
   }
+  // Padding is not covered by the CRC; writers (etcd's too) zero it, so
+  // anything else there is damage.
+  for (uint64_t i = body + record_len; i < body + record_len + pad; ++i) {
+    if (bytes[i] != 0) {
+      *why = "non-zero frame padding";
+      return FrameStatus::kMalformed;
+    }
+  }
   frame->end = body + record_len + pad;
   return FrameStatus::kOk;
 }
@@ -166,6 +174,10 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
         offset = bytes.size();
         continue;
       case FrameStatus::kShort:
+        if (bytes.size() - offset < kFrameHeaderSize && AllZero(bytes.substr(offset))) {
+          offset = bytes.size();  // zeros too short for a length field: the end
+          continue;
+        }
         return fail("incomplete frame at end of file");
       case FrameStatus::kMalformed:
         return fail(why);

@@ -17,7 +17,8 @@ bool DecodeFrameLength(uint64_t field, uint64_t* record_len, uint64_t* pad) {
   uint64_t top = field >> 56;
   if (top == 0) {
     *pad = 0;
-  } else if ((top & 0x80) != 0 && (top & 0x78) == 0) {
+  } else if ((top & 0x80) != 0 && (top & 0x78) == 0 && (top & 0x7) != 0) {
+    // Writers set the flag only with padding: 0x80 alone is damage.
     *pad = top & 0x7;
   } else {
     return false;

@@ -1,11 +1,13 @@
 #include "core/verify.h"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 #include "core/format.h"
+#include "core/payload.h"
 #include "core/segment.h"
 #include "raft.pb.h"
 #include "record.pb.h"
@@ -52,43 +54,32 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
   std::optional<std::string> metadata;
   std::string record_error;
   RecordPosition bad_position;
+  Payload payload;
+  uint64_t last_snapshot = 0;
   absl::Status status = decoder.Decode([&](const RecordView& record,
                                            const RecordPosition& pos) -> absl::Status {
     ++report.records;
-    bool parsed = true;
-    switch (static_cast<RecordType>(record.type)) {
-      case RecordType::kEntry: {
-        raftpb::Entry entry;
-        parsed = entry.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()));
-        if (parsed) {
-          ++report.entries;
-          if (!report.first_index.has_value()) report.first_index = entry.index();
-          report.last_index = entry.index();
-        }
-        break;
-      }
-      case RecordType::kState: {
-        raftpb::HardState state;
-        parsed = state.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()));
-        break;
-      }
-      case RecordType::kSnapshot: {
-        walpb::Snapshot snapshot;
-        parsed = snapshot.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()));
-        break;
-      }
-      case RecordType::kMetadata:
-        if (metadata.has_value() && *metadata != record.data) {
-          record_error = "conflicting metadata";
-        }
-        metadata = std::string(record.data);
-        break;
-      case RecordType::kCrc:
-        break;
-      default:
-        record_error = absl::StrCat("unexpected record type ", record.type);
+    record_error = ParsePayload(record, &payload);
+    if (record_error.empty() && payload.type == RecordType::kSnapshot) {
+      last_snapshot = std::max(last_snapshot, payload.snapshot.index());
     }
-    if (!parsed) record_error = "record verifies but its payload does not parse";
+    if (record_error.empty() && payload.type == RecordType::kEntry && report.last_index.has_value() &&
+        payload.entry.index() > std::max(*report.last_index, last_snapshot) + 1) {
+      // An entry may replace earlier ones (truncation), never skip ahead.
+      record_error = absl::StrCat("entry index ", payload.entry.index(), " leaves a gap after index ",
+                                  std::max(*report.last_index, last_snapshot));
+    }
+    if (record_error.empty() && payload.type == RecordType::kEntry) {
+      ++report.entries;
+      if (!report.first_index.has_value()) report.first_index = payload.entry.index();
+      report.last_index = payload.entry.index();
+    }
+    if (record_error.empty() && payload.type == RecordType::kMetadata) {
+      if (metadata.has_value() && *metadata != payload.metadata) {
+        record_error = "conflicting metadata";
+      }
+      metadata = std::string(payload.metadata);
+    }
     if (!record_error.empty()) {
       bad_position = pos;
       return absl::DataLossError(record_error);

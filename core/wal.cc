@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
+#include "core/payload.h"
 
 namespace walrus {
 namespace {
@@ -198,14 +199,21 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
   auto where = [&](const RecordPosition& pos) {
     return absl::StrCat(read_paths_[pos.file_index], " at offset ", pos.offset);
   };
+  // A record that verifies but does not parse as its type is damage like a
+  // CRC mismatch: reported with the affected range below.
+  std::string bad_record;
+  RecordPosition bad_position;
+  Payload payload;
   absl::Status status = decoder->Decode([&](const RecordView& record,
                                             const RecordPosition& pos) -> absl::Status {
-    switch (static_cast<RecordType>(record.type)) {
+    if (std::string why = ParsePayload(record, &payload); !why.empty()) {
+      bad_record = why;
+      bad_position = pos;
+      return absl::DataLossError(why);
+    }
+    switch (payload.type) {
       case RecordType::kEntry: {
-        raftpb::Entry entry;
-        if (!entry.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()))) {
-          return absl::DataLossError(absl::StrCat("wal: unparsable entry in ", where(pos)));
-        }
+        raftpb::Entry& entry = payload.entry;
         if (!check_snapshot_) {
           // Recovery reads whatever the oldest segment holds: the first
           // entry sets the base, and an earlier one replaces everything.
@@ -220,9 +228,11 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
         if (entry.index() > base) {
           uint64_t up = entry.index() - base - 1;
           if (up > out.entries.size()) {
-            return absl::DataLossError(absl::StrCat(
-                "wal: entry index ", entry.index(), " in ", where(pos), " leaves a gap after index ",
-                base + out.entries.size()));
+            const uint64_t last = base + out.entries.size();
+            return absl::DataLossError(absl::StrCat("wal: corruption in ", where(pos), ": entry ",
+                                                    entry.index(), " follows entry ", last,
+                                                    "; entries ", last + 1, " to ",
+                                                    entry.index() - 1, " are missing"));
           }
           out.entries.resize(up);
           out.entries.push_back(std::move(entry));
@@ -233,25 +243,20 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
         break;
       }
       case RecordType::kState:
-        if (!out.state.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()))) {
-          return absl::DataLossError(absl::StrCat("wal: unparsable hard state in ", where(pos)));
-        }
+        out.state = payload.state;
         break;
       case RecordType::kMetadata:
-        if (metadata_seen && out.metadata != record.data) {
+        if (metadata_seen && out.metadata != payload.metadata) {
           return absl::DataLossError(
               absl::StrCat("wal: conflicting metadata found in ", where(pos)));
         }
-        out.metadata = std::string(record.data);
+        out.metadata = std::string(payload.metadata);
         metadata_seen = true;
         break;
       case RecordType::kCrc:
         break;  // the decoder checked the chain
       case RecordType::kSnapshot: {
-        walpb::Snapshot snapshot;
-        if (!snapshot.ParseFromArray(record.data.data(), static_cast<int>(record.data.size()))) {
-          return absl::DataLossError(absl::StrCat("wal: unparsable snapshot in ", where(pos)));
-        }
+        const walpb::Snapshot& snapshot = payload.snapshot;
         out.last_snapshot = snapshot;
         if (check_snapshot_ && snapshot.index() == start) {
           if (snapshot.term() != start_.term()) {
@@ -263,12 +268,17 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
         }
         break;
       }
-      default:
-        return absl::DataLossError(
-            absl::StrCat("wal: unexpected record type ", record.type, " in ", where(pos)));
     }
     return absl::OkStatus();
   });
+  if (!bad_record.empty()) {
+    std::optional<uint64_t> next_index;
+    size_t listed_index = read_first_ + bad_position.file_index;
+    if (listed_index + 1 < listed_.size()) next_index = listed_[listed_index + 1].id.index;
+    return absl::DataLossError(absl::StrCat("wal: corruption in ", where(bad_position), " (",
+                                            bad_record, "); ",
+                                            AffectedRange(last_entry, next_index)));
+  }
   if (!status.ok()) return status;
 
   const LogEnd& end = decoder->end();

@@ -38,6 +38,7 @@ TEST(FrameLength, InconsistentPadIsMalformed) {
   EXPECT_FALSE(DecodeFrameLength(8 | (uint64_t{0x83} << 56), &len, &pad));  // 8 needs no pad
   EXPECT_FALSE(DecodeFrameLength(5, &len, &pad));                           // 5 needs pad 3
   EXPECT_FALSE(DecodeFrameLength(5 | (uint64_t{0x43} << 56), &len, &pad));  // flag bit missing
+  EXPECT_FALSE(DecodeFrameLength(8 | (uint64_t{0x80} << 56), &len, &pad));  // flag without pad
 }
 
 TEST(SegmentName, RoundTripsAndRejectsOtherNames) {

@@ -509,15 +509,16 @@ TEST_F(MemFsTest, SyncObserver_CrashingInPlace_FailsTheSyncInProgress) {
 
 // --- Media corruption helpers and threads -------------------------------------
 
-TEST_F(MemFsTest, Corruption_SurvivesCrash_AndMustBeInsideTheFile) {
+TEST_F(MemFsTest, Corruption_HitsSyncedBytesToo_AndMustBeInsideTheFile) {
   Write(fs_, "/d/f", "abcd", true);
   ASSERT_TRUE(fs_.SyncDir("/d").ok());
-  ASSERT_TRUE(fs_.FlipBit("/d/f", 0, 1).ok());  // 'a' ^ 2 = 'c'
+  ASSERT_TRUE((*fs_.OpenWritableFile("/d/f", 4))->Append("ef").ok());  // unsynced tail
+  ASSERT_TRUE(fs_.FlipBit("/d/f", 0, 1).ok());                         // 'a' ^ 2 = 'c'
   ASSERT_TRUE(fs_.Corrupt("/d/f", 1, "XY").ok());
-  ASSERT_TRUE(fs_.ZeroRange("/d/f", 3, 1).ok());
-  EXPECT_EQ(Read(fs_, "/d/f"), std::string("cXY\0", 4));
+  ASSERT_TRUE(fs_.ZeroRange("/d/f", 3, 2).ok());
+  EXPECT_EQ(Read(fs_, "/d/f"), std::string("cXY\0\0f", 6));
   EXPECT_EQ(Read(*PowerFail(fs_), "/d/f"), std::string("cXY\0", 4));
-  EXPECT_EQ(fs_.Corrupt("/d/f", 3, "zz").code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(fs_.Corrupt("/d/f", 5, "zz").code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(fs_.FlipBit("/d/missing", 0, 0).code(), absl::StatusCode::kNotFound);
 }
 
