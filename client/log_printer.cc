@@ -62,7 +62,8 @@ void LogPrinter::HardState(const raftpb::HardState& s) {
 void LogPrinter::Entry(const raftpb::Entry& e) {
   ++entries_;
   if (format_ == LogFormat::kJsonl) {
-    absl::FPrintF(out_, "{\"kind\":\"entry\",\"index\":%d,\"term\":%d,\"type\":%d,\"data\":\"%s\"}\n",
+    absl::FPrintF(out_,
+                  "{\"kind\":\"entry\",\"index\":%d,\"term\":%d,\"type\":%d,\"data\":\"%s\"}\n",
                   e.index(), e.term(), static_cast<int>(e.type()), absl::Base64Escape(e.data()));
     return;
   }

@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "raft.pb.h"
 
 namespace walrus {

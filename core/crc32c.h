@@ -5,6 +5,7 @@
 #define WALRUS_CORE_CRC32C_H_
 
 #include <cstdint>
+
 #include "absl/strings/string_view.h"
 
 namespace walrus::crc32c {

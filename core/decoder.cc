@@ -247,8 +247,7 @@ void Decoder::ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_
 bool Decoder::VerifiableRecordAfter(absl::string_view bytes, uint64_t offset,
                                     std::optional<uint32_t> prev_crc) {
   uint64_t limit = EndOfNonZero(bytes, offset);
-  for (uint64_t p = offset + kFrameAlignment; p + kFrameHeaderSize <= limit;
-       p += kFrameAlignment) {
+  for (uint64_t p = offset + kFrameAlignment; p + kFrameHeaderSize <= limit; p += kFrameAlignment) {
     Frame first;
     std::string why;
     if (ReadFrame(bytes, p, &first, &why) != FrameStatus::kOk) continue;

@@ -13,8 +13,8 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "core/format.h"
 #include "raft.pb.h"
 #include "record.pb.h"

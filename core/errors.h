@@ -5,9 +5,9 @@
 #define WALRUS_CORE_ERRORS_H_
 
 #include <optional>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace walrus {
 

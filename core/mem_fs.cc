@@ -45,10 +45,13 @@ absl::Status Dead(absl::string_view op, absl::string_view path) {
 
 // What every handle holds: the inode itself (so it follows renames and
 // outlives unlinks, as a descriptor does) and the generation it belongs to.
-struct MemFileSystem::Handle {
+class MemFileSystem::Handle {
+ public:
+  // Requires fs->mu_.
   Handle(MemFileSystem* fs, std::shared_ptr<Inode> inode, std::string path)
       : fs_(fs), inode_(std::move(inode)), path_(std::move(path)), generation_(fs->generation_) {}
 
+ protected:
   // Requires fs_->mu_. A handle from before a crash fails with EIO.
   absl::Status Check(absl::string_view op, bool closed = false) const {
     if (closed) return Error(EBADF, op, path_);
@@ -58,7 +61,8 @@ struct MemFileSystem::Handle {
 
   MemFileSystem* const fs_;
   const std::shared_ptr<Inode> inode_;
-  const std::string path_;  // normalised; for faults and sync counts
+  // Normalised, for faults and sync counts; a lock keeps the caller's spelling.
+  const std::string path_;
   const uint64_t generation_;
 };
 

@@ -62,10 +62,11 @@
 //                 its size, and an unsynced shrink survives only with all the
 //                 other changes. kDropUnsynced is the same with B = 0.
 //   After kDropUnsynced and kTearUnsynced everything in the image is durable.
-//   In all modes, every handle of the old state fails afterwards (EIO, i.e.
-//   UNAVAILABLE) and no lock is held; capacity carries over, while injected
-//   faults, the observer and the sync counters stay with this object (Crash)
-//   or start empty (CrashClone).
+//   In all modes the image holds no lock. After Crash(), every handle from
+//   before fails (EIO, i.e. UNAVAILABLE) and releasing an old lock is a no-op;
+//   capacity, injected faults, the observer and the sync counters stay. A
+//   CrashClone() image has no handles, the same capacity, no faults, no
+//   observer and zero counters, and the original is untouched.
 #ifndef WALRUS_CORE_MEM_FS_H_
 #define WALRUS_CORE_MEM_FS_H_
 
@@ -124,8 +125,8 @@ enum class CrashMode { kKeepAll, kDropUnsynced, kTearUnsynced };
 struct CrashOptions {
   CrashMode mode = CrashMode::kDropUnsynced;
   // kDropUnsynced/kTearUnsynced: false keeps every directory operation, synced
-  // or not, to model file systems that order metadata before data (ext4
-  // data=ordered with a journal commit, or a test of data loss alone).
+  // or not, as when the journal happened to commit them before the power
+  // failure (ext4 commits every few seconds); file data is still dropped.
   bool drop_unsynced_dir_ops = true;
   // kTearUnsynced: seeds the choice of each file's cut offset; files are
   // visited in path order, so a seed always gives the same image.
@@ -185,7 +186,12 @@ class MemFileSystem : public FileSystem {
   }
 
   // Fault injection. Faults are queued; a call consumes the first one that
-  // matches it.
+  // matches it. A count of 0 injects nothing.
+  //
+  // A failed Sync makes nothing durable but leaves the data in the "page
+  // cache", so a later Sync that succeeds would persist it. Linux may instead
+  // have dropped the dirty pages and cleared the error, so a retried fsync
+  // proves nothing there: tests catch retries with SyncCount().
   void InjectFault(Fault fault);
   void FailNext(FsOp op, int err, int count = 1, std::string path_substring = "",
                 uint64_t partial_bytes = 0) {
@@ -280,7 +286,7 @@ class MemFileSystem : public FileSystem {
       dirty_hi = 0;
     }
     // What the disk holds if the unsynced changes survive below `cut` only
-    // (the size rule is documented in the header). Fully synced.
+    // (see kTearUnsynced above for the size). Fully synced.
     std::shared_ptr<Inode> Torn(uint64_t cut) const {
       auto out = std::make_shared<Inode>();
       if (cut >= dirty_hi) {
@@ -325,7 +331,7 @@ class MemFileSystem : public FileSystem {
     Node node;
   };
 
-  struct Handle;
+  class Handle;
   class MemWritableFile;
   class MemReadableFile;
   class MemFileLock;

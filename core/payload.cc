@@ -30,7 +30,8 @@ std::string ParsePayload(const RecordView& record, Payload* out) {
     case RecordType::kSnapshot:
       out->type = RecordType::kSnapshot;
       if (!record.has_data || !ParseStrict(record.data, &out->snapshot) ||
-          (out->snapshot.has_conf_state() && !out->snapshot.conf_state().unknown_fields().empty())) {
+          (out->snapshot.has_conf_state() &&
+           !out->snapshot.conf_state().unknown_fields().empty())) {
         return "snapshot record does not hold a valid snapshot";
       }
       return "";

@@ -20,9 +20,9 @@ namespace walrus {
 
 struct Payload {
   RecordType type = RecordType::kCrc;
-  raftpb::Entry entry;        // kEntry
-  raftpb::HardState state;    // kState
-  walpb::Snapshot snapshot;   // kSnapshot
+  raftpb::Entry entry;         // kEntry
+  raftpb::HardState state;     // kState
+  walpb::Snapshot snapshot;    // kSnapshot
   absl::string_view metadata;  // kMetadata; points into the record
 };
 

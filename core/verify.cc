@@ -56,36 +56,38 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
   RecordPosition bad_position;
   Payload payload;
   uint64_t last_snapshot = 0;
-  absl::Status status = decoder.Decode([&](const RecordView& record,
-                                           const RecordPosition& pos) -> absl::Status {
-    ++report.records;
-    record_error = ParsePayload(record, &payload);
-    if (record_error.empty() && payload.type == RecordType::kSnapshot) {
-      last_snapshot = std::max(last_snapshot, payload.snapshot.index());
-    }
-    if (record_error.empty() && payload.type == RecordType::kEntry && report.last_index.has_value() &&
-        payload.entry.index() > std::max(*report.last_index, last_snapshot) + 1) {
-      // An entry may replace earlier ones (truncation), never skip ahead.
-      record_error = absl::StrCat("entry index ", payload.entry.index(), " leaves a gap after index ",
-                                  std::max(*report.last_index, last_snapshot));
-    }
-    if (record_error.empty() && payload.type == RecordType::kEntry) {
-      ++report.entries;
-      if (!report.first_index.has_value()) report.first_index = payload.entry.index();
-      report.last_index = payload.entry.index();
-    }
-    if (record_error.empty() && payload.type == RecordType::kMetadata) {
-      if (metadata.has_value() && *metadata != payload.metadata) {
-        record_error = "conflicting metadata";
-      }
-      metadata = std::string(payload.metadata);
-    }
-    if (!record_error.empty()) {
-      bad_position = pos;
-      return absl::DataLossError(record_error);
-    }
-    return absl::OkStatus();
-  });
+  absl::Status status =
+      decoder.Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
+        ++report.records;
+        record_error = ParsePayload(record, &payload);
+        if (record_error.empty() && payload.type == RecordType::kSnapshot) {
+          last_snapshot = std::max(last_snapshot, payload.snapshot.index());
+        }
+        if (record_error.empty() && payload.type == RecordType::kEntry &&
+            report.last_index.has_value() &&
+            payload.entry.index() > std::max(*report.last_index, last_snapshot) + 1) {
+          // An entry may replace earlier ones (truncation), never skip ahead.
+          record_error =
+              absl::StrCat("entry index ", payload.entry.index(), " leaves a gap after index ",
+                           std::max(*report.last_index, last_snapshot));
+        }
+        if (record_error.empty() && payload.type == RecordType::kEntry) {
+          ++report.entries;
+          if (!report.first_index.has_value()) report.first_index = payload.entry.index();
+          report.last_index = payload.entry.index();
+        }
+        if (record_error.empty() && payload.type == RecordType::kMetadata) {
+          if (metadata.has_value() && *metadata != payload.metadata) {
+            record_error = "conflicting metadata";
+          }
+          metadata = std::string(payload.metadata);
+        }
+        if (!record_error.empty()) {
+          bad_position = pos;
+          return absl::DataLossError(record_error);
+        }
+        return absl::OkStatus();
+      });
 
   auto set_damage = [&](VerifyReport::Outcome outcome, size_t file_index, uint64_t offset,
                         std::string reason) {
@@ -99,8 +101,7 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
     }
   };
   if (!record_error.empty()) {
-    set_damage(VerifyReport::kCorrupt, bad_position.file_index, bad_position.offset,
-               record_error);
+    set_damage(VerifyReport::kCorrupt, bad_position.file_index, bad_position.offset, record_error);
     return report;
   }
   if (!status.ok()) return status;
@@ -138,9 +139,9 @@ absl::StatusOr<RepairReport> Repair(FileSystem* fs, const std::string& dir) {
   for (const SegmentFile& segment : *segments) {
     absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(JoinPath(dir, segment.name));
     if (!lock.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "refusing to repair ", dir, ": it is in use by a live process (", lock.status().message(),
-          ")"));
+      return absl::FailedPreconditionError(absl::StrCat("refusing to repair ", dir,
+                                                        ": it is in use by a live process (",
+                                                        lock.status().message(), ")"));
     }
     locks.push_back(std::move(*lock));
   }

@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
     absl::StatusOr<std::vector<std::string>> names = fs->ListDir(dir);
     if (!names.ok()) return names.status();
     if (!names->empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("wal: ", dir, " already exists and is not empty"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("wal: ", dir, " already exists and is not empty"));
     }
   }
   // Build the whole WAL beside its final place, then rename it in: a crash
@@ -204,73 +205,72 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
   std::string bad_record;
   RecordPosition bad_position;
   Payload payload;
-  absl::Status status = decoder->Decode([&](const RecordView& record,
-                                            const RecordPosition& pos) -> absl::Status {
-    if (std::string why = ParsePayload(record, &payload); !why.empty()) {
-      bad_record = why;
-      bad_position = pos;
-      return absl::DataLossError(why);
-    }
-    switch (payload.type) {
-      case RecordType::kEntry: {
-        raftpb::Entry& entry = payload.entry;
-        if (!check_snapshot_) {
-          // Recovery reads whatever the oldest segment holds: the first
-          // entry sets the base, and an earlier one replaces everything.
-          if (out.entries.empty() || entry.index() < out.entries.front().index()) {
-            out.entries.clear();
-            out.entries.push_back(std::move(entry));
-            last_entry = out.entries.back().index();
+  absl::Status status =
+      decoder->Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
+        if (std::string why = ParsePayload(record, &payload); !why.empty()) {
+          bad_record = why;
+          bad_position = pos;
+          return absl::DataLossError(why);
+        }
+        switch (payload.type) {
+          case RecordType::kEntry: {
+            raftpb::Entry& entry = payload.entry;
+            if (!check_snapshot_) {
+              // Recovery reads whatever the oldest segment holds: the first
+              // entry sets the base, and an earlier one replaces everything.
+              if (out.entries.empty() || entry.index() < out.entries.front().index()) {
+                out.entries.clear();
+                out.entries.push_back(std::move(entry));
+                last_entry = out.entries.back().index();
+                break;
+              }
+            }
+            const uint64_t base = check_snapshot_ ? start : out.entries.front().index() - 1;
+            if (entry.index() > base) {
+              uint64_t up = entry.index() - base - 1;
+              if (up > out.entries.size()) {
+                const uint64_t last = base + out.entries.size();
+                return absl::DataLossError(absl::StrCat(
+                    "wal: corruption in ", where(pos), ": entry ", entry.index(), " follows entry ",
+                    last, "; entries ", last + 1, " to ", entry.index() - 1, " are missing"));
+              }
+              out.entries.resize(up);
+              out.entries.push_back(std::move(entry));
+              last_entry = out.entries.back().index();
+            } else {
+              last_entry = entry.index();
+            }
+            break;
+          }
+          case RecordType::kState:
+            out.state = payload.state;
+            break;
+          case RecordType::kMetadata:
+            if (metadata_seen && out.metadata != payload.metadata) {
+              return absl::DataLossError(
+                  absl::StrCat("wal: conflicting metadata found in ", where(pos)));
+            }
+            out.metadata = std::string(payload.metadata);
+            metadata_seen = true;
+            break;
+          case RecordType::kCrc:
+            break;  // the decoder checked the chain
+          case RecordType::kSnapshot: {
+            const walpb::Snapshot& snapshot = payload.snapshot;
+            out.last_snapshot = snapshot;
+            if (check_snapshot_ && snapshot.index() == start) {
+              if (snapshot.term() != start_.term()) {
+                return absl::FailedPreconditionError(
+                    absl::StrCat("wal: snapshot mismatch: snapshot at index ", start, " has term ",
+                                 snapshot.term(), ", expected ", start_.term()));
+              }
+              snapshot_found = true;
+            }
             break;
           }
         }
-        const uint64_t base = check_snapshot_ ? start : out.entries.front().index() - 1;
-        if (entry.index() > base) {
-          uint64_t up = entry.index() - base - 1;
-          if (up > out.entries.size()) {
-            const uint64_t last = base + out.entries.size();
-            return absl::DataLossError(absl::StrCat("wal: corruption in ", where(pos), ": entry ",
-                                                    entry.index(), " follows entry ", last,
-                                                    "; entries ", last + 1, " to ",
-                                                    entry.index() - 1, " are missing"));
-          }
-          out.entries.resize(up);
-          out.entries.push_back(std::move(entry));
-          last_entry = out.entries.back().index();
-        } else {
-          last_entry = entry.index();
-        }
-        break;
-      }
-      case RecordType::kState:
-        out.state = payload.state;
-        break;
-      case RecordType::kMetadata:
-        if (metadata_seen && out.metadata != payload.metadata) {
-          return absl::DataLossError(
-              absl::StrCat("wal: conflicting metadata found in ", where(pos)));
-        }
-        out.metadata = std::string(payload.metadata);
-        metadata_seen = true;
-        break;
-      case RecordType::kCrc:
-        break;  // the decoder checked the chain
-      case RecordType::kSnapshot: {
-        const walpb::Snapshot& snapshot = payload.snapshot;
-        out.last_snapshot = snapshot;
-        if (check_snapshot_ && snapshot.index() == start) {
-          if (snapshot.term() != start_.term()) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "wal: snapshot mismatch: snapshot at index ", start, " has term ", snapshot.term(),
-                ", expected ", start_.term()));
-          }
-          snapshot_found = true;
-        }
-        break;
-      }
-    }
-    return absl::OkStatus();
-  });
+        return absl::OkStatus();
+      });
   if (!bad_record.empty()) {
     std::optional<uint64_t> next_index;
     size_t listed_index = read_first_ + bad_position.file_index;
@@ -293,8 +293,8 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
       return absl::DataLossError(absl::StrCat("wal: corruption in ", what));
     }
     if (write_mode_) {
-      return TornTailError(absl::StrCat("wal: torn tail in ", what,
-                                        " were never synced; repair truncates them"));
+      return TornTailError(
+          absl::StrCat("wal: torn tail in ", what, " were never synced; repair truncates them"));
     }
     out.torn_tail = what;
   }
@@ -325,10 +325,9 @@ absl::Status Wal::AppendRun(const raftpb::HardState& state, const Entries& entri
     // Record overhead: three tags, a type and a crc varint, a length varint.
     uint64_t record_len = entry.ByteSizeLong() + 32;
     if (!FrameBodyFits(record_len, kFrameAlignment)) {
-      return absl::InvalidArgumentError(absl::StrCat("wal: entry ", entry.index(), " is ",
-                                                     entry.data().size(),
-                                                     " bytes, over the format's limit of ",
-                                                     kMaxFrameBody - 64, " bytes per record"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "wal: entry ", entry.index(), " is ", entry.data().size(),
+          " bytes, over the format's limit of ", kMaxFrameBody - 64, " bytes per record"));
     }
   }
   // Raft's MustSync: new entries, or a changed term or vote, must be durable
@@ -352,8 +351,8 @@ absl::Status Wal::Append(const raftpb::HardState& state, absl::Span<const raftpb
 }
 
 absl::Status Wal::Append(const raftpb::HardState& state,
-                         const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries,
-                         int from, bool* must_sync) {
+                         const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries, int from,
+                         bool* must_sync) {
   return AppendRun(state, entries, static_cast<size_t>(from), static_cast<size_t>(entries.size()),
                    must_sync);
 }

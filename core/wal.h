@@ -28,11 +28,11 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/decoder.h"
 #include "core/encoder.h"
@@ -126,9 +126,9 @@ class Wal {
   [[nodiscard]] absl::Status Append(const raftpb::HardState& state,
                                     absl::Span<const raftpb::Entry> entries, bool* must_sync);
   // The same for entries held by a protobuf repeated field, from `from` on.
-  [[nodiscard]] absl::Status Append(const raftpb::HardState& state,
-                                    const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries,
-                                    int from, bool* must_sync);
+  [[nodiscard]] absl::Status Append(
+      const raftpb::HardState& state,
+      const google::protobuf::RepeatedPtrField<raftpb::Entry>& entries, int from, bool* must_sync);
   // Writes everything encoded so far in one write, fdatasyncs, and cuts a new
   // segment if the tail reached the segment size. On OK every record appended
   // before the call is durable.
@@ -204,7 +204,7 @@ class Wal {
 
   // Read state, between Open and ReadAll.
   walpb::Snapshot start_;
-  bool check_snapshot_ = true;  // false for OpenForRecovery
+  bool check_snapshot_ = true;          // false for OpenForRecovery
   std::optional<uint64_t> read_limit_;  // in the last file read
   std::vector<std::string> read_paths_;
   size_t read_first_ = 0;  // index into the listed segments of read_paths_[0]

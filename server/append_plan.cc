@@ -19,8 +19,8 @@ absl::Status CheckShape(const v1::AppendRequest& request) {
     const raftpb::Entry& e = entries[i];
     if (e.index() == 0) return absl::InvalidArgumentError("entry index 0 is not a Raft index");
     if (i > 0 && e.index() != entries[i - 1].index() + 1) {
-      return absl::InvalidArgumentError(absl::StrCat("entry indexes are not contiguous: ",
-                                                     entries[i - 1].index(), " then ", e.index()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entry indexes are not contiguous: ", entries[i - 1].index(), " then ", e.index()));
     }
     if (i > 0 && e.term() < entries[i - 1].term()) {
       return absl::InvalidArgumentError(absl::StrCat("entry terms decrease at index ", e.index()));
@@ -28,10 +28,10 @@ absl::Status CheckShape(const v1::AppendRequest& request) {
     if (request.entry_crc32c_size() != 0) {
       uint32_t actual = crc32c::Value(e.data());
       if (actual != request.entry_crc32c(i)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "entry ", e.index(), " data does not match its CRC-32C (sent 0x",
-            absl::Hex(request.entry_crc32c(i)), ", data gives 0x", absl::Hex(actual),
-            "): corrupted in memory or in transit; nothing written"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("entry ", e.index(), " data does not match its CRC-32C (sent 0x",
+                         absl::Hex(request.entry_crc32c(i)), ", data gives 0x", absl::Hex(actual),
+                         "): corrupted in memory or in transit; nothing written"));
       }
     }
   }
@@ -60,14 +60,14 @@ absl::StatusOr<AppendPlan> PlanAppend(const LogTip& tip, const v1::AppendRequest
           absl::StrCat("entry ", first.index(), " leaves a gap: the log ends at index ", next - 1));
     }
     if (first.index() <= tip.state.commit()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("entry ", first.index(), " (term ", first.term(),
-                       ") would overwrite a committed entry: commit index is ",
-                       tip.state.commit()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "entry ", first.index(), " (term ", first.term(),
+          ") would overwrite a committed entry: commit index is ", tip.state.commit()));
     }
     if (!tip.terms.empty() && first.index() < tip.terms.first_index()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "entry ", first.index(), " is below the oldest index held (", tip.terms.first_index(), ")"));
+      return absl::FailedPreconditionError(absl::StrCat("entry ", first.index(),
+                                                        " is below the oldest index held (",
+                                                        tip.terms.first_index(), ")"));
     }
     std::optional<uint64_t> prev_term = tip.terms.TermAt(first.index() - 1);
     if (prev_term.has_value() && first.term() < *prev_term) {
@@ -89,11 +89,11 @@ absl::StatusOr<AppendPlan> PlanAppend(const LogTip& tip, const v1::AppendRequest
                                                           " was already voted for in that term"));
       }
       if (hs.commit() > std::max(last_after, tip.snapshot_index)) {
-        return absl::InvalidArgumentError(absl::StrCat("commit index ", hs.commit(),
-                                                       " is beyond the last index ", last_after));
+        return absl::InvalidArgumentError(
+            absl::StrCat("commit index ", hs.commit(), " is beyond the last index ", last_after));
       }
-      plan.write_state = hs.term() != cur.term() || hs.vote() != cur.vote() ||
-                         hs.commit() != cur.commit();
+      plan.write_state =
+          hs.term() != cur.term() || hs.vote() != cur.vote() || hs.commit() != cur.commit();
     }
   }
   return plan;

@@ -33,8 +33,7 @@ struct Config {
 };
 
 // Parses argv and the environment. INVALID_ARGUMENT names the bad flag.
-[[nodiscard]] absl::StatusOr<Config> ParseConfig(int argc, char** argv,
-                                                 char** envp);
+[[nodiscard]] absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp);
 // The --help text: every flag, its variable, default and meaning.
 std::string ConfigHelp();
 

@@ -32,8 +32,8 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::str
     ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
     ::close(fd);
     if (err == EAGAIN || err == EACCES) {
-      std::string who = n > 0 ? std::string(absl::StripTrailingAsciiWhitespace(holder))
-                              : "another process";
+      std::string who =
+          n > 0 ? std::string(absl::StripTrailingAsciiWhitespace(holder)) : "another process";
       return absl::FailedPreconditionError(
           absl::StrCat("data directory ", data_dir, " is in use by ", who));
     }

@@ -118,7 +118,8 @@ absl::Status ServerMetrics::Serve(const std::string& address) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(address);
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
   return absl::OkStatus();
@@ -135,8 +136,7 @@ void ServerMetrics::ObserveAppend(double seconds, size_t entries) {
   appended_entries_->Increment(double(entries));
 }
 
-void ServerMetrics::ObserveRpc(const std::string& method, const std::string& code,
-                               double seconds) {
+void ServerMetrics::ObserveRpc(const std::string& method, const std::string& code, double seconds) {
   rpc_requests_->Add({{"method", method}, {"code", code}}).Increment();
   rpc_seconds_->Add({{"method", method}, {"code", code}}, LatencyBuckets()).Observe(seconds);
 }

@@ -14,12 +14,23 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
@@ -241,8 +252,8 @@ grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* contex
   Clock::time_point started = Clock::now();
   if (request->metadata().size() > options_.max_metadata_bytes) {
     grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("metadata is ", request->metadata().size(),
-                                     " bytes; at most ", options_.max_metadata_bytes));
+                        absl::StrCat("metadata is ", request->metadata().size(), " bytes; at most ",
+                                     options_.max_metadata_bytes));
     Observe("Create", status, started);
     reactor->Finish(status);
     return reactor;
@@ -288,12 +299,11 @@ grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* 
                                                    v1::SaveSnapshotResponse*) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
-  store_->SaveSnapshot(request->index(), request->term(),
-                       [this, reactor, started](absl::Status s) {
-                         grpc::Status status = ToGrpcStatus(s);
-                         Observe("SaveSnapshot", status, started);
-                         reactor->Finish(status);
-                       });
+  store_->SaveSnapshot(request->index(), request->term(), [this, reactor, started](absl::Status s) {
+    grpc::Status status = ToGrpcStatus(s);
+    Observe("SaveSnapshot", status, started);
+    reactor->Finish(status);
+  });
   return reactor;
 }
 

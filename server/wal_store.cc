@@ -58,9 +58,9 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
     absl::StatusOr<RepairReport> repaired = Repair(fs, options_.wal_dir);
     if (!repaired.ok()) return repaired.status();
     summary->repaired = true;
-    summary->repair_detail = absl::StrCat(repaired->file, " cut at offset ", repaired->truncated_at,
-                                          " (", repaired->before.reason, "), original kept as ",
-                                          repaired->broken_copy);
+    summary->repair_detail =
+        absl::StrCat(repaired->file, " cut at offset ", repaired->truncated_at, " (",
+                     repaired->before.reason, "), original kept as ", repaired->broken_copy);
   }
 
   WalOptions wal_options;

@@ -72,8 +72,9 @@ class WalStore {
   // Recovers the WAL in options.wal_dir if there is one (a torn tail is
   // repaired, keeping a .broken copy; corruption is refused with DATA_LOSS),
   // then starts the committer. `metrics` may be null and must outlive this.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WalStore>> Open(
-      const StoreOptions& options, ServerMetrics* metrics, RecoverySummary* summary);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WalStore>> Open(const StoreOptions& options,
+                                                                      ServerMetrics* metrics,
+                                                                      RecoverySummary* summary);
   // Shutdown().
   ~WalStore();
 
@@ -134,13 +135,13 @@ class WalStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Op> queue_;  // guarded by mu_
+  std::deque<Op> queue_;   // guarded by mu_
   bool stopping_ = false;  // guarded by mu_
   std::thread committer_;
 
   // What readers see; published by the committer after each batch.
   mutable std::mutex status_mu_;
-  v1::StatusResponse status_;  // guarded by status_mu_
+  v1::StatusResponse status_;           // guarded by status_mu_
   std::optional<LogPosition> durable_;  // guarded by status_mu_
 };
 

@@ -37,8 +37,8 @@ Daemon::~Daemon() {
 
 void Daemon::Spawn() {
   unlink(socket_.c_str());
-  std::vector<std::string> args = {DaemonBinary(), "--data-dir", data_dir_, "--listen", target_,
-                                   "--metrics-listen", ""};
+  std::vector<std::string> args = {DaemonBinary(), "--data-dir",       data_dir_, "--listen",
+                                   target_,        "--metrics-listen", ""};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   pid_ = fork();
   if (pid_ == 0) {

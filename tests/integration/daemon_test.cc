@@ -1,5 +1,7 @@
 // Real walrusd processes: round trips, the pipelined stream, validation,
 // crash and restart, exclusive ownership, graceful shutdown.
+#include "tests/integration/daemon.h"
+
 #include <signal.h>
 
 #include <atomic>
@@ -8,7 +10,6 @@
 
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
 #include "tests/unit/test_util.h"
 
@@ -105,8 +106,8 @@ TEST_F(DaemonTest, Validation_EachRuleRejectedWithItsCodeAndNothingWritten) {
     r.mutable_entries(1)->set_index(20);
     cases.push_back({"non-contiguous indexes", r, grpc::StatusCode::INVALID_ARGUMENT});
   }
-  cases.push_back({"gap after the last index", MakeAppend(13, 14, 2, 5),
-                   grpc::StatusCode::INVALID_ARGUMENT});
+  cases.push_back(
+      {"gap after the last index", MakeAppend(13, 14, 2, 5), grpc::StatusCode::INVALID_ARGUMENT});
   cases.push_back({"overwrite at the commit index", MakeAppend(5, 6, 3, 5),
                    grpc::StatusCode::FAILED_PRECONDITION});
   cases.push_back({"overwrite below the commit index", MakeAppend(2, 12, 3, 5),
@@ -137,7 +138,8 @@ TEST_F(DaemonTest, Validation_EachRuleRejectedWithItsCodeAndNothingWritten) {
   cases.push_back({"entry over the format's record limit",
                    MakeAppend(11, 11, 2, 5, 11 * 1024 * 1024, false),
                    grpc::StatusCode::INVALID_ARGUMENT});
-  cases.push_back({"message over --max-message-bytes", MakeAppend(11, 12, 2, 5, 9 * 1024 * 1024, false),
+  cases.push_back({"message over --max-message-bytes",
+                   MakeAppend(11, 12, 2, 5, 9 * 1024 * 1024, false),
                    grpc::StatusCode::RESOURCE_EXHAUSTED});
   for (const Case& c : cases) {
     grpc::Status status = Append(stub(), c.request);
@@ -270,14 +272,16 @@ TEST_F(DaemonTest, Sigterm_DrainsInFlightAppendsAndExitsZero) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto started = std::chrono::steady_clock::now();
   int code = daemon_->Signal(SIGTERM, 10);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   appender.join();
   EXPECT_EQ(code, 0) << daemon_->log();
   EXPECT_LT(seconds, 5.0);
   EXPECT_NE(daemon_->log().find("shutdown complete"), std::string::npos) << daemon_->log();
   // Every acknowledged entry is durable and the log is clean.
   WalOptions options;
-  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(daemon_->wal_dir(), walpb::Snapshot(), options);
+  absl::StatusOr<std::unique_ptr<Wal>> wal =
+      Wal::Open(daemon_->wal_dir(), walpb::Snapshot(), options);
   ASSERT_TRUE(wal.ok()) << wal.status();
   absl::StatusOr<ReadAllResult> read = (*wal)->ReadAll();
   ASSERT_TRUE(read.ok()) << read.status();

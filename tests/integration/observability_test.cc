@@ -65,7 +65,7 @@ std::string RunCommand(const std::string& command, int* code) {
 }
 
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(const std::string& target,
-                                                             const std::string& service) {
+                                                            const std::string& service) {
   auto stub = grpc::health::v1::Health::NewStub(
       grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
@@ -89,9 +89,8 @@ TEST(Observability, Health_NamedServiceServingAfterRecovery) {
 TEST(Observability, Metrics_ExposedAndPassPromtool) {
   TempDir tmp;
   int port = FreePort();
-  Daemon daemon(tmp.Sub("data"),
-                {"--metrics-listen", absl::StrCat("127.0.0.1:", port), "--segment-size-bytes",
-                 "65536"});
+  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
+                                  "--segment-size-bytes", "65536"});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
   for (uint64_t i = 1; i <= 200; i += 20) {
@@ -147,10 +146,11 @@ TEST(Observability, JsonLogs_EveryLineIsAnObjectWithTimeLevelMsg) {
   }
   EXPECT_GE(lines, 3) << log;
   int code = 0;
-  std::string checked = RunCommand(absl::StrCat("python3 -c 'import json,sys\nfor l in open(sys.argv[1]): "
-                                         "json.loads(l)' ",
-                                         daemon.data_dir(), ".log 2>&1"),
-                            &code);
+  std::string checked =
+      RunCommand(absl::StrCat("python3 -c 'import json,sys\nfor l in open(sys.argv[1]): "
+                              "json.loads(l)' ",
+                              daemon.data_dir(), ".log 2>&1"),
+                 &code);
   EXPECT_EQ(code, 0) << checked;
 }
 

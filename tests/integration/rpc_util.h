@@ -19,8 +19,7 @@ struct ReadBack {
   int messages = 0;
 };
 
-grpc::Status CreateWal(v1::WAL::Stub* stub, const std::string& metadata,
-                       bool* created = nullptr);
+grpc::Status CreateWal(v1::WAL::Stub* stub, const std::string& metadata, bool* created = nullptr);
 v1::AppendRequest MakeAppend(uint64_t first, uint64_t last, uint64_t term, uint64_t commit,
                              size_t data_bytes = 32, bool with_crc = true);
 grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request,

@@ -17,10 +17,10 @@ int main(int argc, char** argv) {
   std::string dir = argv[1];
   uint64_t seed = 1, entries = 1000, segment_size = walrus::kDefaultSegmentSize;
   for (int i = 2; i + 1 < argc; i += 2) {
-    uint64_t* target = std::strcmp(argv[i], "--seed") == 0      ? &seed
-                       : std::strcmp(argv[i], "--entries") == 0 ? &entries
+    uint64_t* target = std::strcmp(argv[i], "--seed") == 0           ? &seed
+                       : std::strcmp(argv[i], "--entries") == 0      ? &entries
                        : std::strcmp(argv[i], "--segment-size") == 0 ? &segment_size
-                                                                      : nullptr;
+                                                                     : nullptr;
     if (target == nullptr || !absl::SimpleAtoi(argv[i + 1], target)) {
       std::fprintf(stderr, "wal_workload: bad argument %s\n", argv[i]);
       return 1;

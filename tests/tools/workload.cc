@@ -13,8 +13,9 @@ raftpb::Entry Workload::MakeEntry(uint64_t index) {
   entry.set_index(index);
   entry.set_term(term_);
   uint64_t kind = rng_() % 20;
-  entry.set_type(kind == 0 ? raftpb::EntryConfChange
-                           : kind == 1 ? raftpb::EntryConfChangeV2 : raftpb::EntryNormal);
+  entry.set_type(kind == 0   ? raftpb::EntryConfChange
+                 : kind == 1 ? raftpb::EntryConfChangeV2
+                             : raftpb::EntryNormal);
   uint64_t shape = rng_() % 10;
   if (shape == 0) return entry;  // no data at all (Go's nil)
   size_t size = shape == 1 ? 0 : rng_() % (max_entry_bytes_ + 1);

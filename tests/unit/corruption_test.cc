@@ -42,7 +42,8 @@ class CorruptionTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::Create(kDir, "meta", options);
     ASSERT_TRUE(wal.ok()) << wal.status();
     for (uint64_t i = 1; i <= 120; i += 4) {
-      ASSERT_TRUE((*wal)->Save(testing::MakeState(1, 1, i), testing::MakeEntries(i, i + 3, 1, 90)).ok());
+      ASSERT_TRUE(
+          (*wal)->Save(testing::MakeState(1, 1, i), testing::MakeEntries(i, i + 3, 1, 90)).ok());
     }
     ASSERT_TRUE((*wal)->Close().ok());
     absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(&pristine_, kDir);
@@ -78,7 +79,8 @@ class CorruptionTest : public ::testing::Test {
     WalOptions options;
     options.fs = fs;
     options.prepare_in_background = false;
-    absl::StatusOr<std::unique_ptr<Wal>> reader = Wal::OpenForRead(kDir, walpb::Snapshot(), options);
+    absl::StatusOr<std::unique_ptr<Wal>> reader =
+        Wal::OpenForRead(kDir, walpb::Snapshot(), options);
     ASSERT_TRUE(reader.ok());
     absl::StatusOr<ReadAllResult> read = (*reader)->ReadAll();
     ASSERT_EQ(read.status().code(), absl::StatusCode::kDataLoss) << what;

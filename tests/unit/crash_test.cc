@@ -143,7 +143,7 @@ TEST(CrashStates, EverySyncPointOfSeededWorkloads_RecoversAcknowledgedPrefix) {
       // unsynced directory operations kept.
       for (int variant = 0; variant < 5; ++variant) {
         CrashOptions crash;
-        crash.mode = variant == 0 ? CrashMode::kDropUnsynced
+        crash.mode = variant == 0   ? CrashMode::kDropUnsynced
                      : variant == 4 ? CrashMode::kKeepAll
                                     : CrashMode::kTearUnsynced;
         crash.seed = static_cast<uint64_t>(seed) * 1000003 + point.number * 7 + variant;
@@ -182,8 +182,7 @@ TEST(CrashStates, EverySyncPointOfSeededWorkloads_RecoversAcknowledgedPrefix) {
     fs.SetSyncObserver(nullptr);
     ASSERT_TRUE((*wal)->Close().ok());
   }
-  std::printf("crash states checked: %d (torn tails repaired: %d)\n", stats.states,
-              stats.repaired);
+  std::printf("crash states checked: %d (torn tails repaired: %d)\n", stats.states, stats.repaired);
   EXPECT_GE(stats.states, 1000);
 }
 

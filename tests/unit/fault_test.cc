@@ -33,7 +33,8 @@ class FaultTest : public ::testing::Test {
 
   // What a restart on the disk as it is now would read.
   absl::StatusOr<ReadAllResult> ReadBack() {
-    absl::StatusOr<std::unique_ptr<Wal>> reader = Wal::OpenForRead(kDir, walpb::Snapshot(), options_);
+    absl::StatusOr<std::unique_ptr<Wal>> reader =
+        Wal::OpenForRead(kDir, walpb::Snapshot(), options_);
     if (!reader.ok()) return reader.status();
     return (*reader)->ReadAll();
   }
@@ -57,8 +58,7 @@ TEST_F(FaultTest, FsyncEio_IsStickyAndNeverRetried) {
   absl::Status later = wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 6, 1));
   EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(later.message().find("fail-stop"), std::string::npos) << later;
-  EXPECT_EQ(wal_->SaveSnapshot(testing::MakeSnapshot(3, 1)).code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(wal_->SaveSnapshot(testing::MakeSnapshot(3, 1)).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(wal_->Close().code(), absl::StatusCode::kOk);
   EXPECT_EQ(fs_.TotalSyncCount(), syncs_before + 1) << "an fsync was retried after it failed";
   // What was acknowledged is still readable.

@@ -1,7 +1,8 @@
+#include "core/format.h"
+
 #include "core/crc32c.h"
 #include "core/decoder.h"
 #include "core/encoder.h"
-#include "core/format.h"
 #include "gtest/gtest.h"
 #include "tests/unit/test_util.h"
 
@@ -129,7 +130,7 @@ TEST(ParseRecord, RejectsTruncatedAndBadWireTypes) {
   EXPECT_EQ(record.crc, 5u);
   EXPECT_EQ(record.data, "z");
   EXPECT_FALSE(ParseRecord(std::string("\x08\x02\x1a\x05z", 5), &record));  // data runs past end
-  EXPECT_FALSE(ParseRecord(std::string("\x0f\x00", 2), &record));          // wire type 7
+  EXPECT_FALSE(ParseRecord(std::string("\x0f\x00", 2), &record));           // wire type 7
   EXPECT_FALSE(ParseRecord(std::string("\x08\xff", 2), &record));           // truncated varint
   EXPECT_FALSE(ParseRecord(std::string("\x10\xff\xff\xff\xff\x1f", 6), &record));  // crc > 32 bits
 }

@@ -29,8 +29,8 @@ class WalTest : public ::testing::Test {
 
   absl::StatusOr<ReadAllResult> ReadBack(const walpb::Snapshot& snap = walpb::Snapshot(),
                                          bool write_mode = false) {
-    absl::StatusOr<std::unique_ptr<Wal>> wal = write_mode ? Wal::Open(dir_, snap, options_)
-                                                          : Wal::OpenForRead(dir_, snap, options_);
+    absl::StatusOr<std::unique_ptr<Wal>> wal =
+        write_mode ? Wal::Open(dir_, snap, options_) : Wal::OpenForRead(dir_, snap, options_);
     if (!wal.ok()) return wal.status();
     return (*wal)->ReadAll();
   }
@@ -261,8 +261,7 @@ TEST_F(WalTest, BitFlipInSealedSegment_IsCorruptionNeverTruncated) {
   absl::StatusOr<ReadAllResult> read = ReadBack();
   EXPECT_EQ(read.status().code(), absl::StatusCode::kDataLoss) << read.status();
   EXPECT_FALSE(IsTornTail(read.status()));
-  EXPECT_NE(read.status().message().find(segments[0].name), std::string::npos)
-      << read.status();
+  EXPECT_NE(read.status().message().find(segments[0].name), std::string::npos) << read.status();
   absl::StatusOr<VerifyReport> report = Verify(PosixFs(), dir_);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->outcome, VerifyReport::kCorrupt) << report->Describe();
