@@ -19,6 +19,9 @@
 #   c  a real single-member etcd (snapshot-count 50) on loopback, a few hundred
 #      puts, SIGTERM; walrusctl dump == etcdwal dump of member/wal at snapshot
 #      0, at the last snapshot marker and at every other marker.
+#   e  walrusd writes over gRPC (walrusctl append of a workload dump); etcd
+#      reads its WAL in both modes exactly as walrus does, and it holds what
+#      was sent.
 #   d  (extra) damaged WALs: bit flips in a record and in a crc record and a
 #      missing segment fail on both sides; a torn tail fails like etcd's
 #      write mode, and with --allow-torn-tail reads like etcd's read mode.
@@ -534,6 +537,58 @@ part_c() {
 
 # ----------------------------------------------------------------- part d
 
+# Part e: a WAL written through walrusd (gRPC appends from walrusctl) is read
+# by etcd's wal package exactly as walrus reads it, and holds what was sent.
+part_e() {
+  log "== part e: walrusd writes over gRPC, etcd reads"
+  local walrusd="$BUILD_DIR/server/walrusd"
+  need_walrus "$WAL_WORKLOAD" || { fail "part e: walrusctl/wal_workload not built"; return; }
+  [[ -x "$walrusd" ]] || { fail "part e: walrusd not built"; return; }
+  local seed tag src data sock pid rc sent got e
+  for seed in $SEEDS; do
+    tag="e-s$seed"
+    src="$SCRATCH/$tag-src"
+    data="$SCRATCH/$tag-data"
+    sock="$SCRATCH/$tag.sock"
+    run "$SCRATCH/out/$tag.write" "$WAL_WORKLOAD" "$src" --seed "$seed" --entries "$ENTRIES" \
+      --segment-size 32768 || { fail "$tag: wal_workload failed"; continue; }
+    sent="$SCRATCH/out/$tag.sent.jsonl"
+    run "$sent" "$WALRUSCTL" dump "$src" --format=jsonl || { fail "$tag: dump failed"; continue; }
+    "$walrusd" --data-dir "$data" --listen "unix:$sock" --metrics-listen "" \
+      --segment-size-bytes 32768 2>"$SCRATCH/out/$tag.walrusd.log" &
+    pid=$!
+    for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+    rc=0
+    timeout "$CMD_TIMEOUT" "$WALRUSCTL" --server "unix:$sock" append --jsonl "$sent" \
+      >"$SCRATCH/out/$tag.append" 2>&1 || rc=$?
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    if ((rc != 0)); then
+      fail "$tag: walrusctl append exited $rc: $(head -c 300 "$SCRATCH/out/$tag.append")"
+      continue
+    fi
+    got="$SCRATCH/out/$tag.walrus.jsonl"
+    run "$got" "$WALRUSCTL" dump "$data/wal" --format=jsonl || { fail "$tag: dump of walrusd's WAL failed"; continue; }
+    if same "$sent" sent "$got" walrusd >"$got.diff"; then
+      pass "$tag walrusd holds what was sent ($(wc -l <"$sent") lines, $(nsegs "$data/wal") segments)"
+    else
+      fail "$tag: walrusd's WAL differs from what was sent"
+      cat "$got.diff"
+    fi
+    for mode in read write; do
+      e="$SCRATCH/out/$tag.etcd-$mode.jsonl"
+      rm -rf "$data/wal.copy" && cp -a "$data/wal" "$data/wal.copy"
+      if run "$e" "$ETCDWAL" dump "$data/wal.copy" --mode "$mode" &&
+        same "$got" walrus "$e" "etcd-$mode" >"$e.diff"; then
+        pass "$tag etcd --mode $mode reads walrusd's WAL identically"
+      else
+        fail "$tag etcd --mode $mode: $(errtext "$e")"
+        cat "$e.diff" 2>/dev/null
+      fi
+    done
+  done
+}
+
 part_d() {
   log "== part d (extra): damaged WALs"
   need_walrus || { fail "part d: walrusctl not built"; return; }
@@ -605,7 +660,7 @@ log "etcd interop: BUILD_DIR=$BUILD_DIR SCRATCH=$SCRATCH"
 log "  parts: $PARTS; seeds: $SEEDS; entries: $ENTRIES; segment sizes: $SEG_SIZES"
 build_etcdwal
 log "  etcdwal: $ETCDWAL"
-for p in a b c d; do
+for p in a b c d e; do
   if want_part "$p"; then
     "part_$p"
   fi
