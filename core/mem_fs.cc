@@ -468,8 +468,8 @@ class MemFileSystem::ImageBuilder {
     // Durable entries can form a cycle (directories renamed into each other
     // with only some of the parents synced); an entry that would repeat a
     // directory on the current path is dropped.
-    auto out = std::make_shared<Dir>();
     if (!on_path_.insert(dir.get()).second) return nullptr;
+    auto out = std::make_shared<Dir>();
     const auto& source = options_.drop_unsynced_dir_ops ? dir->durable : dir->entries;
     for (const auto& [name, node] : source) {
       Node copy = CopyNode(node, JoinName(path, name));

@@ -133,7 +133,8 @@ struct CrashOptions {
   uint64_t seed = 0;
   uint64_t sector_size = 512;
   // kTearUnsynced: path -> cut offset B, used as given (not rounded, so a
-  // test can tear inside a sector too). Paths are normalised; files not
+  // test can tear inside a sector too). Paths are normalised, as the file is
+  // named in the image (with dir ops dropped, a rename's old name); files not
   // listed draw B from `seed`.
   std::map<std::string, uint64_t> tear_at;
 };
