@@ -1,16 +1,22 @@
-// walrusctl: inspect, verify and repair a WAL directory (offline commands).
+// walrusctl: inspect, verify and repair a WAL directory (offline commands,
+// here), and talk to a walrusd (remote commands, client/remote_commands.h).
 //
-// Exit codes: 0 success, 1 usage or I/O error, 2 torn tail (repairable),
-// 3 corruption, 4 the directory is held by a live process.
+// Exit codes (client/cli.h): 0 success, 1 usage or I/O error, 2 torn tail
+// (repairable), 3 corruption, 4 the directory is held by a live process;
+// remote: 5 daemon unavailable, 6 refused, 7 not found, 8 disk full.
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/cli.h"
+#include "client/client.h"
 #include "client/log_printer.h"
+#include "client/remote_commands.h"
 #include "core/errors.h"
 #include "core/verify.h"
 #include "core/wal.h"
@@ -18,13 +24,7 @@
 namespace walrus {
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitTornTail = 2;
-constexpr int kExitCorrupt = 3;
-constexpr int kExitInUse = 4;
-
-constexpr char kUsage[] = R"(usage: walrusctl COMMAND [ARGS]
+constexpr char kUsage[] = R"(usage: walrusctl [--server ADDR] [--timeout SECONDS] COMMAND [ARGS]
 
 Offline commands (on a WAL directory):
   dump DIR [--format=text|jsonl] [--snapshot-index N --snapshot-term T] [--allow-torn-tail]
@@ -39,59 +39,40 @@ Offline commands (on a WAL directory):
         Refuses corruption (exit 3, nothing changed) and a directory a live
         process holds (exit 4).
 
-Exit codes: 0 ok, 1 usage or I/O error, 2 torn tail, 3 corruption, 4 in use.
+Remote commands (on a walrusd; --server ADDR before the command, or the
+WALRUS_SERVER environment variable; ADDR is host:port or unix:PATH):
+  append --jsonl FILE|- [--batch-entries N] [--batch-bytes B]
+        Replay the `dump --format=jsonl` format (FILE, or - for stdin): a
+        metadata line creates the WAL if needed (the same metadata again is
+        fine), entries go in appends of at most N entries (1000) and about
+        B bytes (4194304), the last hard state with the last append. So
+          walrusctl dump DIR --format=jsonl | walrusctl --server A append --jsonl -
+        copies a log. A malformed line stops it (exit 1) naming the line.
+  read [--format=text|jsonl] [--snapshot-index N --snapshot-term T]
+        Print the daemon's durable log exactly as dump prints a directory.
+  snapshot --index N --term T
+        Record a snapshot marker (durable when the command returns).
+  release --index N
+        Release the segments wholly before the one holding index N.
+  status [--json]
+        The daemon's state: entries, hard state, segments, health.
+
+Calls that find the daemon unavailable are retried with backoff; each call
+must finish within --timeout seconds (default 10; read: 300).
+
+Exit codes: 0 ok, 1 usage, I/O or input error, 2 torn tail, 3 corruption
+(DATA_LOSS), 4 in use, 5 daemon unavailable or timed out, 6 refused by the
+daemon (FAILED_PRECONDITION, INVALID_ARGUMENT: nothing written), 7 not found
+(snapshot marker), 8 the daemon's disk is full.
 )";
 
-// --name=value or --name value; positional arguments kept in order.
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> flags;
-  std::string error;
-};
-
-Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& bool_flags) {
-  Args args;
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      args.positional.push_back(arg);
-      continue;
-    }
-    std::string name = arg.substr(2);
-    size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      args.flags[name.substr(0, eq)] = name.substr(eq + 1);
-    } else if (std::find(bool_flags.begin(), bool_flags.end(), name) != bool_flags.end()) {
-      args.flags[name] = "true";
-    } else if (i + 1 < argc) {
-      args.flags[name] = argv[++i];
-    } else {
-      args.error = absl::StrCat("flag --", name, " needs a value");
-    }
-  }
-  return args;
-}
-
-int Fail(int code, absl::string_view message) {
-  std::fprintf(stderr, "walrusctl: %.*s\n", static_cast<int>(message.size()), message.data());
-  return code;
-}
-
-int ExitCodeFor(const absl::Status& status) {
-  if (IsTornTail(status)) return kExitTornTail;
-  if (status.code() == absl::StatusCode::kDataLoss) return kExitCorrupt;
-  return kExitError;
-}
-
-bool GetUint(const Args& args, const std::string& name, uint64_t* out, std::string* error) {
-  auto it = args.flags.find(name);
-  if (it == args.flags.end()) return true;
-  if (!absl::SimpleAtoi(it->second, out)) {
-    *error = absl::StrCat("--", name, " must be a non-negative integer, got '", it->second, "'");
-    return false;
-  }
-  return true;
-}
+using cli::Args;
+using cli::Fail;
+using cli::kExitCorrupt;
+using cli::kExitError;
+using cli::kExitInUse;
+using cli::kExitOk;
+using cli::kExitTornTail;
 
 int Dump(const Args& args) {
   if (args.positional.size() != 1) return Fail(kExitError, "dump needs exactly one DIR");
@@ -101,8 +82,8 @@ int Dump(const Args& args) {
   if (!format.has_value()) return Fail(kExitError, "--format must be text or jsonl");
   uint64_t index = 0, term = 0;
   std::string error;
-  if (!GetUint(args, "snapshot-index", &index, &error) ||
-      !GetUint(args, "snapshot-term", &term, &error)) {
+  if (!cli::GetUint(args, "snapshot-index", &index, &error) ||
+      !cli::GetUint(args, "snapshot-term", &term, &error)) {
     return Fail(kExitError, error);
   }
   walpb::Snapshot snapshot;
@@ -110,9 +91,9 @@ int Dump(const Args& args) {
   snapshot.set_term(term);
   const std::string& dir = args.positional[0];
   absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRead(dir, snapshot, WalOptions());
-  if (!wal.ok()) return Fail(ExitCodeFor(wal.status()), wal.status().ToString());
+  if (!wal.ok()) return Fail(cli::OfflineExitCode(wal.status()), wal.status().ToString());
   absl::StatusOr<ReadAllResult> result = (*wal)->ReadAll();
-  if (!result.ok()) return Fail(ExitCodeFor(result.status()), result.status().ToString());
+  if (!result.ok()) return Fail(cli::OfflineExitCode(result.status()), result.status().ToString());
   bool allow_torn = args.flags.count("allow-torn-tail") > 0;
   if (!result->torn_tail.empty() && !allow_torn) {
     return Fail(kExitTornTail, absl::StrCat("torn tail in ", result->torn_tail,
@@ -156,7 +137,7 @@ int Repair(const Args& args) {
     if (report.status().code() == absl::StatusCode::kFailedPrecondition) {
       return Fail(kExitInUse, report.status().message());
     }
-    return Fail(ExitCodeFor(report.status()), report.status().message());
+    return Fail(cli::OfflineExitCode(report.status()), report.status().message());
   }
   if (!report->repaired) {
     std::printf("nothing to repair: %s\n", report->before.Describe().c_str());
@@ -168,17 +149,89 @@ int Repair(const Args& args) {
   return kExitOk;
 }
 
+// Global flags come before the command: --server ADDR, --timeout SECONDS,
+// --help. Sets *next to the index of the command.
+struct GlobalFlags {
+  std::string server;
+  double timeout_seconds = 0;  // 0: the defaults
+  bool help = false;
+  std::string error;
+};
+
+GlobalFlags ParseGlobalFlags(int argc, char** argv, int* next) {
+  GlobalFlags global;
+  if (const char* env = std::getenv("WALRUS_SERVER"); env != nullptr) global.server = env;
+  int i = 1;
+  for (; i < argc && std::strncmp(argv[i], "--", 2) == 0; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help") {
+      global.help = true;
+      continue;
+    }
+    size_t eq = arg.find('=');
+    std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    std::string value;
+    if (name != "server" && name != "timeout") {
+      global.error = absl::StrCat("unknown global flag ", arg, "; see walrusctl --help");
+      break;
+    }
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      global.error = absl::StrCat("flag --", name, " needs a value");
+      break;
+    }
+    if (name == "server") {
+      global.server = value;
+    } else {
+      cli::Args parsed;
+      parsed.flags["timeout"] = value;
+      if (!cli::GetDouble(parsed, "timeout", &global.timeout_seconds, &global.error)) break;
+      if (global.timeout_seconds <= 0) {
+        global.error = "--timeout must be more than 0 seconds";
+        break;
+      }
+    }
+  }
+  *next = i;
+  return global;
+}
+
+int RunRemote(const std::string& command, const GlobalFlags& global, const Args& args) {
+  if (global.server.empty()) {
+    return Fail(kExitError, absl::StrCat(command,
+                                         " talks to a walrusd: pass --server ADDR "
+                                         "before the command, or set WALRUS_SERVER"));
+  }
+  ClientOptions options;
+  if (global.timeout_seconds > 0) {
+    auto timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(global.timeout_seconds * 1000)));
+    options.call_timeout = timeout;
+    options.read_timeout = timeout;
+  }
+  absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(global.server, options);
+  if (!client.ok()) return Fail(kExitError, client.status().message());
+  return RunRemoteCommand(command, client->get(), args);
+}
+
 }  // namespace
 }  // namespace walrus
 
 int main(int argc, char** argv) {
   using namespace walrus;
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? kExitError : kExitOk;
+  int first = 1;
+  GlobalFlags global = ParseGlobalFlags(argc, argv, &first);
+  if (!global.error.empty()) return Fail(kExitError, global.error);
+  if (first >= argc || global.help || std::strcmp(argv[first], "help") == 0) {
+    bool asked = global.help || first < argc;
+    std::fputs(kUsage, asked ? stdout : stderr);
+    return asked ? kExitOk : kExitError;
   }
-  std::string command = argv[1];
-  Args args = ParseArgs(argc, argv, 2, {"allow-torn-tail", "help"});
+  std::string command = argv[first];
+  Args args = cli::ParseArgs(argc, argv, first + 1, {"allow-torn-tail", "help", "json"});
   if (!args.error.empty()) return Fail(kExitError, args.error);
   if (args.flags.count("help")) {
     std::fputs(kUsage, stdout);
@@ -187,5 +240,6 @@ int main(int argc, char** argv) {
   if (command == "dump") return Dump(args);
   if (command == "verify") return Verify(args);
   if (command == "repair") return Repair(args);
+  if (IsRemoteCommand(command)) return RunRemote(command, global, args);
   return Fail(kExitError, absl::StrCat("unknown command '", command, "'; see walrusctl --help"));
 }

@@ -1,5 +1,6 @@
 #include "core/wal.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -204,6 +205,8 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
   // CRC mismatch: reported with the affected range below.
   std::string bad_record;
   RecordPosition bad_position;
+  std::optional<uint64_t> recovery_base;  // OpenForRecovery: index before entries[0]
+  bool base_from_snapshot = false;
   Payload payload;
   absl::Status status =
       decoder->Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
@@ -217,19 +220,30 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
             raftpb::Entry& entry = payload.entry;
             if (!check_snapshot_) {
               // Recovery reads whatever the oldest segment holds: the first
-              // entry sets the base, and an earlier one replaces everything.
-              if (out.entries.empty() || entry.index() < out.entries.front().index()) {
+              // entry sets the base; an earlier one replaces everything,
+              // unless a snapshot marker set the base (Raft writes nothing
+              // at or below a snapshot).
+              if (!recovery_base.has_value() ||
+                  (entry.index() <= *recovery_base && !base_from_snapshot)) {
+                recovery_base = entry.index() - 1;
+                base_from_snapshot = false;
                 out.entries.clear();
-                out.entries.push_back(std::move(entry));
-                last_entry = out.entries.back().index();
-                break;
               }
             }
-            const uint64_t base = check_snapshot_ ? start : out.entries.front().index() - 1;
+            const uint64_t base = check_snapshot_ ? start : *recovery_base;
             if (entry.index() > base) {
               uint64_t up = entry.index() - base - 1;
               if (up > out.entries.size()) {
                 const uint64_t last = base + out.entries.size();
+                if (out.last_snapshot.index() + 1 >= entry.index()) {
+                  // A snapshot marker past the last entry bridges the gap (a
+                  // follower installed a snapshot): not damage, but readable
+                  // only from that snapshot on.
+                  return absl::FailedPreconditionError(absl::StrCat(
+                      "wal: entries ", last + 1, " to ", entry.index() - 1,
+                      " were replaced by the snapshot at index ", out.last_snapshot.index(),
+                      " (term ", out.last_snapshot.term(), "); read from that snapshot"));
+                }
                 return absl::DataLossError(absl::StrCat(
                     "wal: corruption in ", where(pos), ": entry ", entry.index(), " follows entry ",
                     last, "; entries ", last + 1, " to ", entry.index() - 1, " are missing"));
@@ -258,6 +272,13 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
           case RecordType::kSnapshot: {
             const walpb::Snapshot& snapshot = payload.snapshot;
             out.last_snapshot = snapshot;
+            if (!check_snapshot_ && (!recovery_base.has_value() ||
+                                     snapshot.index() > *recovery_base + out.entries.size())) {
+              // A snapshot past the last entry supersedes the entries.
+              out.entries.clear();
+              recovery_base = snapshot.index();
+              base_from_snapshot = true;
+            }
             if (check_snapshot_ && snapshot.index() == start) {
               if (snapshot.term() != start_.term()) {
                 return absl::FailedPreconditionError(
@@ -302,7 +323,7 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
     return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ", start,
                                             " term ", start_.term()));
   }
-  last_index_ = last_entry;
+  last_index_ = std::max(last_entry, out.last_snapshot.index());
   return out;
 }
 

@@ -99,6 +99,22 @@ absl::StatusOr<AppendPlan> PlanAppend(const LogTip& tip, const v1::AppendRequest
   return plan;
 }
 
+absl::StatusOr<bool> PlanSnapshot(const LogTip& tip, uint64_t index, uint64_t term) {
+  if (index == tip.snapshot_index && tip.snapshot_index != 0) {
+    if (term == tip.snapshot_term) return false;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "a snapshot at index ", index, " was saved with term ", tip.snapshot_term, ", not ", term));
+  }
+  if (index < tip.snapshot_index) return false;  // superseded by a newer marker
+  std::optional<uint64_t> entry_term = tip.terms.TermAt(index);
+  if (entry_term.has_value() && *entry_term != term) {
+    return absl::FailedPreconditionError(absl::StrCat("snapshot term ", term, " at index ", index,
+                                                      " differs from the term ", *entry_term,
+                                                      " of the entry there"));
+  }
+  return true;
+}
+
 void ApplyPlan(const AppendPlan& plan, const v1::AppendRequest& request, LogTip* tip) {
   for (int i = static_cast<int>(plan.skip); i < request.entries_size(); ++i) {
     tip->terms.Put(request.entries(i).index(), request.entries(i).term());

@@ -32,7 +32,8 @@ namespace walrus {
 // What the log holds, as far as validation is concerned.
 struct LogTip {
   TermLog terms;
-  uint64_t snapshot_index = 0;
+  uint64_t snapshot_index = 0;  // the last snapshot marker saved
+  uint64_t snapshot_term = 0;
   raftpb::HardState state;
   uint64_t last_index() const { return terms.last_index(); }
 };
@@ -44,6 +45,12 @@ struct AppendPlan {
 
 [[nodiscard]] absl::StatusOr<AppendPlan> PlanAppend(const LogTip& tip,
                                                     const v1::AppendRequest& request);
+
+// Whether a snapshot marker at (index, term) should be written: OK(true) to
+// write it, OK(false) if it is already there or older than the last one (a
+// retry; nothing to do), FAILED_PRECONDITION if it contradicts the log (another
+// term at the same index than the last marker or the entry there).
+[[nodiscard]] absl::StatusOr<bool> PlanSnapshot(const LogTip& tip, uint64_t index, uint64_t term);
 
 // Applies a plan to `tip` once its records were encoded.
 void ApplyPlan(const AppendPlan& plan, const v1::AppendRequest& request, LogTip* tip);

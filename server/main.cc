@@ -144,8 +144,16 @@ int Run(const Config& config) {
   spdlog::info("received {}, shutting down: draining in-flight calls",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   health->Shutdown();  // every service NOT_SERVING from here on
+  service.BeginShutdown();
   metrics->SetServing(false);
-  server->Shutdown(std::chrono::system_clock::now() + kDrainTimeout);
+  // Calls in flight finish (the committer syncs them); then stop. gRPC's own
+  // Shutdown would also wait for idle client connections to close, which
+  // clients that are not polling never do, so it gets a short deadline once
+  // nothing is in flight.
+  if (!service.WaitIdle(std::chrono::steady_clock::now() + kDrainTimeout)) {
+    spdlog::warn("calls still in flight after {} s; cancelling them", kDrainTimeout.count());
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   (*store)->Shutdown();
   server->Wait();
   spdlog::info("shutdown complete in {:.3f} s; WAL closed",

@@ -44,11 +44,20 @@ constexpr uint32_t kMaxChunkBytes = 4 << 20;
 // in order by construction. The first failure stops reading, fails whatever
 // the stream still has queued (they are not written: `failed` is checked by
 // the committer before encoding), and ends the stream with that status.
-class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse> {
+class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
+                            public WalService::Drainable {
  public:
-  AppendStreamReactor(const WalService* service, WalStore* store, size_t max_inflight)
+  AppendStreamReactor(WalService* service, WalStore* store, size_t max_inflight)
       : service_(service), store_(store), max_inflight_(max_inflight) {
+    service_->Started();
     StartRead(&incoming_);
+    service_->Register(this);
+  }
+
+  void Drain() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    MaybeFinishLocked();
   }
 
   void OnReadDone(bool ok) override {
@@ -58,7 +67,13 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
       MaybeFinishLocked();
       return;
     }
-    if (!status_.ok()) return;  // already failing: read nothing more
+    // Failing or draining: take nothing more (what was read but not taken is
+    // not acknowledged, so the client resends it).
+    if (!status_.ok() || draining_) {
+      reading_ = false;
+      MaybeFinishLocked();
+      return;
+    }
     auto request = std::make_shared<v1::AppendRequest>(std::move(incoming_));
     incoming_.Clear();
     ++outstanding_;
@@ -90,6 +105,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   }
 
   void OnDone() override {
+    service_->Unregister(this);
     service_->Observe("AppendStream", final_status_, started_);
     delete this;
   }
@@ -111,7 +127,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
         responses_.push_back(std::move(response));
         WriteNextLocked();
       }
-      if (status_.ok() && !reading_ && !reads_done_ && outstanding_ < max_inflight_) {
+      if (status_.ok() && !draining_ && !reading_ && !reads_done_ && outstanding_ < max_inflight_) {
         reading_ = resume_reading = true;
       }
       MaybeFinishLocked();
@@ -135,13 +151,19 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
 
   void MaybeFinishLocked() {
     if (finished_ || outstanding_ > 0 || writing_) return;
-    if (status_.ok() && !(reads_done_ && responses_.empty())) return;
+    if (status_.ok() && !responses_.empty()) return;
+    if (status_.ok() && !reads_done_ && !draining_) return;
     finished_ = true;
     final_status_ = status_;
-    Finish(status_);
+    if (status_.ok() && draining_ && !reads_done_) {
+      final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "walrusd is shutting down; every acknowledged append is "
+                                   "durable, resend the rest");
+    }
+    Finish(final_status_);
   }
 
-  const WalService* service_;
+  WalService* service_;
   WalStore* store_;
   const size_t max_inflight_;
   const Clock::time_point started_ = Clock::now();
@@ -154,6 +176,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   size_t outstanding_ = 0;
   bool reading_ = true;
   bool reads_done_ = false;
+  bool draining_ = false;
   bool writing_ = false;
   bool finished_ = false;
   grpc::Status status_;
@@ -166,6 +189,7 @@ class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
  public:
   ReadAllReactor(const WalService* service, WalStore* store, const v1::ReadAllRequest& request)
       : service_(service) {
+    service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
                        : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
@@ -238,8 +262,34 @@ class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
 
 }  // namespace
 
+void WalService::BeginShutdown() {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  shutting_down_ = true;
+  for (Drainable* stream : streams_) stream->Drain();
+}
+
+void WalService::Register(Drainable* stream) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.insert(stream);
+  if (shutting_down_) stream->Drain();
+}
+
+void WalService::Unregister(Drainable* stream) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.erase(stream);
+}
+
+bool WalService::WaitIdle(Clock::time_point deadline) const {
+  while (in_flight_.load() > 0) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
 void WalService::Observe(const char* method, const grpc::Status& status,
                          Clock::time_point started) const {
+  in_flight_.fetch_sub(1);
   if (metrics_ == nullptr) return;
   metrics_->ObserveRpc(method, CodeName(status.error_code()),
                        std::chrono::duration<double>(Clock::now() - started).count());
@@ -250,6 +300,7 @@ grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* contex
                                              v1::CreateResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
+  Started();
   if (request->metadata().size() > options_.max_metadata_bytes) {
     grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("metadata is ", request->metadata().size(), " bytes; at most ",
@@ -272,6 +323,7 @@ grpc::ServerUnaryReactor* WalService::Append(grpc::CallbackServerContext* contex
                                              v1::AppendResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
+  Started();
   store_->Append(request, [this, reactor, request, response, started](absl::StatusOr<uint64_t> r) {
     if (r.ok()) {
       response->set_last_index(*r);
@@ -299,6 +351,7 @@ grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* 
                                                    v1::SaveSnapshotResponse*) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
+  Started();
   store_->SaveSnapshot(request->index(), request->term(), [this, reactor, started](absl::Status s) {
     grpc::Status status = ToGrpcStatus(s);
     Observe("SaveSnapshot", status, started);
@@ -312,6 +365,7 @@ grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* con
                                                 v1::ReleaseToResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
+  Started();
   store_->ReleaseTo(request->index(),
                     [this, reactor, response, started](absl::StatusOr<uint32_t> r) {
                       if (r.ok()) response->set_released_segments(*r);
@@ -327,6 +381,7 @@ grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* contex
                                              v1::StatusResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
+  Started();
   *response = store_->Status();
   Observe("Status", grpc::Status::OK, started);
   reactor->Finish(grpc::Status::OK);

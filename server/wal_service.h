@@ -5,6 +5,8 @@
 #define WALRUS_SERVER_WAL_SERVICE_H_
 
 #include <atomic>
+#include <mutex>
+#include <set>
 
 #include "server/metrics.h"
 #include "server/wal_store.h"
@@ -44,14 +46,39 @@ class WalService final : public v1::WAL::CallbackService {
                                    const v1::StatusRequest* request,
                                    v1::StatusResponse* response) override;
 
+  // Counts an RPC as started; Observe() counts it as finished.
+  void Started() const { in_flight_.fetch_add(1); }
   // Records one finished RPC (method, code, duration) in the metrics.
   void Observe(const char* method, const grpc::Status& status,
                std::chrono::steady_clock::time_point started) const;
+
+  // Ends every open AppendStream (and any opened later): no more appends are
+  // read from it; those already taken are committed and acknowledged, then
+  // the stream ends UNAVAILABLE, so the client resends the rest to the next
+  // instance. Called on SIGTERM before the server stops.
+  void BeginShutdown();
+
+  // An open stream that can be drained; streams register themselves.
+  class Drainable {
+   public:
+    virtual ~Drainable() = default;
+    virtual void Drain() = 0;
+  };
+  void Register(Drainable* stream);
+  // Waits until no RPC is in flight, or `deadline`. True if idle.
+  bool WaitIdle(std::chrono::steady_clock::time_point deadline) const;
+  void Unregister(Drainable* stream);
 
  private:
   WalStore* const store_;
   ServerMetrics* const metrics_;
   const ServiceOptions options_;
+
+  // RPCs started and not yet finished (each finishes through Observe()).
+  mutable std::atomic<int64_t> in_flight_{0};
+  std::mutex streams_mu_;
+  std::set<Drainable*> streams_;  // guarded by streams_mu_
+  bool shutting_down_ = false;    // guarded by streams_mu_
 };
 
 }  // namespace walrus

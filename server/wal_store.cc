@@ -76,6 +76,7 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   for (const raftpb::Entry& entry : read->entries) tip_.terms.Put(entry.index(), entry.term());
   tip_.terms.Checkpoint();
   tip_.snapshot_index = read->last_snapshot.index();
+  tip_.snapshot_term = read->last_snapshot.term();
   tip_.state = read->state;
   wal_ = std::move(*wal);
   status_.set_snapshot_index(read->last_snapshot.index());
@@ -244,6 +245,11 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = s;
         return;
       }
+      absl::StatusOr<bool> write = PlanSnapshot(tip_, op.index, op.term);
+      if (!write.ok() || !*write) {
+        *result = write.ok() ? absl::StatusOr<uint64_t>(op.index) : write.status();
+        return;
+      }
       walpb::Snapshot snapshot;
       snapshot.set_index(op.index);
       snapshot.set_term(op.term);
@@ -251,7 +257,8 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = s;
         return;
       }
-      tip_.snapshot_index = std::max(tip_.snapshot_index, op.index);
+      tip_.snapshot_index = op.index;
+      tip_.snapshot_term = op.term;
       *result = op.index;
       *encoded = true;
       return;
@@ -276,6 +283,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
   std::vector<absl::StatusOr<uint64_t>> results(batch->size(), absl::UnknownError("not run"));
   std::vector<bool> waits(batch->size(), false);
   const uint64_t saved_snapshot_index = tip_.snapshot_index;
+  const uint64_t saved_snapshot_term = tip_.snapshot_term;
   const raftpb::HardState saved_state = tip_.state;
   bool any = false;
   size_t appends = 0, entries = 0, bytes = 0;
@@ -300,6 +308,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
       // validation state goes back to what the disk holds.
       tip_.terms.Rollback();
       tip_.snapshot_index = saved_snapshot_index;
+      tip_.snapshot_term = saved_snapshot_term;
       tip_.state = saved_state;
       for (size_t i = 0; i < batch->size(); ++i) {
         if (!waits[i]) continue;
@@ -321,7 +330,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
   PublishStatus();
   for (size_t i = 0; i < batch->size(); ++i) {
     Op& op = (*batch)[i];
-    if (op.kind == Op::kSnapshot && results[i].ok()) {
+    if (op.kind == Op::kSnapshot && results[i].ok() && waits[i]) {
       std::lock_guard<std::mutex> lock(status_mu_);
       status_.set_snapshot_index(op.index);
       status_.set_snapshot_term(op.term);

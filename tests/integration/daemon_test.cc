@@ -331,6 +331,66 @@ TEST_F(DaemonTest, Restart_RefusesCorruptionWithClearMessage) {
   EXPECT_EQ(ReadAll(read_only.stub()).status.error_code(), grpc::StatusCode::DATA_LOSS);
 }
 
+grpc::Status SaveSnapshot(v1::WAL::Stub* stub, uint64_t index, uint64_t term) {
+  grpc::ClientContext context;
+  v1::SaveSnapshotRequest request;
+  request.set_index(index);
+  request.set_term(term);
+  v1::SaveSnapshotResponse response;
+  return stub->SaveSnapshot(&context, request, &response);
+}
+
+// A follower installing a snapshot: the marker is past the log's end and the
+// log continues after it. That is not a gap, and survives a restart.
+TEST_F(DaemonTest, SnapshotPastTheEnd_ThenAppends_RestartsAndReadsFromIt) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 3, 1, 2)).ok());
+  ASSERT_TRUE(SaveSnapshot(stub(), 10, 2).ok());
+  grpc::Status appended = Append(stub(), MakeAppend(11, 12, 2, 10));
+  ASSERT_TRUE(appended.ok()) << appended.error_message();
+  ASSERT_EQ(daemon_->Signal(SIGTERM), 0);
+  ASSERT_TRUE(daemon_->Start()) << daemon_->log();
+  ReadBack back = ReadAll(stub(), 10, 2);
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(Describe(back.entries), "11/2 12/2");
+  ReadBack from_zero = ReadAll(stub());
+  EXPECT_EQ(from_zero.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << from_zero.status.error_message();
+  EXPECT_EQ(GetStatus(stub()).last_index(), 12u);
+  EXPECT_TRUE(Append(stub(), MakeAppend(13, 13, 2, 11)).ok());
+}
+
+TEST_F(DaemonTest, SaveSnapshot_ConflictingTermIsRefused_RetryIsHarmless) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 5, 3, 4)).ok());
+  EXPECT_TRUE(SaveSnapshot(stub(), 4, 3).ok());
+  EXPECT_TRUE(SaveSnapshot(stub(), 4, 3).ok()) << "a retry";
+  EXPECT_EQ(SaveSnapshot(stub(), 4, 2).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(SaveSnapshot(stub(), 5, 1).error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << "entry 5 has term 3";
+  EXPECT_TRUE(ReadAll(stub(), 4, 3).status.ok());
+}
+
+TEST_F(DaemonTest, Sigterm_EndsOpenStreamsPromptlyAfterAcknowledgingWhatTheyTook) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  grpc::ClientContext context;
+  auto stream = stub()->AppendStream(&context);
+  for (uint64_t i = 1; i <= 20; ++i) ASSERT_TRUE(stream->Write(MakeAppend(i, i, 1, 0)));
+  v1::AppendResponse response;
+  uint64_t acked = 0;
+  while (acked < 20 && stream->Read(&response)) acked = response.last_index();
+  ASSERT_EQ(acked, 20u);
+  auto started = std::chrono::steady_clock::now();
+  std::thread stop([&] { EXPECT_EQ(daemon_->Signal(SIGTERM), 0); });
+  while (stream->Read(&response)) acked = response.last_index();
+  grpc::Status status = stream->Finish();
+  stop.join();
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_LT(seconds, 2.0) << "the stream held shutdown until the drain deadline";
+}
+
 TEST_F(DaemonTest, Status_ReportsIndexesSegmentsAndDurableOffset) {
   ASSERT_TRUE(CreateWal(stub(), "meta").ok());
   for (uint64_t i = 1; i <= 300; i += 30) {

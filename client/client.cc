@@ -1,0 +1,234 @@
+#include "client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/crc32c.h"
+
+namespace walrus {
+namespace {
+
+// Uniform in [1 - jitter, 1 + jitter] times `backoff`.
+std::chrono::milliseconds Jittered(std::chrono::milliseconds backoff, double jitter) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  jitter = std::clamp(jitter, 0.0, 1.0);
+  std::uniform_real_distribution<double> factor(1.0 - jitter, 1.0 + jitter);
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(std::llround(static_cast<double>(backoff.count()) * factor(rng))));
+}
+
+}  // namespace
+
+absl::Status StatusFromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  int code = static_cast<int>(status.error_code());
+  // grpc::StatusCode and absl::StatusCode both number the canonical codes
+  // 0 (OK) to 16 (UNAUTHENTICATED) identically.
+  absl::StatusCode absl_code =
+      code > 0 && code <= static_cast<int>(absl::StatusCode::kUnauthenticated)
+          ? static_cast<absl::StatusCode>(code)
+          : absl::StatusCode::kUnknown;
+  return absl::Status(absl_code, status.error_message());
+}
+
+void FillEntryCrc32c(v1::AppendRequest* request) {
+  request->clear_entry_crc32c();
+  request->mutable_entry_crc32c()->Reserve(request->entries_size());
+  for (const raftpb::Entry& entry : request->entries()) {
+    request->add_entry_crc32c(crc32c::Value(entry.data()));
+  }
+}
+
+std::chrono::milliseconds BackoffBeforeRetry(const RetryPolicy& policy, int retry) {
+  double backoff = static_cast<double>(policy.initial_backoff.count());
+  for (int i = 1; i < retry && backoff < static_cast<double>(policy.max_backoff.count()); ++i) {
+    backoff *= std::max(1.0, policy.multiplier);
+  }
+  backoff = std::min(backoff, static_cast<double>(policy.max_backoff.count()));
+  return std::chrono::milliseconds(static_cast<int64_t>(backoff));
+}
+
+absl::StatusOr<std::unique_ptr<WalClient>> WalClient::Connect(const std::string& target,
+                                                              const ClientOptions& options) {
+  if (target.empty()) {
+    return absl::InvalidArgumentError("no daemon address: want host:port or unix:PATH");
+  }
+  return std::unique_ptr<WalClient>(new WalClient(target, options));
+}
+
+WalClient::WalClient(std::string target, const ClientOptions& options)
+    : target_(std::move(target)), options_(options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  args.SetMaxSendMessageSize(-1);
+  // Without a local pool, channels with equal arguments share one connection
+  // process-wide; a benchmark's N clients must be N connections.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // gRPC's own reconnect backoff starts at 1 s and grows to 2 min; while it
+  // waits, calls fail UNAVAILABLE at once. Keep it within our retry schedule
+  // so a daemon that just came up is found by the next retry. (Not
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: that is also the connect timeout, and
+  // a small one fails connections to a daemon that is still starting.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+              static_cast<int>(std::max<int64_t>(100, options_.retry.max_backoff.count())));
+  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::WAL::NewStub(channel_);
+}
+
+void WalClient::PauseBeforeRetry(std::chrono::milliseconds pause) {
+  const auto until = std::chrono::system_clock::now() + pause;
+  if (channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+    // Connected, and the daemon itself said UNAVAILABLE: just wait.
+    std::this_thread::sleep_for(pause);
+    return;
+  }
+  // Not connected. A synchronous client reads its sockets only while some
+  // call waits, so merely sleeping would leave a daemon that came up unseen
+  // (its handshake unread) and every fail-fast retry failing. Waiting for the
+  // connection does the reading, and retries as soon as it is up.
+  channel_->WaitForConnected(until);
+}
+
+template <typename Attempt>
+absl::Status WalClient::CallWithRetry(std::chrono::milliseconds timeout, const Attempt& attempt) {
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  const int max_attempts = std::max(1, options_.retry.max_attempts);
+  absl::Status status;
+  int attempts = 0;
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(deadline);
+    status = StatusFromGrpc(attempt(&context));
+    ++attempts;
+    if (status.code() != absl::StatusCode::kUnavailable || attempts >= max_attempts) break;
+    std::chrono::milliseconds pause =
+        Jittered(BackoffBeforeRetry(options_.retry, attempts), options_.retry.jitter);
+    if (std::chrono::system_clock::now() + pause >= deadline) break;
+    PauseBeforeRetry(pause);
+  }
+  if (status.code() == absl::StatusCode::kUnavailable && attempts > 1) {
+    return absl::UnavailableError(absl::StrCat(status.message(), " (walrusd at ", target_,
+                                               "; gave up after ", attempts, " attempts)"));
+  }
+  return status;
+}
+
+absl::StatusOr<bool> WalClient::Create(absl::string_view metadata) {
+  v1::CreateRequest request;
+  request.set_metadata(metadata.data(), metadata.size());
+  v1::CreateResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Create(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response.created();
+}
+
+absl::StatusOr<uint64_t> WalClient::Append(const raftpb::HardState& state,
+                                           absl::Span<const raftpb::Entry> entries) {
+  v1::AppendRequest request;
+  *request.mutable_hard_state() = state;
+  request.mutable_entries()->Reserve(static_cast<int>(entries.size()));
+  for (const raftpb::Entry& entry : entries) *request.add_entries() = entry;
+  return Append(std::move(request));
+}
+
+absl::StatusOr<uint64_t> WalClient::Append(v1::AppendRequest request) {
+  if (options_.entry_crc32c && request.entry_crc32c_size() == 0 && request.entries_size() > 0) {
+    FillEntryCrc32c(&request);
+  }
+  v1::AppendResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Append(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response.last_index();
+}
+
+absl::StatusOr<ReadAllReply> WalClient::ReadAll(uint64_t snapshot_index, uint64_t snapshot_term) {
+  v1::ReadAllRequest request;
+  request.set_snapshot_index(snapshot_index);
+  request.set_snapshot_term(snapshot_term);
+  request.set_max_chunk_bytes(options_.read_chunk_bytes);
+  ReadAllReply reply;
+  absl::Status status = CallWithRetry(options_.read_timeout, [&](grpc::ClientContext* context) {
+    reply = ReadAllReply();  // a retry starts over
+    std::unique_ptr<grpc::ClientReader<v1::ReadAllResponse>> reader =
+        stub_->ReadAll(context, request);
+    v1::ReadAllResponse chunk;
+    bool have_header = false;
+    grpc::Status broken;  // the daemon broke the chunk protocol
+    while (reader->Read(&chunk)) {
+      if (!broken.ok()) continue;  // cancelled; drain until the stream ends
+      if (chunk.has_header() == have_header) {
+        broken = grpc::Status(grpc::StatusCode::INTERNAL,
+                              have_header ? "ReadAll sent a second header"
+                                          : "ReadAll's first message carries no header");
+        context->TryCancel();
+        continue;
+      }
+      if (chunk.has_header()) {
+        have_header = true;
+        reply.metadata = std::move(*chunk.mutable_metadata());
+        reply.state = chunk.hard_state();
+      }
+      for (raftpb::Entry& entry : *chunk.mutable_entries()) {
+        reply.entries.push_back(std::move(entry));
+      }
+    }
+    grpc::Status finished = reader->Finish();
+    if (!broken.ok()) return broken;
+    if (finished.ok() && !have_header) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "ReadAll ended without its header");
+    }
+    return finished;
+  });
+  if (!status.ok()) return status;
+  return reply;
+}
+
+absl::Status WalClient::SaveSnapshot(uint64_t index, uint64_t term) {
+  v1::SaveSnapshotRequest request;
+  request.set_index(index);
+  request.set_term(term);
+  v1::SaveSnapshotResponse response;
+  return CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->SaveSnapshot(context, request, &response);
+  });
+}
+
+absl::StatusOr<uint32_t> WalClient::ReleaseTo(uint64_t index) {
+  v1::ReleaseToRequest request;
+  request.set_index(index);
+  v1::ReleaseToResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->ReleaseTo(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response.released_segments();
+}
+
+absl::StatusOr<v1::StatusResponse> WalClient::Status() {
+  v1::StatusRequest request;
+  v1::StatusResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Status(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+std::unique_ptr<AppendStream> WalClient::OpenAppendStream(const AppendStreamOptions& options) {
+  AppendStreamOptions effective = options;
+  effective.entry_crc32c = options.entry_crc32c && options_.entry_crc32c;
+  return std::make_unique<AppendStream>(stub_.get(), effective);
+}
+
+}  // namespace walrus

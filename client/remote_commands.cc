@@ -1,0 +1,234 @@
+#include "client/remote_commands.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/append_batcher.h"
+#include "client/jsonl_log.h"
+#include "client/log_printer.h"
+#include "client/status_format.h"
+#include "core/wal.h"
+
+namespace walrus {
+namespace {
+
+using cli::Args;
+using cli::Fail;
+using cli::kExitError;
+using cli::kExitOk;
+
+int FailRemote(absl::string_view what, const absl::Status& status) {
+  return Fail(
+      cli::RemoteExitCode(status),
+      absl::StrCat(what, ": ", absl::StatusCodeToString(status.code()), ": ", status.message()));
+}
+
+int FinishStdout() {
+  if (std::fflush(stdout) != 0) return Fail(kExitError, "writing to stdout failed");
+  return kExitOk;
+}
+
+// Sends the batches of `append --jsonl` and counts what went out.
+class JsonlAppender {
+ public:
+  explicit JsonlAppender(WalClient* client) : client_(client) {}
+
+  absl::Status Send(const std::vector<raftpb::Entry>& batch, const raftpb::HardState& state) {
+    absl::StatusOr<uint64_t> last = client_->Append(state, batch);
+    if (!last.ok()) {
+      std::string what = batch.empty() ? "append of the hard state"
+                                       : absl::StrCat("append of entries ", batch.front().index(),
+                                                      "..", batch.back().index());
+      return absl::Status(last.status().code(),
+                          absl::StrCat(what, " failed (", entries_, " entries in ", appends_,
+                                       " appends went before it): ", last.status().message()));
+    }
+    ++appends_;
+    entries_ += batch.size();
+    last_index_ = *last;
+    return absl::OkStatus();
+  }
+
+  uint64_t appends() const { return appends_; }
+  uint64_t entries() const { return entries_; }
+  uint64_t last_index() const { return last_index_; }
+
+ private:
+  WalClient* client_;
+  uint64_t appends_ = 0;
+  uint64_t entries_ = 0;
+  uint64_t last_index_ = 0;
+};
+
+}  // namespace
+
+bool IsRemoteCommand(const std::string& command) {
+  return command == "append" || command == "read" || command == "snapshot" ||
+         command == "release" || command == "status";
+}
+
+int RunRemoteCommand(const std::string& command, WalClient* client, const Args& args) {
+  if (command == "append") return RemoteAppend(client, args);
+  if (command == "read") return RemoteRead(client, args);
+  if (command == "snapshot") return RemoteSnapshot(client, args);
+  if (command == "release") return RemoteRelease(client, args);
+  return RemoteStatus(client, args);
+}
+
+int RemoteAppend(WalClient* client, const Args& args) {
+  auto file_flag = args.flags.find("jsonl");
+  if (file_flag == args.flags.end() || !args.positional.empty()) {
+    return Fail(kExitError, "usage: append --jsonl FILE|-");
+  }
+  BatchLimits limits;
+  uint64_t max_entries = limits.max_entries, max_bytes = limits.max_bytes;
+  std::string error;
+  if (!cli::GetUint(args, "batch-entries", &max_entries, &error) ||
+      !cli::GetUint(args, "batch-bytes", &max_bytes, &error)) {
+    return Fail(kExitError, error);
+  }
+  if (max_entries == 0 || max_bytes == 0) {
+    return Fail(kExitError, "--batch-entries and --batch-bytes must be at least 1");
+  }
+  limits.max_entries = max_entries;
+  limits.max_bytes = max_bytes;
+
+  const std::string& path = file_flag->second;
+  FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "r");
+  if (in == nullptr) return Fail(kExitError, absl::StrCat(path, ": ", std::strerror(errno)));
+  struct Closer {
+    FILE* f;
+    ~Closer() {
+      if (f != stdin) std::fclose(f);
+    }
+  } closer{in};
+
+  JsonlLogReader reader(in);
+  AppendBatcher batcher(limits);
+  JsonlAppender appender(client);
+  std::optional<std::string> metadata;
+  uint64_t metadata_line = 0;
+  bool created = false;
+  raftpb::HardState state;  // the last one read; goes with the last batch
+  const raftpb::HardState unchanged;
+  LogLine line;
+  while (true) {
+    absl::StatusOr<bool> more = reader.Next(&line);
+    if (!more.ok()) return Fail(kExitError, absl::StrCat(path, ": ", more.status().message()));
+    if (!*more) break;
+    switch (line.kind) {
+      case LogLine::Kind::kMetadata: {
+        if (metadata.has_value()) {
+          if (*metadata == line.metadata) break;
+          return Fail(kExitError, absl::StrCat(path, ": line ", reader.line_number(),
+                                               ": metadata differs from line ", metadata_line));
+        }
+        if (appender.appends() > 0 || batcher.pending_entries() > 0) {
+          return Fail(kExitError, absl::StrCat(path, ": line ", reader.line_number(),
+                                               ": metadata must come before the entries"));
+        }
+        metadata = line.metadata;
+        metadata_line = reader.line_number();
+        absl::StatusOr<bool> c = client->Create(*metadata);
+        if (!c.ok()) return FailRemote("create", c.status());
+        created = *c;
+        break;
+      }
+      case LogLine::Kind::kHardState:
+        state = line.state;
+        break;
+      case LogLine::Kind::kEntry:
+        if (std::optional<std::vector<raftpb::Entry>> full = batcher.Add(std::move(line.entry))) {
+          // More entries follow, so this is not the last batch: no hard state.
+          if (absl::Status s = appender.Send(*full, unchanged); !s.ok()) {
+            return FailRemote("append", s);
+          }
+        }
+        break;
+    }
+  }
+  std::vector<raftpb::Entry> last = batcher.TakePending();
+  if (!last.empty() || !IsEmptyHardState(state)) {
+    if (absl::Status s = appender.Send(last, state); !s.ok()) return FailRemote("append", s);
+  }
+  std::printf("%s; appended %lu entries in %lu appends%s\n",
+              !metadata.has_value() ? "no metadata line (WAL must exist)"
+              : created             ? "created the WAL"
+                                    : "WAL existed with the same metadata",
+              static_cast<unsigned long>(appender.entries()),
+              static_cast<unsigned long>(appender.appends()),
+              appender.appends() > 0
+                  ? absl::StrCat("; the log ends at index ", appender.last_index()).c_str()
+                  : "");
+  return FinishStdout();
+}
+
+int RemoteRead(WalClient* client, const Args& args) {
+  if (!args.positional.empty()) return Fail(kExitError, "read takes no positional arguments");
+  auto format_flag = args.flags.find("format");
+  std::optional<LogFormat> format =
+      ParseLogFormat(format_flag == args.flags.end() ? "text" : format_flag->second);
+  if (!format.has_value()) return Fail(kExitError, "--format must be text or jsonl");
+  uint64_t index = 0, term = 0;
+  std::string error;
+  if (!cli::GetUint(args, "snapshot-index", &index, &error) ||
+      !cli::GetUint(args, "snapshot-term", &term, &error)) {
+    return Fail(kExitError, error);
+  }
+  absl::StatusOr<ReadAllReply> log = client->ReadAll(index, term);
+  if (!log.ok()) return FailRemote("read", log.status());
+  LogPrinter printer(stdout, *format);
+  printer.Metadata(log->metadata);
+  printer.HardState(log->state);
+  for (const raftpb::Entry& entry : log->entries) printer.Entry(entry);
+  printer.Finish();
+  return FinishStdout();
+}
+
+int RemoteSnapshot(WalClient* client, const Args& args) {
+  if (!args.Has("index") || !args.Has("term") || !args.positional.empty()) {
+    return Fail(kExitError, "usage: snapshot --index N --term T");
+  }
+  uint64_t index = 0, term = 0;
+  std::string error;
+  if (!cli::GetUint(args, "index", &index, &error) || !cli::GetUint(args, "term", &term, &error)) {
+    return Fail(kExitError, error);
+  }
+  if (absl::Status s = client->SaveSnapshot(index, term); !s.ok()) {
+    return FailRemote("snapshot", s);
+  }
+  std::printf("snapshot marker saved: index %lu term %lu\n", static_cast<unsigned long>(index),
+              static_cast<unsigned long>(term));
+  return FinishStdout();
+}
+
+int RemoteRelease(WalClient* client, const Args& args) {
+  if (!args.Has("index") || !args.positional.empty()) {
+    return Fail(kExitError, "usage: release --index N");
+  }
+  uint64_t index = 0;
+  std::string error;
+  if (!cli::GetUint(args, "index", &index, &error)) return Fail(kExitError, error);
+  absl::StatusOr<uint32_t> released = client->ReleaseTo(index);
+  if (!released.ok()) return FailRemote("release", released.status());
+  std::printf("released %u segment%s before the one holding index %lu\n", *released,
+              *released == 1 ? "" : "s", static_cast<unsigned long>(index));
+  return FinishStdout();
+}
+
+int RemoteStatus(WalClient* client, const Args& args) {
+  if (!args.positional.empty()) return Fail(kExitError, "usage: status [--json]");
+  absl::StatusOr<v1::StatusResponse> status = client->Status();
+  if (!status.ok()) return FailRemote("status", status.status());
+  std::string text = args.Has("json") ? StatusJson(*status) : StatusText(*status);
+  std::fputs(text.c_str(), stdout);
+  return FinishStdout();
+}
+
+}  // namespace walrus

@@ -1,0 +1,41 @@
+// walrusctl's remote commands: they talk to a walrusd over gRPC through
+// WalClient. Each returns walrusctl's exit code (client/cli.h) after printing
+// its result on stdout or its error on stderr.
+//
+//   append --jsonl FILE|-   replay a `dump --format=jsonl` into the daemon
+//   read                    print the daemon's log as `dump` prints a directory
+//   snapshot --index N --term T
+//   release --index N
+//   status [--json]
+#ifndef WALRUS_CLIENT_REMOTE_COMMANDS_H_
+#define WALRUS_CLIENT_REMOTE_COMMANDS_H_
+
+#include <string>
+
+#include "client/cli.h"
+#include "client/client.h"
+
+namespace walrus {
+
+// True for the commands below (they need --server).
+bool IsRemoteCommand(const std::string& command);
+
+// Runs `command` against `client`. REQUIRES: IsRemoteCommand(command).
+int RunRemoteCommand(const std::string& command, WalClient* client, const cli::Args& args);
+
+// `append --jsonl`: the metadata line (if any) creates the WAL (Create; the
+// same metadata again is fine) and must come before the first entry; entries
+// go in batches (--batch-entries, default 1000; --batch-bytes, default
+// 4 MiB), each one Append; the last hard state read goes with the last batch,
+// so the daemon never holds a commit index beyond the entries it has. A
+// malformed line stops the command (exit 1) naming its number; the batches
+// before it were appended.
+int RemoteAppend(WalClient* client, const cli::Args& args);
+int RemoteRead(WalClient* client, const cli::Args& args);
+int RemoteSnapshot(WalClient* client, const cli::Args& args);
+int RemoteRelease(WalClient* client, const cli::Args& args);
+int RemoteStatus(WalClient* client, const cli::Args& args);
+
+}  // namespace walrus
+
+#endif  // WALRUS_CLIENT_REMOTE_COMMANDS_H_

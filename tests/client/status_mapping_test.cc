@@ -1,0 +1,107 @@
+// The one grpc -> absl status conversion, walrusctl's exit codes, the retry
+// backoff schedule, and `walrusctl status --json`.
+#include <grpcpp/support/status.h>
+#include <gtest/gtest.h>
+
+#include "client/cli.h"
+#include "client/client.h"
+#include "client/status_format.h"
+
+namespace walrus {
+namespace {
+
+TEST(StatusFromGrpc, EveryCanonicalCode_MapsToTheSameNamedAbslCode) {
+  const std::pair<grpc::StatusCode, absl::StatusCode> kPairs[] = {
+      {grpc::StatusCode::CANCELLED, absl::StatusCode::kCancelled},
+      {grpc::StatusCode::UNKNOWN, absl::StatusCode::kUnknown},
+      {grpc::StatusCode::INVALID_ARGUMENT, absl::StatusCode::kInvalidArgument},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, absl::StatusCode::kDeadlineExceeded},
+      {grpc::StatusCode::NOT_FOUND, absl::StatusCode::kNotFound},
+      {grpc::StatusCode::ALREADY_EXISTS, absl::StatusCode::kAlreadyExists},
+      {grpc::StatusCode::PERMISSION_DENIED, absl::StatusCode::kPermissionDenied},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, absl::StatusCode::kResourceExhausted},
+      {grpc::StatusCode::FAILED_PRECONDITION, absl::StatusCode::kFailedPrecondition},
+      {grpc::StatusCode::ABORTED, absl::StatusCode::kAborted},
+      {grpc::StatusCode::OUT_OF_RANGE, absl::StatusCode::kOutOfRange},
+      {grpc::StatusCode::UNIMPLEMENTED, absl::StatusCode::kUnimplemented},
+      {grpc::StatusCode::INTERNAL, absl::StatusCode::kInternal},
+      {grpc::StatusCode::UNAVAILABLE, absl::StatusCode::kUnavailable},
+      {grpc::StatusCode::DATA_LOSS, absl::StatusCode::kDataLoss},
+      {grpc::StatusCode::UNAUTHENTICATED, absl::StatusCode::kUnauthenticated},
+  };
+  for (const auto& [grpc_code, absl_code] : kPairs) {
+    absl::Status s = StatusFromGrpc(grpc::Status(grpc_code, "why"));
+    EXPECT_EQ(s.code(), absl_code) << static_cast<int>(grpc_code);
+    EXPECT_EQ(s.message(), "why");
+  }
+}
+
+TEST(StatusFromGrpc, Ok_IsOkWithoutMessage) { EXPECT_TRUE(StatusFromGrpc(grpc::Status::OK).ok()); }
+
+TEST(StatusFromGrpc, CodeOutsideTheCanonicalRange_IsUnknown) {
+  absl::Status s = StatusFromGrpc(grpc::Status(static_cast<grpc::StatusCode>(17), "odd"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(s.message(), "odd");
+}
+
+TEST(RemoteExitCode, DaemonCodes_MapToTheDocumentedExitCodes) {
+  EXPECT_EQ(cli::RemoteExitCode(absl::OkStatus()), 0);
+  EXPECT_EQ(cli::RemoteExitCode(absl::DataLossError("")), 3);
+  EXPECT_EQ(cli::RemoteExitCode(absl::UnavailableError("")), 5);
+  EXPECT_EQ(cli::RemoteExitCode(absl::DeadlineExceededError("")), 5);
+  EXPECT_EQ(cli::RemoteExitCode(absl::FailedPreconditionError("")), 6);
+  EXPECT_EQ(cli::RemoteExitCode(absl::InvalidArgumentError("")), 6);
+  EXPECT_EQ(cli::RemoteExitCode(absl::NotFoundError("")), 7);
+  EXPECT_EQ(cli::RemoteExitCode(absl::ResourceExhaustedError("")), 8);
+  EXPECT_EQ(cli::RemoteExitCode(absl::InternalError("")), 1);
+}
+
+TEST(OfflineExitCode, IsUnchanged_DataLoss3_Else1) {
+  EXPECT_EQ(cli::OfflineExitCode(absl::DataLossError("crc mismatch")), 3);
+  EXPECT_EQ(cli::OfflineExitCode(absl::NotFoundError("no segments")), 1);
+  EXPECT_EQ(cli::OfflineExitCode(absl::UnavailableError("")), 1);
+}
+
+TEST(BackoffBeforeRetry, DoublesFromTheInitialBackoff_UpToTheCap) {
+  RetryPolicy policy;
+  policy.initial_backoff = std::chrono::milliseconds(50);
+  policy.max_backoff = std::chrono::milliseconds(300);
+  policy.multiplier = 2;
+  EXPECT_EQ(BackoffBeforeRetry(policy, 1).count(), 50);
+  EXPECT_EQ(BackoffBeforeRetry(policy, 2).count(), 100);
+  EXPECT_EQ(BackoffBeforeRetry(policy, 3).count(), 200);
+  EXPECT_EQ(BackoffBeforeRetry(policy, 4).count(), 300);
+  EXPECT_EQ(BackoffBeforeRetry(policy, 60).count(), 300);  // no overflow on many retries
+}
+
+TEST(StatusJson, EveryFieldPresent_NumbersAsNumbers_StringsEscaped) {
+  v1::StatusResponse s;
+  s.set_created(true);
+  s.set_first_index(1);
+  s.set_last_index(18446744073709551615ull);
+  s.mutable_hard_state()->set_term(2);
+  s.mutable_hard_state()->set_vote(1);
+  s.mutable_hard_state()->set_commit(9);
+  v1::SegmentStatus* seg = s.add_segments();
+  seg->set_name("0000000000000000-0000000000000000.wal");
+  seg->set_size_bytes(64);
+  seg->set_locked(true);
+  s.set_fail_stop_reason("disk \"sdb\"\n");
+  s.set_data_dir("/d");
+  EXPECT_EQ(StatusJson(s),
+            "{\"created\":true,\"first_index\":1,\"last_index\":18446744073709551615,"
+            "\"hard_state\":{\"term\":2,\"vote\":1,\"commit\":9},\"snapshot_index\":0,"
+            "\"snapshot_term\":0,\"segments\":[{\"name\":\"0000000000000000-0000000000000000.wal\","
+            "\"seq\":0,\"first_index\":0,\"size_bytes\":64,\"locked\":true}],\"total_bytes\":0,"
+            "\"durable_segment\":0,\"durable_offset\":0,\"fail_stop\":false,"
+            "\"fail_stop_reason\":\"disk \\\"sdb\\\"\\n\",\"read_only\":false,\"data_dir\":\"/d\","
+            "\"version\":\"\"}\n");
+}
+
+TEST(StatusText, NotCreated_SaysItWaitsForCreate) {
+  v1::StatusResponse s;
+  EXPECT_NE(StatusText(s).find("waiting for Create"), std::string::npos) << StatusText(s);
+}
+
+}  // namespace
+}  // namespace walrus
