@@ -136,7 +136,7 @@ absl::Status Decoder::Decode(Visitor visit) {
   crc_ = 0;
   end_ = LogEnd();
   for (size_t i = 0; i < paths_.size(); ++i) {
-    absl::StatusOr<std::string> bytes = ReadFileToString(fs_, paths_[i]);
+    absl::StatusOr<absl::string_view> bytes = ReadFileInto(fs_, paths_[i], &buffer_);
     if (!bytes.ok()) return bytes.status();
     bool is_last = i + 1 == paths_.size();
     absl::string_view view = *bytes;

@@ -102,6 +102,7 @@ class Decoder {
   FileSystem* fs_;
   std::vector<std::string> paths_;
   std::optional<uint64_t> last_file_limit_;
+  std::string buffer_;  // one file's bytes at a time, reused across files
   uint32_t crc_ = 0;
   uint64_t last_valid_end_ = 0;
   LogEnd end_;

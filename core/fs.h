@@ -115,6 +115,12 @@ class FileSystem {
 // The real file system. Thread-safe; a process-wide instance.
 FileSystem* PosixFs();
 
+// Reads the whole file into `*buffer`, reusing its memory: the buffer only
+// grows (no zero-filling or page faults for every file of a long log). The
+// returned view covers the file's bytes and lives as long as `*buffer`.
+[[nodiscard]] absl::StatusOr<absl::string_view> ReadFileInto(FileSystem* fs,
+                                                             const std::string& path,
+                                                             std::string* buffer);
 // Reads the whole file into memory.
 [[nodiscard]] absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path);
 

@@ -234,6 +234,18 @@ FileSystem* PosixFs() {
   return fs;
 }
 
+absl::StatusOr<absl::string_view> ReadFileInto(FileSystem* fs, const std::string& path,
+                                               std::string* buffer) {
+  absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<uint64_t> size = (*file)->Size();
+  if (!size.ok()) return size.status();
+  if (buffer->size() < *size) buffer->resize(*size);
+  absl::StatusOr<size_t> n = (*file)->Read(0, *size, buffer->data());
+  if (!n.ok()) return n.status();
+  return absl::string_view(buffer->data(), *n);  // the file may have shrunk
+}
+
 absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path) {
   absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
   if (!file.ok()) return file.status();

@@ -207,6 +207,7 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
   RecordPosition bad_position;
   std::optional<uint64_t> recovery_base;  // OpenForRecovery: index before entries[0]
   bool base_from_snapshot = false;
+  size_t reserved_for = 0;
   Payload payload;
   absl::Status status =
       decoder->Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
@@ -229,6 +230,12 @@ absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
                 base_from_snapshot = false;
                 out.entries.clear();
               }
+            }
+            if (pos.file_index > 0 && pos.file_index != reserved_for) {
+              // Segments hold about as many entries as the ones before them:
+              // reserve for the rest rather than grow by doubling.
+              reserved_for = pos.file_index;
+              out.entries.reserve(out.entries.size() * decoder->paths().size() / pos.file_index);
             }
             const uint64_t base = check_snapshot_ ? start : *recovery_base;
             if (entry.index() > base) {
