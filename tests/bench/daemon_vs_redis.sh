@@ -46,10 +46,11 @@ for depth in 1 4 16 64 256; do
   echo "$depth,$eps,$p50,$p99,$epf,$rrps,$rp50" >>"$out/daemon_vs_redis.csv"
 done
 
-if ! python3 -c 'import matplotlib' 2>/dev/null; then
+plot_python=/usr/bin/python3  # Debian's interpreter, where python3-matplotlib installs
+if ! $plot_python -c 'import matplotlib' 2>/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-matplotlib >/dev/null 2>&1 || true
 fi
-python3 - "$out" <<'PY' || echo "(no plot: python3-matplotlib unavailable)"
+$plot_python - "$out" <<'PY' || echo "(no plot: python3-matplotlib unavailable)"
 import csv, sys
 import matplotlib
 matplotlib.use("Agg")
