@@ -95,7 +95,8 @@ void WalStore::set_on_fail_stop(std::function<void(const absl::Status&)> callbac
 }
 
 void WalStore::Create(std::string metadata, std::function<void(absl::StatusOr<bool>)> done) {
-  Op op{Op::kCreate};
+  Op op;
+  op.kind = Op::kCreate;
   op.bytes = metadata.size();
   op.metadata = std::move(metadata);
   op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
@@ -107,7 +108,8 @@ void WalStore::Create(std::string metadata, std::function<void(absl::StatusOr<bo
 void WalStore::Append(const v1::AppendRequest* request,
                       std::function<void(absl::StatusOr<uint64_t>)> done,
                       std::shared_ptr<std::atomic<bool>> chain) {
-  Op op{Op::kAppend};
+  Op op;
+  op.kind = Op::kAppend;
   op.request = request;
   op.chain = std::move(chain);
   op.bytes = request->ByteSizeLong();
@@ -116,7 +118,8 @@ void WalStore::Append(const v1::AppendRequest* request,
 }
 
 void WalStore::SaveSnapshot(uint64_t index, uint64_t term, std::function<void(absl::Status)> done) {
-  Op op{Op::kSnapshot};
+  Op op;
+  op.kind = Op::kSnapshot;
   op.index = index;
   op.term = term;
   op.bytes = 32;
@@ -125,7 +128,8 @@ void WalStore::SaveSnapshot(uint64_t index, uint64_t term, std::function<void(ab
 }
 
 void WalStore::ReleaseTo(uint64_t index, std::function<void(absl::StatusOr<uint32_t>)> done) {
-  Op op{Op::kRelease};
+  Op op;
+  op.kind = Op::kRelease;
   op.index = index;
   op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
     done(r.ok() ? absl::StatusOr<uint32_t>(static_cast<uint32_t>(*r))

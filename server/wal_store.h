@@ -102,7 +102,7 @@ class WalStore {
 
  private:
   struct Op {
-    enum Kind { kCreate, kAppend, kSnapshot, kRelease } kind;
+    enum Kind { kCreate, kAppend, kSnapshot, kRelease } kind = kAppend;
     const v1::AppendRequest* request = nullptr;
     std::shared_ptr<std::atomic<bool>> chain;
     std::string metadata;
