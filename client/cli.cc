@@ -121,4 +121,17 @@ std::string JsonQuote(absl::string_view text) {
   return out;
 }
 
+bool GetLogReadOptions(const Args& args, LogReadOptions* out, std::string* error) {
+  auto format_flag = args.flags.find("format");
+  std::optional<LogFormat> format =
+      ParseLogFormat(format_flag == args.flags.end() ? "text" : format_flag->second);
+  if (!format.has_value()) {
+    *error = "--format must be text or jsonl";
+    return false;
+  }
+  out->format = *format;
+  return GetUint(args, "snapshot-index", &out->snapshot_index, error) &&
+         GetUint(args, "snapshot-term", &out->snapshot_term, error);
+}
+
 }  // namespace walrus::cli

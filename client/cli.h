@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "client/log_printer.h"
 
 namespace walrus::cli {
 
@@ -50,6 +51,16 @@ Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>&
 // Leaves *out alone if the flag is absent; false (and *error) if it is not a
 // non-negative integer.
 bool GetUint(const Args& args, const std::string& name, uint64_t* out, std::string* error);
+
+// What `dump` and `read` share: --format (text|jsonl, default text) and the
+// snapshot to read from (--snapshot-index/--snapshot-term, default 0/0).
+struct LogReadOptions {
+  LogFormat format = LogFormat::kText;
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+};
+// False with `*error` set on a bad value.
+bool GetLogReadOptions(const Args& args, LogReadOptions* out, std::string* error);
 // The same for a non-negative decimal number (seconds, say).
 bool GetDouble(const Args& args, const std::string& name, double* out, std::string* error);
 

@@ -171,16 +171,11 @@ int RemoteAppend(WalClient* client, const Args& args) {
 
 int RemoteRead(WalClient* client, const Args& args) {
   if (!args.positional.empty()) return Fail(kExitError, "read takes no positional arguments");
-  auto format_flag = args.flags.find("format");
-  std::optional<LogFormat> format =
-      ParseLogFormat(format_flag == args.flags.end() ? "text" : format_flag->second);
-  if (!format.has_value()) return Fail(kExitError, "--format must be text or jsonl");
-  uint64_t index = 0, term = 0;
+  cli::LogReadOptions read_options;
   std::string error;
-  if (!cli::GetUint(args, "snapshot-index", &index, &error) ||
-      !cli::GetUint(args, "snapshot-term", &term, &error)) {
-    return Fail(kExitError, error);
-  }
+  if (!cli::GetLogReadOptions(args, &read_options, &error)) return Fail(kExitError, error);
+  const std::optional<LogFormat> format = read_options.format;
+  const uint64_t index = read_options.snapshot_index, term = read_options.snapshot_term;
   absl::StatusOr<ReadAllReply> log = client->ReadAll(index, term);
   if (!log.ok()) return FailRemote("read", log.status());
   LogPrinter printer(stdout, *format);

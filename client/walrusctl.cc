@@ -76,16 +76,11 @@ using cli::kExitTornTail;
 
 int Dump(const Args& args) {
   if (args.positional.size() != 1) return Fail(kExitError, "dump needs exactly one DIR");
-  auto format_flag = args.flags.find("format");
-  std::optional<LogFormat> format =
-      ParseLogFormat(format_flag == args.flags.end() ? "text" : format_flag->second);
-  if (!format.has_value()) return Fail(kExitError, "--format must be text or jsonl");
-  uint64_t index = 0, term = 0;
+  cli::LogReadOptions read_options;
   std::string error;
-  if (!cli::GetUint(args, "snapshot-index", &index, &error) ||
-      !cli::GetUint(args, "snapshot-term", &term, &error)) {
-    return Fail(kExitError, error);
-  }
+  if (!cli::GetLogReadOptions(args, &read_options, &error)) return Fail(kExitError, error);
+  const std::optional<LogFormat> format = read_options.format;
+  const uint64_t index = read_options.snapshot_index, term = read_options.snapshot_term;
   walpb::Snapshot snapshot;
   snapshot.set_index(index);
   snapshot.set_term(term);

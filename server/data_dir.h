@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/fs.h"
 
 namespace walrus {
 
@@ -18,11 +19,10 @@ class DataDirLock {
   // directory and the holder if another process has it.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(
       const std::string& data_dir, const std::string& lock_path, const std::string& listeners);
-  ~DataDirLock();
 
  private:
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  int fd_;
+  explicit DataDirLock(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}
+  std::unique_ptr<FileLock> lock_;
 };
 
 }  // namespace walrus

@@ -46,8 +46,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -364,10 +364,10 @@ ReadAllFixture& GetReadAllFixture() {
       }
       std::FILE* marker = std::fopen(done.c_str(), "w");
       if (marker != nullptr) std::fclose(marker);
-      std::fprintf(stderr, "built %s (%llu entries) in %.1f s\n", f->dir.c_str(),
-                   static_cast<unsigned long long>(f->entries),
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                       .count());
+      std::fprintf(
+          stderr, "built %s (%llu entries) in %.1f s\n", f->dir.c_str(),
+          static_cast<unsigned long long>(f->entries),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     }
     f->file_bytes = DirBytes(f->dir);
     return f;
@@ -377,7 +377,8 @@ ReadAllFixture& GetReadAllFixture() {
 
 // Reads the fixture once; checks it holds what was written.
 absl::Status ReadAllOnce(const ReadAllFixture& f, ReadAllResult* out) {
-  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRead(f.dir, walpb::Snapshot(), WalOptions());
+  absl::StatusOr<std::unique_ptr<Wal>> wal =
+      Wal::OpenForRead(f.dir, walpb::Snapshot(), WalOptions());
   if (!wal.ok()) return wal.status();
   absl::StatusOr<ReadAllResult> result = (*wal)->ReadAll();
   if (!result.ok()) return result.status();
@@ -595,7 +596,8 @@ void BM_ReadAllParts_Prototype(benchmark::State& state) {
         have -= pos;
         pos = 0;
         while (have < cap) {
-          ssize_t n = ::pread(fd, buf.get() + have, cap - have, static_cast<off_t>(file_off + have));
+          ssize_t n =
+              ::pread(fd, buf.get() + have, cap - have, static_cast<off_t>(file_off + have));
           if (n <= 0) {
             eof = true;
             break;
@@ -715,15 +717,15 @@ void BM_Disk_Fdatasync(benchmark::State& state) {
     for (int batch : {0, 10, 100, 500, 1000}) {
       std::string name = absl::StrCat("BM_Write", size, "Entry",
                                       batch == 0 ? "WithoutBatch" : absl::StrCat("Batch", batch));
-      benchmark::RegisterBenchmark(name.c_str(), BM_WriteEntry, size, batch, false)
-          ->UseRealTime();
+      benchmark::RegisterBenchmark(name.c_str(), BM_WriteEntry, size, batch, false)->UseRealTime();
     }
   }
   // The write path's CPU cost without fsync (no "Write" in the name: not part
   // of the etcd comparison).
   for (int size : {100, 1000}) {
-    benchmark::RegisterBenchmark(absl::StrCat("BM_AppendCpu", size, "EntrySync1001_NoFsync").c_str(),
-                                 BM_WriteEntry, size, 1000, true)
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_AppendCpu", size, "EntrySync1001_NoFsync").c_str(), BM_WriteEntry, size,
+        1000, true)
         ->UseRealTime();
   }
   // None of these names contains "Write": the etcd comparison's
