@@ -125,7 +125,8 @@ TEST(Encoder, RollbackRestoresBufferAndCrc) {
 
 TEST(ParseRecord, RejectsTruncatedAndBadWireTypes) {
   RecordView record;
-  EXPECT_TRUE(ParseRecord(std::string("\x08\x02\x10\x05\x1a\x01z", 7), &record));
+  const std::string valid("\x08\x02\x10\x05\x1a\x01z", 7);  // record.data points into it
+  EXPECT_TRUE(ParseRecord(valid, &record));
   EXPECT_EQ(record.type, 2);
   EXPECT_EQ(record.crc, 5u);
   EXPECT_EQ(record.data, "z");
