@@ -68,13 +68,4 @@ bool IsTornTail(const absl::Status& status) {
   return status.GetPayload(kTornTailPayload).has_value();
 }
 
-absl::Status Annotate(const absl::Status& status, absl::string_view context) {
-  if (status.ok()) return status;
-  absl::Status annotated(status.code(), absl::StrCat(context, ": ", status.message()));
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    annotated.SetPayload(url, payload);
-  });
-  return annotated;
-}
-
 }  // namespace walrus

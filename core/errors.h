@@ -24,8 +24,6 @@ std::optional<int> ErrnoOf(const absl::Status& status);
 absl::Status TornTailError(absl::string_view message);
 bool IsTornTail(const absl::Status& status);
 
-// Prefixes the message of a non-OK status with `context`, keeping code and payloads.
-absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
 }  // namespace walrus
 
