@@ -24,7 +24,6 @@ std::optional<int> ErrnoOf(const absl::Status& status);
 absl::Status TornTailError(absl::string_view message);
 bool IsTornTail(const absl::Status& status);
 
-
 }  // namespace walrus
 
 #endif  // WALRUS_CORE_ERRORS_H_
