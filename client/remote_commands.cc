@@ -174,11 +174,10 @@ int RemoteRead(WalClient* client, const Args& args) {
   cli::LogReadOptions read_options;
   std::string error;
   if (!cli::GetLogReadOptions(args, &read_options, &error)) return Fail(kExitError, error);
-  const std::optional<LogFormat> format = read_options.format;
   const uint64_t index = read_options.snapshot_index, term = read_options.snapshot_term;
   absl::StatusOr<ReadAllReply> log = client->ReadAll(index, term);
   if (!log.ok()) return FailRemote("read", log.status());
-  LogPrinter printer(stdout, *format);
+  LogPrinter printer(stdout, read_options.format);
   printer.Metadata(log->metadata);
   printer.HardState(log->state);
   for (const raftpb::Entry& entry : log->entries) printer.Entry(entry);

@@ -79,7 +79,6 @@ int Dump(const Args& args) {
   cli::LogReadOptions read_options;
   std::string error;
   if (!cli::GetLogReadOptions(args, &read_options, &error)) return Fail(kExitError, error);
-  const std::optional<LogFormat> format = read_options.format;
   const uint64_t index = read_options.snapshot_index, term = read_options.snapshot_term;
   walpb::Snapshot snapshot;
   snapshot.set_index(index);
@@ -95,7 +94,7 @@ int Dump(const Args& args) {
                                             " (never synced); not printing a shortened log. Use "
                                             "--allow-torn-tail to print what precedes it"));
   }
-  LogPrinter printer(stdout, *format);
+  LogPrinter printer(stdout, read_options.format);
   printer.Metadata(result->metadata);
   printer.HardState(result->state);
   for (const raftpb::Entry& entry : result->entries) printer.Entry(entry);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "core/segment.h"
 #include "core/verify.h"
 
@@ -38,23 +39,33 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   if (!WalExists(fs, options_.wal_dir)) return absl::OkStatus();  // waits for Create
   summary->existed = true;
 
-  absl::StatusOr<VerifyReport> report = Verify(fs, options_.wal_dir);
-  if (!report.ok()) return report.status();
-  summary->segments = report->segments;
-  if (report->outcome == VerifyReport::kCorrupt) {
-    if (!options_.read_only) {
-      return absl::DataLossError(absl::StrCat(
-          "refusing to start: ", report->Describe(),
-          ". Inspect with `walrusctl verify`, restore from a backup, or start with --read-only "
-          "to serve what can be read"));
-    }
-    summary->repair_detail = report->Describe();
-  }
   if (options_.read_only) {
+    // No writer: only say what state the log is in.
+    absl::StatusOr<VerifyReport> report = Verify(fs, options_.wal_dir);
+    if (!report.ok()) return report.status();
+    summary->segments = report->segments;
+    if (report->outcome != VerifyReport::kClean) summary->repair_detail = report->Describe();
     summary->seconds = SecondsSince(started);
     return absl::OkStatus();
   }
-  if (report->outcome == VerifyReport::kTornTail) {
+
+  // One read of the log: the writer's own ReadAll tells a torn tail (repair,
+  // then read again) from corruption (refuse); Verify runs only on the rare
+  // damaged path.
+  WalOptions wal_options;
+  wal_options.fs = fs;
+  wal_options.segment_size = options_.segment_size;
+  wal_options.metrics = metrics_;
+  std::unique_ptr<Wal> wal;
+  absl::StatusOr<ReadAllResult> read;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<Wal>> opened =
+        Wal::OpenForRecovery(options_.wal_dir, wal_options);
+    if (!opened.ok()) return opened.status();
+    wal = std::move(*opened);
+    read = wal->ReadAll();
+    if (read.ok() || attempt > 0 || !IsTornTail(read.status())) break;
+    wal.reset();  // Repair takes the segment locks itself
     absl::StatusOr<RepairReport> repaired = Repair(fs, options_.wal_dir);
     if (!repaired.ok()) return repaired.status();
     summary->repaired = true;
@@ -62,15 +73,14 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
         absl::StrCat(repaired->file, " cut at offset ", repaired->truncated_at, " (",
                      repaired->before.reason, "), original kept as ", repaired->broken_copy);
   }
-
-  WalOptions wal_options;
-  wal_options.fs = fs;
-  wal_options.segment_size = options_.segment_size;
-  wal_options.metrics = metrics_;
-  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRecovery(options_.wal_dir, wal_options);
-  if (!wal.ok()) return wal.status();
-  absl::StatusOr<ReadAllResult> read = (*wal)->ReadAll();
-  if (!read.ok()) return read.status();
+  if (!read.ok()) {
+    if (read.status().code() != absl::StatusCode::kDataLoss) return read.status();
+    return absl::DataLossError(absl::StrCat(
+        "refusing to start: ", read.status().message(),
+        ". Inspect with `walrusctl verify`, restore from a backup, or start with --read-only "
+        "to serve what can be read"));
+  }
+  summary->segments = wal->locked_segments().size();
   tip_ = LogTip();
   tip_.terms = TermLog(read->last_snapshot.index() + 1);
   for (const raftpb::Entry& entry : read->entries) tip_.terms.Put(entry.index(), entry.term());
@@ -78,7 +88,7 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   tip_.snapshot_index = read->last_snapshot.index();
   tip_.snapshot_term = read->last_snapshot.term();
   tip_.state = read->state;
-  wal_ = std::move(*wal);
+  wal_ = std::move(wal);
   status_.set_snapshot_index(read->last_snapshot.index());
   status_.set_snapshot_term(read->last_snapshot.term());
 
