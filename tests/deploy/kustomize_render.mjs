@@ -1,5 +1,5 @@
 // A renderer for exactly the kustomize features deploy/kubernetes uses:
-// `resources` (files and directories), `images` (newName/newTag) and
+// `resources` (files and directories), `namespace`, `images` (newName/newTag) and
 // `patches` holding JSON 6902 operations on a target. Anything else in a
 // kustomization is an error, never silently ignored. The test compares its
 // output with `kubectl kustomize` wherever kubectl is installed, so this
@@ -8,7 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import YAML from "yaml";
 
-const KNOWN_FIELDS = new Set(["apiVersion", "kind", "resources", "images", "patches"]);
+const KNOWN_FIELDS = new Set(["apiVersion", "kind", "namespace", "resources", "images", "patches"]);
+// Kinds without a namespace, among those the manifests could hold.
+const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass"]);
 
 // YAML 1.1, as Kubernetes and kustomize (go-yaml) read manifests.
 export function parseDocuments(text, where) {
@@ -126,6 +128,11 @@ export function render(dir) {
     else objects.push(...parseDocuments(fs.readFileSync(full, "utf8"), full));
   }
   applyPatches(objects, k.patches, dir);
+  if (k.namespace) {
+    for (const obj of objects) {
+      if (!CLUSTER_SCOPED.has(obj.kind)) (obj.metadata ??= {}).namespace = k.namespace;
+    }
+  }
   applyImages(objects, k.images);
   return objects;
 }

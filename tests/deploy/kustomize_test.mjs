@@ -10,6 +10,7 @@
 // are not in this walrusd yet but everything else passed.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
@@ -176,8 +177,20 @@ function checkStatefulSet(sts, all, name) {
 
 const targets = [path.join(root, "base")];
 for (const d of fs.readdirSync(path.join(root, "overlays")).sort()) targets.push(path.join(root, "overlays", d));
+
+// The overlay docs/operations.md tells readers to write must render too.
+const ops = fs.readFileSync(path.join(repo, "docs", "operations.md"), "utf8");
+const example = ops.match(/```yaml\n# my-raft\/kustomization\.yaml\n([\s\S]*?)```/);
+if (check(example, "docs/operations.md has no my-raft/kustomization.yaml example")) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "walrus-kustomize-"));
+  process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
+  fs.symlinkSync(path.resolve(repo, "deploy"), path.join(tmp, "deploy"));
+  fs.mkdirSync(path.join(tmp, "my-raft"));
+  fs.writeFileSync(path.join(tmp, "my-raft", "kustomization.yaml"), example[1]);
+  targets.push(path.join(tmp, "my-raft"));
+}
 for (const dir of targets) {
-  const name = path.relative(root, dir);
+  const name = dir.startsWith(root) ? path.relative(root, dir) : "docs/operations.md example";
   let objects;
   try {
     objects = render(dir);
