@@ -1,7 +1,8 @@
 // Renders deploy/kubernetes/base and every overlay offline, validates each
 // object against the Kubernetes API schema of its apiVersion/kind
 // (kubernetes-models: the OpenAPI schemas of Kubernetes 1.30 and of the
-// Prometheus Operator CRDs), then checks what the sidecar deployment relies
+// Prometheus Operator CRDs; unknown fields rejected via TypeScript, see
+// checkUnknownFields), then checks what the sidecar deployment relies
 // on. Rendering uses `kubectl kustomize` when kubectl is installed and the
 // project's renderer otherwise; with kubectl present both must agree.
 //
@@ -35,19 +36,65 @@ const pendingFlags = new Set(
   [...flagsPy.match(/PENDING_FLAGS = \{([^}]*)\}/s)[1].matchAll(/"([a-z0-9-]+)"/g)].map((m) => m[1]),
 );
 
-function modelFor(obj) {
+function modulePathFor(obj) {
   const [group, version] = obj.apiVersion.includes("/")
     ? obj.apiVersion.split("/")
     : [null, obj.apiVersion];
-  const modulePath =
-    group === "monitoring.coreos.com"
-      ? `@kubernetes-models/prometheus-operator/${group}/${version}/${obj.kind}`
-      : `kubernetes-models/${group ? group + "/" : ""}${version}/${obj.kind}`;
+  return group === "monitoring.coreos.com"
+    ? `@kubernetes-models/prometheus-operator/${group}/${version}/${obj.kind}`
+    : `kubernetes-models/${group ? group + "/" : ""}${version}/${obj.kind}`;
+}
+
+function modelFor(obj) {
   try {
-    return require(modulePath)[obj.kind];
+    return require(modulePathFor(obj))[obj.kind];
   } catch {
     return null;
   }
+}
+
+// The OpenAPI schemas do not forbid unknown fields (the API server does,
+// with strict field validation), so a misspelt field would pass validate().
+// TypeScript's excess-property check against the same models' interfaces
+// catches it: each object becomes a typed object literal, and tsc reports
+// a property its type does not have, or a wrong type (the first one per
+// object: fix it and the next shows).
+function checkUnknownFields(rendered) {
+  const nodeModules = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules");
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "walrus-tsc-"));
+  const owners = [];  // [first line, last line, description]
+  const lines = [];
+  rendered.forEach(({ name, objects }, i) => {
+    objects.forEach((obj, j) => {
+      if (!modelFor(obj)) return;
+      const type = `T${i}_${j}`;
+      lines.push(`import type { I${obj.kind} as ${type} } from "${modulePathFor(obj)}";`);
+      const body = `export const o${i}_${j}: ${type} = ${JSON.stringify(obj, null, 1)};`.split("\n");
+      owners.push([lines.length + 1, lines.length + body.length, `${name}: ${key(obj)}`]);
+      lines.push(...body);
+    });
+  });
+  fs.writeFileSync(path.join(tmp, "check.ts"), lines.join("\n") + "\n");
+  fs.writeFileSync(path.join(tmp, "tsconfig.json"), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, skipLibCheck: true, target: "es2020", module: "commonjs",
+      moduleResolution: "node", baseUrl: nodeModules, paths: { "*": [path.join(nodeModules, "*")] },
+      typeRoots: [], types: [],
+    },
+    files: ["check.ts"],
+  }));
+  const r = spawnSync(process.execPath, [path.join(nodeModules, "typescript", "bin", "tsc"), "-p", tmp],
+    { encoding: "utf8", timeout: 120000 });
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (r.status === 0) return;
+  let reported = 0;
+  for (const m of r.stdout.matchAll(/check\.ts\((\d+),\d+\): error (TS\d+: .*)/g)) {
+    const line = Number(m[1]);
+    const owner = owners.find(([a, b]) => line >= a && line <= b);
+    failures.push(`${owner ? owner[2] : "check.ts"}: ${m[2]}`);
+    ++reported;
+  }
+  if (!reported) failures.push(`tsc failed: ${r.stdout}${r.stderr}`);
 }
 
 function kubectlRender(dir) {
@@ -189,6 +236,7 @@ if (check(example, "docs/operations.md has no my-raft/kustomization.yaml example
   fs.writeFileSync(path.join(tmp, "my-raft", "kustomization.yaml"), example[1]);
   targets.push(path.join(tmp, "my-raft"));
 }
+const rendered = [];
 for (const dir of targets) {
   const name = dir.startsWith(root) ? path.relative(root, dir) : "docs/operations.md example";
   let objects;
@@ -230,8 +278,10 @@ for (const dir of targets) {
   if (name.endsWith("podmonitor")) {
     check(objects.some((o) => o.kind === "PodMonitor"), `${name}: no PodMonitor`);
   }
+  rendered.push({ name, objects });
   console.log(`${name}: ${objects.length} objects rendered and validated`);
 }
+checkUnknownFields(rendered);
 
 for (const f of failures) console.log("FAIL:", f);
 if (failures.length) process.exit(1);
