@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Offline checks of the top-level Dockerfile (no Docker engine runs here).
 
-usage: dockerfile_test.py REPO_DIR WALRUSD
+usage: dockerfile_test.py REPO_DIR WALRUSD WALRUSCTL
 
 Checks: two named debian:12 stages; the build stage installs its packages by
 running scripts/install-deps.sh (so the lists cannot drift) and nothing else;
@@ -9,7 +9,11 @@ the runtime stage installs only existing Debian runtime packages (no -dev, no
 build tools) whose dependency closure provides every shared library the built
 walrusd links against; a numeric non-root USER; walrusd as exec-form
 ENTRYPOINT; the --data-dir on a VOLUME; EXPOSE matching the listener ports;
-every flag in ENTRYPOINT/CMD is one `walrusd --help` documents.
+every flag in ENTRYPOINT/CMD is one `walrusd --help` documents; and the
+image's command really starts: the built walrusd runs with the CMD's flags
+(paths moved to a temp dir, listeners to free loopback ports), serves on its
+Unix socket with the given mode, answers on the health port and /metrics,
+and exits 0 on SIGTERM.
 
 Exit 0 pass, 1 fail, 77 skip: the flags other branches add (COORDINATION.md,
 issue 6) are not in this walrusd yet but everything else passed.
@@ -21,6 +25,7 @@ import subprocess
 import sys
 
 from flags import PENDING_FLAGS, help_flags
+from smoke_run import smoke_run
 
 # In every debian:12 image before any apt-get (dpkg/apt need them).
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
@@ -136,7 +141,7 @@ def linked_packages(binary):
 
 
 def main():
-    repo, walrusd = sys.argv[1], sys.argv[2]
+    repo, walrusd, walrusctl = sys.argv[1], sys.argv[2], sys.argv[3]
     dockerfile = os.path.join(repo, "Dockerfile")
     st = stages(instructions(dockerfile))
 
@@ -232,6 +237,8 @@ def main():
         if values.get(flag):
             port = values[flag].rsplit(":", 1)[-1]
             check(port in exposed, f"--{flag} port {port} is not EXPOSEd ({sorted(exposed)})")
+    if not pending and not failures:
+        failures.extend(smoke_run(walrusd, walrusctl, values))
     return report(pending)
 
 

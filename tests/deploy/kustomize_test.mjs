@@ -6,7 +6,10 @@
 // on. Rendering uses `kubectl kustomize` when kubectl is installed and the
 // project's renderer otherwise; with kubectl present both must agree.
 //
-// usage: node kustomize_test.mjs REPO_DIR WALRUSD
+// Finally the built walrusd is started with each sidecar's arguments
+// (tests/deploy/smoke_run.py) once every flag exists.
+//
+// usage: node kustomize_test.mjs REPO_DIR WALRUSD WALRUSCTL
 // Exit 0 pass, 1 fail, 77 skip: flags of another branch (tests/deploy/flags.py)
 // are not in this walrusd yet but everything else passed.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -18,7 +21,7 @@ import { isDeepStrictEqual } from "node:util";
 import { parseDocuments, render } from "./kustomize_render.mjs";
 
 const require = createRequire(import.meta.url);
-const [repo, walrusd] = process.argv.slice(2);
+const [repo, walrusd, walrusctl] = process.argv.slice(2);
 const root = path.join(repo, "deploy", "kubernetes");
 const HEALTH_SERVICE = "walrus.v1.WAL";
 const failures = [];
@@ -282,6 +285,28 @@ for (const dir of targets) {
   console.log(`${name}: ${objects.length} objects rendered and validated`);
 }
 checkUnknownFields(rendered);
+
+// The sidecar's command line must really start walrusd.
+if (!failures.length) {
+  const smoke = path.join(path.dirname(new URL(import.meta.url).pathname), "smoke_run.py");
+  const seen = new Set();
+  for (const { name, objects } of rendered) {
+    const sts = objects.find((o) => o.kind === "StatefulSet");
+    const args = sts.spec.template.spec.initContainers.find((c) => c.name === "walrusd").args;
+    if (seen.has(args.join(" "))) continue;
+    seen.add(args.join(" "));
+    const missing = args.map((a) => a.match(/^--([a-z0-9-]+)/)?.[1]).filter((f) => !documented.has(f));
+    if (missing.length) continue;  // reported as SKIP above
+    if (args.some((a) => /^--[a-z-]+-file=/.test(a))) {
+      console.log(`note: ${name}: walrusd not started (its arguments name files of a Secret)`);
+      continue;
+    }
+    const r = spawnSync("python3", [smoke, walrusd, walrusctl, ...args], { encoding: "utf8", timeout: 90000 });
+    if (check(r.status === 0, `${name}: walrusd with the sidecar's arguments: ${r.stdout}${r.stderr}`)) {
+      console.log(`${name}: walrusd started with the sidecar's arguments`);
+    }
+  }
+}
 
 for (const f of failures) console.log("FAIL:", f);
 if (failures.length) process.exit(1);
