@@ -127,6 +127,8 @@ def linked_packages(binary):
         m = re.search(r"=>\s+(/\S+)", line) or re.match(r"\s*(/\S+)", line)
         if m:
             lib = m.group(1)
+            if re.match(r"lib(a|t|l|ub)san\.so", os.path.basename(lib)):
+                continue  # a sanitizer build's runtime: never in a release image
             real = os.path.realpath(lib)
             # merged /usr: dpkg may know the file under either name
             libs[lib] = {lib, real, "/usr" + lib, "/usr" + real}
