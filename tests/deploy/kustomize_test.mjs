@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { parseDocuments, render } from "./kustomize_render.mjs";
+import { typecheck } from "./typecheck.mjs";
 
 const require = createRequire(import.meta.url);
 const [repo, walrusd, walrusctl] = process.argv.slice(2);
@@ -56,48 +57,18 @@ function modelFor(obj) {
   }
 }
 
-// The OpenAPI schemas do not forbid unknown fields (the API server does,
-// with strict field validation), so a misspelt field would pass validate().
-// TypeScript's excess-property check against the same models' interfaces
-// catches it: each object becomes a typed object literal, and tsc reports
-// a property its type does not have, or a wrong type (the first one per
-// object: fix it and the next shows).
+// Unknown fields: the OpenAPI schemas allow them, the API server (strict
+// field validation) does not; tests/deploy/typecheck.mjs catches them.
 function checkUnknownFields(rendered) {
-  const nodeModules = path.join(path.dirname(new URL(import.meta.url).pathname), "node_modules");
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "walrus-tsc-"));
-  const owners = [];  // [first line, last line, description]
-  const lines = [];
-  rendered.forEach(({ name, objects }, i) => {
-    objects.forEach((obj, j) => {
-      if (!modelFor(obj)) return;
-      const type = `T${i}_${j}`;
-      lines.push(`import type { I${obj.kind} as ${type} } from "${modulePathFor(obj)}";`);
-      const body = `export const o${i}_${j}: ${type} = ${JSON.stringify(obj, null, 1)};`.split("\n");
-      owners.push([lines.length + 1, lines.length + body.length, `${name}: ${key(obj)}`]);
-      lines.push(...body);
-    });
-  });
-  fs.writeFileSync(path.join(tmp, "check.ts"), lines.join("\n") + "\n");
-  fs.writeFileSync(path.join(tmp, "tsconfig.json"), JSON.stringify({
-    compilerOptions: {
-      strict: true, noEmit: true, skipLibCheck: true, target: "es2020", module: "commonjs",
-      moduleResolution: "node", baseUrl: nodeModules, paths: { "*": [path.join(nodeModules, "*")] },
-      typeRoots: [], types: [],
-    },
-    files: ["check.ts"],
-  }));
-  const r = spawnSync(process.execPath, [path.join(nodeModules, "typescript", "bin", "tsc"), "-p", tmp],
-    { encoding: "utf8", timeout: 120000 });
-  fs.rmSync(tmp, { recursive: true, force: true });
-  if (r.status === 0) return;
-  let reported = 0;
-  for (const m of r.stdout.matchAll(/check\.ts\((\d+),\d+\): error (TS\d+: .*)/g)) {
-    const line = Number(m[1]);
-    const owner = owners.find(([a, b]) => line >= a && line <= b);
-    failures.push(`${owner ? owner[2] : "check.ts"}: ${m[2]}`);
-    ++reported;
+  const entries = [];
+  for (const { name, objects } of rendered) {
+    for (const obj of objects) {
+      if (modelFor(obj)) {
+        entries.push({ label: `${name}: ${key(obj)}`, module: modulePathFor(obj), type: `I${obj.kind}`, value: obj });
+      }
+    }
   }
-  if (!reported) failures.push(`tsc failed: ${r.stdout}${r.stderr}`);
+  failures.push(...typecheck(entries));
 }
 
 function kubectlRender(dir) {
