@@ -19,6 +19,9 @@ TEST_PACKAGES=(
   prometheus
   clang libclang-rt-14-dev
   python3
+  # Deployment tests (issue 7): YAML for the Prometheus rules, Node.js for the
+  # Kubernetes schema validation (npm packages pinned in tests/deploy).
+  python3-yaml nodejs npm
 )
 
 want=("${BUILD_PACKAGES[@]}")
@@ -28,15 +31,30 @@ fi
 
 missing=()
 for p in "${want[@]}"; do
+  # A Node.js that brings its own npm (e.g. from nodejs.org) counts as both.
+  if [[ "$p" == nodejs || "$p" == npm ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The deploy tests' npm packages, exactly as locked, from the npm registry;
+# again only when missing or when the lockfile changed.
+if [[ "${1:-}" == "--test" ]]; then
+  deploy_tests="$(cd "$(dirname "$0")/../tests/deploy" && pwd)"
+  if ! cmp -s "$deploy_tests/package-lock.json" "$deploy_tests/node_modules/.walrus-lock"; then
+    echo "install-deps: npm ci in $deploy_tests" >&2
+    (cd "$deploy_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    cp "$deploy_tests/package-lock.json" "$deploy_tests/node_modules/.walrus-lock"
+  fi
+fi

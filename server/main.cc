@@ -97,6 +97,7 @@ int Run(const Config& config) {
   }
 
   if (!config.metrics_listen.empty()) {
+    metrics->WatchDataDir(config.data_dir);
     if (absl::Status s = metrics->Serve(config.metrics_listen); !s.ok()) {
       spdlog::critical("cannot start: {}", std::string(s.message()));
       return 1;

@@ -5,6 +5,7 @@
 #ifndef WALRUS_SERVER_METRICS_H_
 #define WALRUS_SERVER_METRICS_H_
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
@@ -44,6 +45,12 @@ class ServerMetrics : public WalMetrics {
 
   prometheus::Registry& registry() { return *registry_; }
 
+  // Disk usage (issue 7): walrus_data_dir_free_bytes and
+  // walrus_data_dir_capacity_bytes, from statvfs(`dir`) at each scrape, so
+  // the disk-filling alert sees the file system the WAL lives on. REQUIRES:
+  // called before Serve().
+  void WatchDataDir(const std::string& dir);
+
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -61,6 +68,7 @@ class ServerMetrics : public WalMetrics {
   prometheus::Gauge* serving_;
   prometheus::Family<prometheus::Counter>* rpc_requests_;
   prometheus::Family<prometheus::Histogram>* rpc_seconds_;
+  std::shared_ptr<prometheus::Collectable> data_dir_usage_;
 };
 
 }  // namespace walrus

@@ -107,7 +107,8 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
         "walrus_commit_batch_bytes_bucket", "walrus_wal_segments", "walrus_wal_segment_cuts_total",
         "walrus_wal_purged_segments_total", "walrus_build_info",
         "walrus_rpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Append\"} 1",
-        "walrus_rpc_duration_seconds_bucket", "walrus_wal_fail_stop 0", "walrus_serving 1"}) {
+        "walrus_rpc_duration_seconds_bucket", "walrus_wal_fail_stop 0", "walrus_serving 1",
+        "walrus_data_dir_free_bytes", "walrus_data_dir_capacity_bytes"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name << " missing from:\n" << body;
   }
   std::string file = tmp.Sub("metrics.txt");
