@@ -21,13 +21,13 @@ RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
 # --- runtime ---------------------------------------------------------------
 FROM debian:12 AS runtime
 # Runtime libraries only (no -dev packages, no compiler): gRPC, protobuf,
-# Abseil, spdlog (+fmt), prometheus-cpp, ISA-L. The test derives the needed
+# Abseil, spdlog (+fmt), prometheus-cpp, ISA-L, jemalloc. The test derives the needed
 # set from `ldd walrusd` and fails if one is missing here.
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 \
       libspdlog1.10 libfmt9 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
-      libisal2 \
+      libisal2 libjemalloc2 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /
 # Data on a volume, the gRPC socket in /run/walrus (an emptyDir shared with
