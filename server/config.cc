@@ -125,6 +125,7 @@ const FlagSpec* Find(absl::string_view name) {
 
 std::string Config::WalDir() const { return JoinPath(data_dir, "wal"); }
 std::string Config::LockPath() const { return JoinPath(data_dir, "walrusd.lock"); }
+std::string Config::EpochPath() const { return JoinPath(data_dir, "writer-epoch"); }
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp) {
   Config config;

@@ -30,6 +30,8 @@ struct Config {
 
   std::string WalDir() const;
   std::string LockPath() const;
+  // The writer epoch file (server/writer_epoch.h), beside the WAL directory.
+  std::string EpochPath() const;
 };
 
 // Parses argv and the environment. INVALID_ARGUMENT names the bad flag.
