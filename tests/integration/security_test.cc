@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -273,6 +274,48 @@ TEST_F(SecurityTest, Token_WithMutualTls_BothAreRequired) {
   EXPECT_EQ(CallStatus(TlsStub(address_, kGoodClient).get()).error_code(),
             grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_TRUE(CallStatus(TlsStub(address_, kGoodClient).get(), "tls-token").ok());
+}
+
+// Runs `command`; its stdout and stderr, and the exit code in *code.
+std::string RunShell(const std::string& command, int* code) {
+  std::string out;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  int status = pclose(pipe);
+  *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+TEST_F(SecurityTest, Walrusctl_OverMutualTlsWithToken_FencesAndStaleEpochIsRefused) {
+  std::string tokens = tmp_.Sub("tokens");
+  WriteFile(tokens, "ctl-token\n");
+  std::vector<std::string> flags = Mtls();
+  flags.insert(flags.end(), {"--auth-token-file", tokens});
+  auto daemon = StartTls(flags);
+  const std::string ctl =
+      absl::StrCat(WALRUSCTL, " --server ", address_, " --tls-ca-file ", Certs::Path("ca.pem"),
+                   " --tls-cert-file ", Certs::Path("client.pem"), " --tls-key-file ",
+                   Certs::Path("client.key"));
+  int code = 0;
+  std::string out = RunShell(ctl + " status", &code);
+  EXPECT_NE(code, 0) << "no token: " << out;
+  EXPECT_NE(out.find("UNAUTHENTICATED"), std::string::npos) << out;
+  out = RunShell(absl::StrCat(ctl, " --token-file ", tokens, " fence"), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("writer epoch 1 issued"), std::string::npos) << out;
+  out =
+      RunShell(absl::StrCat(ctl, " --token-file ", tokens, " snapshot --index 0 --term 0"), &code);
+  EXPECT_EQ(code, 6) << "epoch 0 is stale now: " << out;
+  EXPECT_NE(out.find("stale writer epoch 0"), std::string::npos) << out;
+  out = RunShell(absl::StrCat(ctl, " --token-file ", tokens, " status"), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("writer epoch: 1"), std::string::npos) << out;
+  out = RunShell(absl::StrCat(WALRUSCTL, " --server ", address_, " --tls-ca-file ",
+                              Certs::Path("ca.pem"), " --token-file ", tokens, " status"),
+                 &code);
+  EXPECT_EQ(code, 5) << "no client certificate: the handshake fails: " << out;
 }
 
 mode_t SocketMode(const Daemon& daemon) {
