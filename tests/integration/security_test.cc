@@ -63,13 +63,26 @@ class Certs {
                                              "/walrus-certs-", getpid()));
       std::string cmd = absl::StrCat("bash ", WALRUS_CERT_SCRIPT, " ", *d, " 2>&1");
       if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "make_test_certs.sh failed: " << cmd;
+      cleanup_.made = true;
       return d;
     }();
     return *dir;
   }
   static std::string Path(const std::string& name) { return Dir() + "/" + name; }
   static std::string Pem(const std::string& name) { return ReadText(Path(name)); }
+
+ private:
+  // Removes the certificates when the test process exits.
+  struct Cleanup {
+    ~Cleanup() {
+      if (made) std::filesystem::remove_all(Dir());
+    }
+    bool made = false;
+  };
+  static Cleanup cleanup_;
 };
+
+Certs::Cleanup Certs::cleanup_;
 
 struct ClientCert {
   std::string ca = "ca.pem";
