@@ -12,13 +12,15 @@ BUILD_PACKAGES=(
   libisal-dev
 )
 # Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
-# injection on real binaries, promtool for exposition checks, clang for fuzzing.
+# injection on real binaries, promtool for exposition checks, clang for fuzzing,
+# openssl for the certificates of the TLS tests.
 TEST_PACKAGES=(
   golang-go golang-etcd-server-dev etcd-server etcd-client
   libfiu-dev fiu-utils
   prometheus
   clang libclang-rt-14-dev
   python3
+  openssl
 )
 
 want=("${BUILD_PACKAGES[@]}")

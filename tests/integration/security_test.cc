@@ -278,6 +278,18 @@ TEST_F(TokenTest, TokenFileChanged_NewTokenAccepted_RemovedTokenRefused) {
             grpc::StatusCode::UNAUTHENTICATED);
 }
 
+TEST_F(SecurityTest, Token_OverLoopbackTcp_IsRequired) {
+  std::string tokens = tmp_.Sub("tokens");
+  WriteFile(tokens, "tcp-token\n");
+  std::string address = absl::StrCat("127.0.0.1:", FreePort());
+  Daemon daemon(tmp_.Sub("data"), {"--listen", address, "--auth-token-file", tokens});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  auto stub = v1::WAL::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(CallStatus(stub.get()).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CallStatus(stub.get(), "wrong").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(CallStatus(stub.get(), "tcp-token").ok());
+}
+
 TEST_F(SecurityTest, Token_WithMutualTls_BothAreRequired) {
   std::string tokens = tmp_.Sub("tokens");
   WriteFile(tokens, "tls-token\n");
