@@ -4,7 +4,9 @@
 // working with epoch 0.
 #include <signal.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "client/client.h"
 #include "gtest/gtest.h"
@@ -85,6 +87,51 @@ TEST_F(FencingTest, Fence_EveryMutatingRpcWithStaleEpoch_IsRefused) {
   EXPECT_EQ(status.last_index(), 5u);
   EXPECT_EQ(status.snapshot_index(), 0u) << "the stale snapshot marker must not be saved";
   EXPECT_TRUE(new_writer->SaveSnapshot(3, 1).ok());
+}
+
+// A fence arriving while a pipelined stream has appends queued: those queued
+// before it may be written, none queued after it is. So the log's end as the
+// fence returns is final: the old writer adds nothing after it, and every
+// append it had acknowledged is within it. (Appends durable but not yet
+// acknowledged when the stream failed are allowed: the contract is that
+// unacknowledged appends may or may not be written.)
+TEST_F(FencingTest, FenceDuringPipelinedStream_NothingWrittenAfterTheFenceReturns) {
+  std::unique_ptr<WalClient> old_writer = NewClient();
+  ASSERT_TRUE(old_writer->Create("meta").ok());
+  std::unique_ptr<WalClient> new_writer = NewClient();
+  AppendStreamOptions options;
+  options.window = 64;
+  std::unique_ptr<AppendStream> stream = old_writer->OpenAppendStream(options);
+  std::atomic<bool> fenced{false};
+  std::atomic<uint64_t> end_at_fence{0};
+  std::thread fencer;
+  absl::Status sent;
+  for (uint64_t i = 1; i <= 2000 && sent.ok(); ++i) {
+    v1::AppendRequest request = MakeAppend(i, i, 1, 0, 64);
+    sent = stream->Send(request).status();
+    if (i == 100) {
+      fencer = std::thread([&] {
+        fenced = new_writer->Fence().ok();
+        absl::StatusOr<v1::StatusResponse> status = new_writer->Status();
+        if (status.ok()) end_at_fence = status->last_index();
+      });
+    }
+  }
+  absl::Status finished = stream->Finish();
+  fencer.join();
+  ASSERT_TRUE(fenced.load());
+  const uint64_t acknowledged = stream->acknowledged();
+  EXPECT_EQ(LastIndex(), end_at_fence.load()) << "written after the fence; " << finished;
+  EXPECT_LE(acknowledged, end_at_fence.load());
+  ReadBack back = ReadAll(daemon_->stub());
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(back.entries.size(), end_at_fence.load());
+  if (end_at_fence.load() < 2000) {
+    EXPECT_EQ(finished.code(), absl::StatusCode::kFailedPrecondition) << finished;
+  }
+  // The new writer continues right after the old one's last durable entry.
+  const uint64_t next = end_at_fence.load() + 1;
+  EXPECT_TRUE(new_writer->Append(MakeState(2, 2, 0), MakeEntries(next, next, 2, 8)).ok());
 }
 
 TEST_F(FencingTest, EpochNeverIssued_IsRefused) {
