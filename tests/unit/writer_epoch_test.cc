@@ -1,9 +1,12 @@
 // The writer epoch file (server/writer_epoch.h): atomic, durable replacement,
-// and a damaged file refused rather than guessed.
+// and a damaged file refused rather than guessed; WalStore's Fence on top.
 #include "server/writer_epoch.h"
+
+#include <future>
 
 #include "core/mem_fs.h"
 #include "gtest/gtest.h"
+#include "server/wal_store.h"
 
 namespace walrus {
 namespace {
@@ -72,6 +75,66 @@ TEST_F(WriterEpochTest, Load_EmptyFile_IsDataLoss) {
   ASSERT_TRUE(file.ok());
   ASSERT_TRUE((*file)->Close().ok());
   EXPECT_EQ(LoadWriterEpoch(&fs_, kPath).status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace walrus
+
+namespace walrus {
+namespace {
+
+// WalStore's fencing on the in-memory file system: the epoch is durable
+// before Fence answers, and a failed store still fences the old writer.
+class StoreFenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs_.CreateDir("/data").ok());
+    ASSERT_TRUE(fs_.SyncDir("/").ok());
+    Reopen();
+  }
+  void Reopen() {
+    store_.reset();
+    StoreOptions options;
+    options.fs = &fs_;
+    options.wal_dir = "/data/wal";
+    options.epoch_path = kPath;
+    RecoverySummary summary;
+    absl::StatusOr<std::unique_ptr<WalStore>> store = WalStore::Open(options, nullptr, &summary);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  absl::StatusOr<uint64_t> Fence() {
+    std::promise<absl::StatusOr<uint64_t>> done;
+    store_->Fence([&](absl::StatusOr<uint64_t> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  }
+  absl::Status Create(uint64_t epoch) {
+    std::promise<absl::Status> done;
+    store_->Create("meta", epoch, [&](absl::StatusOr<bool> r) { done.set_value(r.status()); });
+    return done.get_future().get();
+  }
+
+  MemFileSystem fs_;
+  std::unique_ptr<WalStore> store_;
+};
+
+TEST_F(StoreFenceTest, Fence_IsDurableBeforeItAnswers_AcrossACrash) {
+  ASSERT_EQ(*Fence(), 1u);
+  store_.reset();
+  fs_.Crash(CrashOptions{});
+  Reopen();
+  EXPECT_EQ(Create(0).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Create(1).ok());
+}
+
+TEST_F(StoreFenceTest, Fence_StoreFails_ErrorReturned_OldWriterStillFencedOut) {
+  fs_.FailNext(FsOp::kSync, EIO, 1, "writer-epoch");
+  absl::StatusOr<uint64_t> failed = Fence();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Create(0).code(), absl::StatusCode::kFailedPrecondition)
+      << "the failed fence may be on disk: the old writer stays out";
+  EXPECT_EQ(*Fence(), 2u) << "the retry gets the next epoch";
+  EXPECT_TRUE(Create(2).ok());
 }
 
 }  // namespace
