@@ -15,6 +15,7 @@ AppendStream::AppendStream(v1::WAL::Stub* stub, const AppendStreamOptions& optio
   if (options_.timeout.count() > 0) {
     context_.set_deadline(std::chrono::system_clock::now() + options_.timeout);
   }
+  if (!options_.token.empty()) context_.AddMetadata("authorization", "Bearer " + options_.token);
   rpc_ = stub->AppendStream(&context_);
   reader_ = std::thread(&AppendStream::ReadLoop, this);
 }
@@ -116,6 +117,7 @@ absl::StatusOr<uint64_t> AppendStream::Send(v1::AppendRequest request) {
     send_times_.push_back(Clock::now());
   }
   request.set_sequence(sequence);
+  if (request.epoch() == 0) request.set_epoch(options_.epoch);
   bool written;
   {
     std::lock_guard<std::mutex> lock(write_mu_);

@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "absl/status/status.h"
@@ -58,6 +59,10 @@ struct AppendStreamOptions {
   // 0: no deadline; otherwise the whole stream must end within it.
   std::chrono::milliseconds timeout{0};
   std::function<void(const AppendAck&)> on_ack;
+  // Writer epoch set on every append whose own epoch is 0 (see Fence).
+  uint64_t epoch = 0;
+  // Bearer token sent with the RPC; empty sends none.
+  std::string token;
 };
 
 class AppendStream {

@@ -8,8 +8,10 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
+#include "core/fs.h"
 
 namespace walrus {
 namespace {
@@ -54,16 +56,84 @@ std::chrono::milliseconds BackoffBeforeRetry(const RetryPolicy& policy, int retr
   return std::chrono::milliseconds(static_cast<int64_t>(backoff));
 }
 
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  absl::StatusOr<std::string> content = ReadFileToString(PosixFs(), path);
+  if (!content.ok()) {
+    return absl::Status(content.status().code(),
+                        absl::StrCat("token file: ", content.status().message()));
+  }
+  absl::string_view token = *content;
+  token = token.substr(0, token.find('\n'));
+  token = absl::StripAsciiWhitespace(token);
+  if (token.empty())
+    return absl::InvalidArgumentError(absl::StrCat("token file ", path, " is empty"));
+  return std::string(token);
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  absl::StatusOr<std::string> pem = ReadFileToString(PosixFs(), path);
+  if (!pem.ok()) {
+    return absl::Status(pem.status().code(), absl::StrCat(what, ": ", pem.status().message()));
+  }
+  return pem;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  const bool has_cert = !options.tls_cert_file.empty(), has_key = !options.tls_key_file.empty();
+  if (has_cert != has_key) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  if (options.tls_ca_file.empty()) {
+    if (has_cert) {
+      return absl::InvalidArgumentError(
+          "a client certificate needs --tls-ca-file (the CA of the daemon's certificate)");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadPem(options.tls_ca_file, "TLS CA file");
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = std::move(*ca);
+  if (has_cert) {
+    absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "TLS certificate file");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(options.tls_key_file, "TLS key file");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = std::move(*cert);
+    ssl.pem_private_key = std::move(*key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<WalClient>> WalClient::Connect(const std::string& target,
                                                               const ClientOptions& options) {
   if (target.empty()) {
     return absl::InvalidArgumentError("no daemon address: want host:port or unix:PATH");
   }
-  return std::unique_ptr<WalClient>(new WalClient(target, options));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(options);
+  if (!credentials.ok()) return credentials.status();
+  std::string token;
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> read = ReadTokenFile(options.token_file);
+    if (!read.ok()) return read.status();
+    token = std::move(*read);
+  }
+  return std::unique_ptr<WalClient>(
+      new WalClient(target, options, std::move(*credentials), std::move(token)));
 }
 
-WalClient::WalClient(std::string target, const ClientOptions& options)
-    : target_(std::move(target)), options_(options) {
+WalClient::WalClient(std::string target, const ClientOptions& options,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token)
+    : target_(std::move(target)),
+      options_(options),
+      token_(std::move(token)),
+      epoch_(options.epoch) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
   args.SetMaxSendMessageSize(-1);
@@ -78,7 +148,10 @@ WalClient::WalClient(std::string target, const ClientOptions& options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(std::max<int64_t>(100, options_.retry.max_backoff.count())));
-  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  if (!options_.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options_.tls_server_name);
+  }
+  channel_ = grpc::CreateCustomChannel(target_, credentials, args);
   stub_ = v1::WAL::NewStub(channel_);
 }
 
@@ -105,6 +178,7 @@ absl::Status WalClient::CallWithRetry(std::chrono::milliseconds timeout, const A
   while (true) {
     grpc::ClientContext context;
     context.set_deadline(deadline);
+    if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
     status = StatusFromGrpc(attempt(&context));
     ++attempts;
     if (status.code() != absl::StatusCode::kUnavailable || attempts >= max_attempts) break;
@@ -123,6 +197,7 @@ absl::Status WalClient::CallWithRetry(std::chrono::milliseconds timeout, const A
 absl::StatusOr<bool> WalClient::Create(absl::string_view metadata) {
   v1::CreateRequest request;
   request.set_metadata(metadata.data(), metadata.size());
+  request.set_epoch(epoch());
   v1::CreateResponse response;
   absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
     return stub_->Create(context, request, &response);
@@ -144,6 +219,7 @@ absl::StatusOr<uint64_t> WalClient::Append(v1::AppendRequest request) {
   if (options_.entry_crc32c && request.entry_crc32c_size() == 0 && request.entries_size() > 0) {
     FillEntryCrc32c(&request);
   }
+  if (request.epoch() == 0) request.set_epoch(epoch());
   v1::AppendResponse response;
   absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
     return stub_->Append(context, request, &response);
@@ -198,6 +274,7 @@ absl::Status WalClient::SaveSnapshot(uint64_t index, uint64_t term) {
   v1::SaveSnapshotRequest request;
   request.set_index(index);
   request.set_term(term);
+  request.set_epoch(epoch());
   v1::SaveSnapshotResponse response;
   return CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
     return stub_->SaveSnapshot(context, request, &response);
@@ -207,6 +284,7 @@ absl::Status WalClient::SaveSnapshot(uint64_t index, uint64_t term) {
 absl::StatusOr<uint32_t> WalClient::ReleaseTo(uint64_t index) {
   v1::ReleaseToRequest request;
   request.set_index(index);
+  request.set_epoch(epoch());
   v1::ReleaseToResponse response;
   absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
     return stub_->ReleaseTo(context, request, &response);
@@ -225,9 +303,22 @@ absl::StatusOr<v1::StatusResponse> WalClient::Status() {
   return response;
 }
 
+absl::StatusOr<uint64_t> WalClient::Fence() {
+  v1::FenceRequest request;
+  v1::FenceResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Fence(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  epoch_.store(response.epoch());
+  return response.epoch();
+}
+
 std::unique_ptr<AppendStream> WalClient::OpenAppendStream(const AppendStreamOptions& options) {
   AppendStreamOptions effective = options;
   effective.entry_crc32c = options.entry_crc32c && options_.entry_crc32c;
+  if (effective.epoch == 0) effective.epoch = epoch();
+  if (effective.token.empty()) effective.token = token_;
   return std::make_unique<AppendStream>(stub_.get(), effective);
 }
 

@@ -25,6 +25,8 @@
 //   SaveSnapshot a marker saved twice is the same marker.
 //   ReleaseTo    releasing what is released already releases nothing more.
 //   Status       reads only.
+//   Fence        not idempotent, but a retried Fence only fences once more:
+//                the answer is the newest epoch, which is the one to hold.
 // Other codes are returned at once. UNAVAILABLE is also how a fail-stopped
 // daemon answers writes; those retries are wasted but bounded.
 //
@@ -32,11 +34,21 @@
 // the one place that converts); the message is the daemon's. See
 // proto/walrus.proto for what each code means.
 //
+// Security: with tls_ca_file set the channel is TLS, verifying the daemon's
+// certificate against that CA (and presenting tls_cert_file/tls_key_file for
+// mutual TLS); otherwise plaintext (loopback or a Unix socket). With
+// token_file set, every call carries "authorization: Bearer <token>".
+//
+// Writer fencing: mutating calls carry epoch() (see Fence in
+// proto/walrus.proto); Fence() makes this client the writer by raising the
+// daemon's epoch and adopting the new one.
+//
 // Thread-safety: all methods are thread-safe; calls from several threads run
 // concurrently on the one connection. An AppendStream is not (see its header).
 #ifndef WALRUS_CLIENT_CLIENT_H_
 #define WALRUS_CLIENT_CLIENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -77,6 +89,21 @@ struct ClientOptions {
   // Largest message accepted from the daemon. ReadAll chunks are at most
   // 4 MiB, except that a single larger entry travels alone.
   int max_receive_message_bytes = 64 << 20;
+
+  // TLS: the CA bundle that signed the daemon's certificate (PEM). Empty:
+  // plaintext. tls_cert_file and tls_key_file (both or neither) add a client
+  // certificate for mutual TLS; they need tls_ca_file.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Checks the daemon's certificate for this name instead of the target's
+  // host (for a certificate issued to a DNS name, reached by IP).
+  std::string tls_server_name;
+  // File holding the bearer token (its first line, surrounding whitespace
+  // dropped). Read once, by Connect.
+  std::string token_file;
+  // The writer epoch mutating calls start with (0: never fenced).
+  uint64_t epoch = 0;
 };
 
 // What ReadAll returns, reassembled from the streamed chunks: the fields of
@@ -90,7 +117,9 @@ struct ReadAllReply {
 class WalClient {
  public:
   // `target` is "host:port" or "unix:PATH" (any gRPC target works). Makes no
-  // network call; INVALID_ARGUMENT only for an empty target.
+  // network call; reads the TLS and token files of `options`.
+  // INVALID_ARGUMENT for an empty target or inconsistent TLS options; the
+  // file's error (NOT_FOUND, PERMISSION_DENIED, ...) if one cannot be read.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<WalClient>> Connect(
       const std::string& target, const ClientOptions& options = {});
 
@@ -123,6 +152,15 @@ class WalClient {
 
   [[nodiscard]] absl::StatusOr<v1::StatusResponse> Status();
 
+  // Raises the daemon's writer epoch; from then on this client's mutating
+  // calls carry the new epoch and every older writer's are refused
+  // (FAILED_PRECONDITION). Returns the new epoch, durable on the daemon.
+  [[nodiscard]] absl::StatusOr<uint64_t> Fence();
+
+  // The writer epoch mutating calls carry.
+  uint64_t epoch() const { return epoch_.load(); }
+  void set_epoch(uint64_t epoch) { epoch_.store(epoch); }
+
   // Opens a pipelined AppendStream RPC (see client/append_stream.h). Not
   // retried: a broken stream reports its status and the caller reopens.
   // Entry CRCs are filled only if both this client's options and `options`
@@ -131,7 +169,8 @@ class WalClient {
       const AppendStreamOptions& options = {});
 
  private:
-  WalClient(std::string target, const ClientOptions& options);
+  WalClient(std::string target, const ClientOptions& options,
+            std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token);
 
   // Runs `attempt` (one RPC on a fresh context, returning its grpc::Status)
   // under the retry policy, with a deadline of `timeout` for all attempts.
@@ -143,6 +182,8 @@ class WalClient {
 
   const std::string target_;
   const ClientOptions options_;
+  const std::string token_;  // empty: none
+  std::atomic<uint64_t> epoch_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WAL::Stub> stub_;
 };
@@ -151,6 +192,10 @@ class WalClient {
 // canonical codes are numerically identical), same message. A code outside
 // the canonical range becomes UNKNOWN.
 [[nodiscard]] absl::Status StatusFromGrpc(const grpc::Status& status);
+
+// The bearer token in `path`: its first line without surrounding whitespace.
+// INVALID_ARGUMENT if that is empty.
+[[nodiscard]] absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 // Sets request->entry_crc32c to the CRC-32C of each entry's data, replacing
 // whatever it held.

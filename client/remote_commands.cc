@@ -70,7 +70,7 @@ class JsonlAppender {
 
 bool IsRemoteCommand(const std::string& command) {
   return command == "append" || command == "read" || command == "snapshot" ||
-         command == "release" || command == "status";
+         command == "release" || command == "status" || command == "fence";
 }
 
 int RunRemoteCommand(const std::string& command, WalClient* client, const Args& args) {
@@ -78,6 +78,7 @@ int RunRemoteCommand(const std::string& command, WalClient* client, const Args& 
   if (command == "read") return RemoteRead(client, args);
   if (command == "snapshot") return RemoteSnapshot(client, args);
   if (command == "release") return RemoteRelease(client, args);
+  if (command == "fence") return RemoteFence(client, args);
   return RemoteStatus(client, args);
 }
 
@@ -213,6 +214,15 @@ int RemoteRelease(WalClient* client, const Args& args) {
   if (!released.ok()) return FailRemote("release", released.status());
   std::printf("released %u segment%s before the one holding index %lu\n", *released,
               *released == 1 ? "" : "s", static_cast<unsigned long>(index));
+  return FinishStdout();
+}
+
+int RemoteFence(WalClient* client, const Args& args) {
+  if (!args.positional.empty()) return Fail(kExitError, "usage: fence");
+  absl::StatusOr<uint64_t> epoch = client->Fence();
+  if (!epoch.ok()) return FailRemote("fence", epoch.status());
+  std::printf("writer epoch %lu issued; writes with an older epoch are now refused\n",
+              static_cast<unsigned long>(*epoch));
   return FinishStdout();
 }
 

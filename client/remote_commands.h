@@ -7,6 +7,7 @@
 //   snapshot --index N --term T
 //   release --index N
 //   status [--json]
+//   fence                   issue a new writer epoch
 #ifndef WALRUS_CLIENT_REMOTE_COMMANDS_H_
 #define WALRUS_CLIENT_REMOTE_COMMANDS_H_
 
@@ -35,6 +36,8 @@ int RemoteRead(WalClient* client, const cli::Args& args);
 int RemoteSnapshot(WalClient* client, const cli::Args& args);
 int RemoteRelease(WalClient* client, const cli::Args& args);
 int RemoteStatus(WalClient* client, const cli::Args& args);
+// Prints the new writer epoch.
+int RemoteFence(WalClient* client, const cli::Args& args);
 
 }  // namespace walrus
 

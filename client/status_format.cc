@@ -29,6 +29,8 @@ std::string StatusText(const v1::StatusResponse& s) {
                        : s.read_only() ? "read-only"
                                        : "ok";
   absl::StrAppendFormat(&out, "health:       %s\n", health);
+  absl::StrAppendFormat(&out, "writer epoch: %d%s\n", s.writer_epoch(),
+                        s.writer_epoch() == 0 ? " (never fenced)" : "");
   if (!s.created()) {
     absl::StrAppend(&out, "created:      no (waiting for Create)\n");
     return out;
@@ -75,7 +77,7 @@ std::string StatusJson(const v1::StatusResponse& s) {
       ",\"fail_stop\":", b(s.fail_stop()),
       ",\"fail_stop_reason\":", cli::JsonQuote(s.fail_stop_reason()),
       ",\"read_only\":", b(s.read_only()), ",\"data_dir\":", cli::JsonQuote(s.data_dir()),
-      ",\"version\":", cli::JsonQuote(s.version()), "}\n");
+      ",\"version\":", cli::JsonQuote(s.version()), ",\"writer_epoch\":", s.writer_epoch(), "}\n");
 }
 
 }  // namespace walrus

@@ -79,6 +79,11 @@ one. ADDR is host:port or unix:PATH (also from WALRUS_SERVER).
                            (127.0.0.1:9464); "none" to skip; unreachable: n/a
   --no-crc                 do not send per-entry CRC-32C
   --json                   one JSON object instead of text
+  --tls-ca-file FILE       TLS: verify the daemon against this CA (PEM)
+  --tls-cert-file FILE     mutual TLS: client certificate (with --tls-key-file)
+  --tls-key-file FILE      mutual TLS: its private key
+  --token-file FILE        bearer token to send (also WALRUS_TOKEN_FILE)
+  --epoch N                writer epoch to write with (see walrusctl fence)
 
 Several clients write one log; how they stay contiguous is described at the
 top of client/walrus_bench.cc (unary: each append also carries the entries
@@ -93,6 +98,7 @@ constexpr uint64_t kMaxRepeatBytes = 8 << 20;
 
 struct BenchConfig {
   std::string server;
+  ClientOptions security;  // TLS, token and epoch fields only
   std::string metrics = "127.0.0.1:9464";
   bool stream = true;
   uint64_t clients = 1;
@@ -144,6 +150,9 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   cli::Args args = cli::ParseArgs(argc, argv, 1, {"json", "no-crc", "help"});
   BenchConfig config;
   if (const char* env = std::getenv("WALRUS_SERVER"); env != nullptr) config.server = env;
+  if (const char* env = std::getenv("WALRUS_TOKEN_FILE"); env != nullptr) {
+    config.security.token_file = env;
+  }
   if (!args.error.empty()) {
     *error = args.error;
     return std::nullopt;
@@ -157,8 +166,9 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
     return std::nullopt;
   }
   static const char* const kKnown[] = {
-      "server",      "metrics",  "mode", "clients", "inflight", "entries-per-append",
-      "entry-bytes", "duration", "json", "no-crc",  "help"};
+      "server",        "metrics",      "mode",       "clients", "inflight", "entries-per-append",
+      "entry-bytes",   "duration",     "json",       "no-crc",  "help",     "tls-ca-file",
+      "tls-cert-file", "tls-key-file", "token-file", "epoch"};
   for (const auto& [name, value] : args.flags) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       *error = absl::StrCat("unknown flag --", name);
@@ -167,6 +177,11 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   }
   if (args.Has("server")) config.server = args.flags["server"];
   if (args.Has("metrics")) config.metrics = args.flags["metrics"];
+  if (args.Has("tls-ca-file")) config.security.tls_ca_file = args.flags["tls-ca-file"];
+  if (args.Has("tls-cert-file")) config.security.tls_cert_file = args.flags["tls-cert-file"];
+  if (args.Has("tls-key-file")) config.security.tls_key_file = args.flags["tls-key-file"];
+  if (args.Has("token-file")) config.security.token_file = args.flags["token-file"];
+  if (!cli::GetUint(args, "epoch", &config.security.epoch, error)) return std::nullopt;
   if (args.Has("mode")) {
     const std::string& mode = args.flags["mode"];
     if (mode != "unary" && mode != "stream") {
@@ -284,7 +299,7 @@ std::optional<double> FsyncCount(const BenchConfig& config, std::string* why) {
 }
 
 int Run(const BenchConfig& config) {
-  ClientOptions options;
+  ClientOptions options = config.security;
   options.entry_crc32c = config.crc;
   absl::StatusOr<std::unique_ptr<WalClient>> control = WalClient::Connect(config.server, options);
   if (!control.ok()) return Usage(std::string(control.status().message()));

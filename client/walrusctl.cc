@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,8 @@
 namespace walrus {
 namespace {
 
-constexpr char kUsage[] = R"(usage: walrusctl [--server ADDR] [--timeout SECONDS] COMMAND [ARGS]
+constexpr char kUsage[] =
+    R"(usage: walrusctl [--server ADDR] [--timeout SECONDS] [SECURITY] COMMAND [ARGS]
 
 Offline commands (on a WAL directory):
   dump DIR [--format=text|jsonl] [--snapshot-index N --snapshot-term T] [--allow-torn-tail]
@@ -56,6 +58,18 @@ WALRUS_SERVER environment variable; ADDR is host:port or unix:PATH):
         Release the segments wholly before the one holding index N.
   status [--json]
         The daemon's state: entries, hard state, segments, health.
+  fence
+        Issue a new writer epoch and print it: from now on the daemon refuses
+        writes carrying an older epoch (the previous writer is fenced out).
+        Pass the printed epoch with --epoch to later writing commands.
+
+Security flags (before the command):
+  --tls-ca-file FILE     TLS: verify the daemon against this CA (PEM)
+  --tls-cert-file FILE   mutual TLS: client certificate (with --tls-key-file)
+  --tls-key-file FILE    mutual TLS: its private key
+  --tls-server-name NAME check the daemon's certificate for NAME
+  --token-file FILE      send the bearer token in FILE (env WALRUS_TOKEN_FILE)
+  --epoch N              writer epoch for append/snapshot/release (default 0)
 
 Calls that find the daemon unavailable are retried with backoff; each call
 must finish within --timeout seconds (default 10; read: 300).
@@ -147,6 +161,7 @@ int Repair(const Args& args) {
 // --help. Sets *next to the index of the command.
 struct GlobalFlags {
   std::string server;
+  ClientOptions security;      // TLS, token and epoch fields only
   double timeout_seconds = 0;  // 0: the defaults
   bool help = false;
   std::string error;
@@ -155,6 +170,16 @@ struct GlobalFlags {
 GlobalFlags ParseGlobalFlags(int argc, char** argv, int* next) {
   GlobalFlags global;
   if (const char* env = std::getenv("WALRUS_SERVER"); env != nullptr) global.server = env;
+  if (const char* env = std::getenv("WALRUS_TOKEN_FILE"); env != nullptr) {
+    global.security.token_file = env;
+  }
+  const std::map<std::string, std::string*> paths = {
+      {"tls-ca-file", &global.security.tls_ca_file},
+      {"tls-cert-file", &global.security.tls_cert_file},
+      {"tls-key-file", &global.security.tls_key_file},
+      {"tls-server-name", &global.security.tls_server_name},
+      {"token-file", &global.security.token_file},
+  };
   int i = 1;
   for (; i < argc && std::strncmp(argv[i], "--", 2) == 0; ++i) {
     std::string arg = argv[i];
@@ -165,7 +190,7 @@ GlobalFlags ParseGlobalFlags(int argc, char** argv, int* next) {
     size_t eq = arg.find('=');
     std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
     std::string value;
-    if (name != "server" && name != "timeout") {
+    if (name != "server" && name != "timeout" && name != "epoch" && paths.count(name) == 0) {
       global.error = absl::StrCat("unknown global flag ", arg, "; see walrusctl --help");
       break;
     }
@@ -179,6 +204,12 @@ GlobalFlags ParseGlobalFlags(int argc, char** argv, int* next) {
     }
     if (name == "server") {
       global.server = value;
+    } else if (paths.count(name) > 0) {
+      *paths.at(name) = value;
+    } else if (name == "epoch") {
+      cli::Args parsed;
+      parsed.flags["epoch"] = value;
+      if (!cli::GetUint(parsed, "epoch", &global.security.epoch, &global.error)) break;
     } else {
       cli::Args parsed;
       parsed.flags["timeout"] = value;
@@ -199,7 +230,7 @@ int RunRemote(const std::string& command, const GlobalFlags& global, const Args&
                                          " talks to a walrusd: pass --server ADDR "
                                          "before the command, or set WALRUS_SERVER"));
   }
-  ClientOptions options;
+  ClientOptions options = global.security;
   if (global.timeout_seconds > 0) {
     auto timeout =
         std::chrono::milliseconds(static_cast<int64_t>(std::ceil(global.timeout_seconds * 1000)));

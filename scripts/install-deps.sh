@@ -12,16 +12,19 @@ BUILD_PACKAGES=(
   libisal-dev libjemalloc-dev
 )
 # Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
-# injection on real binaries, promtool for exposition checks, clang for fuzzing.
+# injection on real binaries, promtool for exposition checks, clang for fuzzing,
+# openssl for the certificates of the TLS tests.
 TEST_PACKAGES=(
   golang-go golang-etcd-server-dev etcd-server etcd-client
   libfiu-dev fiu-utils
   prometheus
   clang libclang-rt-14-dev
   python3
-  # Deployment tests (issue 7): YAML for the Prometheus rules, Node.js for the
+  # Deployment tests: YAML for the Prometheus rules, Node.js for the
   # Kubernetes schema validation (npm packages pinned in tests/deploy).
   python3-yaml nodejs npm
+  # Security tests: certificates made on the fly.
+  openssl
 )
 
 want=("${BUILD_PACKAGES[@]}")

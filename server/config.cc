@@ -106,6 +106,87 @@ const std::vector<FlagSpec>& Specs() {
        "serve reads only; also starts on a corrupt log (writes fail FAILED_PRECONDITION)",
        [](const Config& c) { return c.read_only ? "true" : "false"; },
        [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->read_only); }},
+
+      // Issue 6: security and limits (docs/security.md).
+      {"tls-cert-file", "FILE",
+       "TLS on every TCP listener: the server certificate chain (PEM); re-read every "
+       "--tls-refresh-interval, so a rotated certificate needs no restart",
+       [](const Config& c) { return c.tls_cert_file; },
+       [](Config* c, const std::string& v, bool) { return c->tls_cert_file = v, true; }},
+      {"tls-key-file", "FILE", "the private key of --tls-cert-file (PEM)",
+       [](const Config& c) { return c.tls_key_file; },
+       [](Config* c, const std::string& v, bool) { return c->tls_key_file = v, true; }},
+      {"tls-ca-file", "FILE",
+       "CA bundle (PEM) that client certificates are verified against (mutual TLS)",
+       [](const Config& c) { return c.tls_ca_file; },
+       [](Config* c, const std::string& v, bool) { return c->tls_ca_file = v, true; }},
+      {"tls-require-client-cert", "",
+       "refuse TLS clients without a certificate signed by --tls-ca-file (mutual TLS)",
+       [](const Config& c) { return c.tls_require_client_cert ? "true" : "false"; },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBool(v, &c->tls_require_client_cert);
+       }},
+      {"tls-refresh-interval", "DURATION",
+       "how often the TLS files are checked for changes (at least 1s)",
+       [](const Config& c) { return ShowDuration(c.tls_refresh_interval); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->tls_refresh_interval) &&
+                c->tls_refresh_interval >= std::chrono::seconds(1);
+       }},
+      {"unix-socket-mode", "MODE",
+       "file mode of unix:PATH listeners: 0600 (owner only) or 0660 (owner and group)",
+       [](const Config& c) { return c.unix_socket_mode == 0660 ? "0660" : "0600"; },
+       [](Config* c, const std::string& v, bool) {
+         if (v == "0600" || v == "600") return c->unix_socket_mode = 0600, true;
+         if (v == "0660" || v == "660") return c->unix_socket_mode = 0660, true;
+         return false;
+       }},
+      {"auth-token-file", "FILE",
+       "require \"authorization: Bearer TOKEN\" on every call; the file holds the accepted "
+       "tokens, one per line, and is re-read when it changes. Needs TLS, a unix socket or a "
+       "loopback listener",
+       [](const Config& c) { return c.auth_token_file; },
+       [](Config* c, const std::string& v, bool) { return c->auth_token_file = v, true; }},
+      {"insecure", "",
+       "allow plaintext on non-loopback TCP listeners (anyone on the network can write the "
+       "log); logs a warning",
+       [](const Config& c) { return c.insecure ? "true" : "false"; },
+       [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->insecure); }},
+      {"health-listen", "HOST:PORT",
+       "separate plaintext listener serving only grpc.health.v1 (for probes that cannot "
+       "speak TLS); empty disables it",
+       [](const Config& c) { return c.health_listen; },
+       [](Config* c, const std::string& v, bool) { return c->health_listen = v, true; }},
+      {"max-concurrent-streams", "N", "concurrent calls per connection (HTTP/2 streams)",
+       [](const Config& c) { return absl::StrCat(c.max_concurrent_streams); },
+       [](Config* c, const std::string& v, bool) {
+         return absl::SimpleAtoi(v, &c->max_concurrent_streams) && c->max_concurrent_streams > 0;
+       }},
+      {"max-connection-idle", "DURATION",
+       "close connections without calls for this long (0: never)",
+       [](const Config& c) { return ShowDuration(c.max_connection_idle); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->max_connection_idle);
+       }},
+      {"max-connection-age", "DURATION",
+       "ask clients to reconnect after this long (GOAWAY; calls in flight finish; 0: never)",
+       [](const Config& c) { return ShowDuration(c.max_connection_age); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->max_connection_age);
+       }},
+      {"handshake-timeout", "DURATION",
+       "a new connection must finish its handshake (TLS included) within this",
+       [](const Config& c) { return ShowDuration(c.handshake_timeout); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->handshake_timeout) &&
+                c->handshake_timeout >= std::chrono::milliseconds(100);
+       }},
+      {"memory-quota-bytes", "BYTES",
+       "memory gRPC may use for all connections and calls (a resource quota)",
+       [](const Config& c) { return absl::StrCat(c.memory_quota_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->memory_quota_bytes) && c->memory_quota_bytes >= (1u << 20);
+       }},
   };
   return *specs;
 }
@@ -121,10 +202,29 @@ const FlagSpec* Find(absl::string_view name) {
   return nullptr;
 }
 
+// Flags that only make sense together; checked once everything is parsed.
+absl::Status CheckSecurityFlags(const Config& c) {
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  if (c.tls_cert_file.empty() && (!c.tls_ca_file.empty() || c.tls_require_client_cert)) {
+    return absl::InvalidArgumentError(
+        "--tls-ca-file and --tls-require-client-cert need TLS: set --tls-cert-file and "
+        "--tls-key-file");
+  }
+  if (c.tls_require_client_cert && c.tls_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-require-client-cert needs --tls-ca-file (the CA client certificates are "
+        "verified against)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string Config::WalDir() const { return JoinPath(data_dir, "wal"); }
 std::string Config::LockPath() const { return JoinPath(data_dir, "walrusd.lock"); }
+std::string Config::EpochPath() const { return JoinPath(data_dir, "writer-epoch"); }
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp) {
   Config config;
@@ -175,6 +275,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp) {
           absl::StrCat("bad value '", value, "' for --", spec->name, " (see --help)"));
     }
   }
+  if (absl::Status s = CheckSecurityFlags(config); !s.ok()) return s;
   return config;
 }
 

@@ -25,14 +25,37 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "text";
   bool read_only = false;
+
+  // Security (issue 6; docs/security.md). TLS on every TCP listener when
+  // tls_cert_file is set; files are re-read every tls_refresh_interval.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;  // verifies client certificates
+  bool tls_require_client_cert = false;
+  std::chrono::microseconds tls_refresh_interval{60'000'000};
+  uint32_t unix_socket_mode = 0600;  // 0600 or 0660
+  std::string auth_token_file;       // "" disables token authentication
+  bool insecure = false;             // allow plaintext on non-loopback TCP
+  std::string health_listen;         // "" disables the plaintext health listener
+  // Limits (0 disables the ones that are durations).
+  uint32_t max_concurrent_streams = 100;
+  std::chrono::microseconds max_connection_idle{1'800'000'000};  // 30 min
+  std::chrono::microseconds max_connection_age{3'600'000'000};   // 1 h
+  std::chrono::microseconds handshake_timeout{10'000'000};
+  uint64_t memory_quota_bytes = 1ull << 30;
+
   bool help = false;
   bool version = false;
 
   std::string WalDir() const;
   std::string LockPath() const;
+  // The writer epoch file (server/writer_epoch.h), beside the WAL directory.
+  std::string EpochPath() const;
 };
 
-// Parses argv and the environment. INVALID_ARGUMENT names the bad flag.
+// Parses argv and the environment. INVALID_ARGUMENT names the bad flag, or
+// the flags that do not go together (e.g. --tls-cert-file without
+// --tls-key-file, --tls-require-client-cert without --tls-ca-file).
 [[nodiscard]] absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp);
 // The --help text: every flag, its variable, default and meaning.
 std::string ConfigHelp();

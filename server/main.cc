@@ -20,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "server/config.h"
 #include "server/data_dir.h"
+#include "server/listeners.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/wal_service.h"
@@ -60,6 +61,21 @@ int Run(const Config& config) {
   signal(SIGPIPE, SIG_IGN);
 
   const std::string listeners = absl::StrJoin(config.listen, ",");
+  // Before anything else (the lock, recovery, any bind): a configuration the
+  // security policy refuses opens nothing.
+  absl::StatusOr<ListenerPlan> plan = PlanListeners(config);
+  if (!plan.ok()) {
+    spdlog::critical("cannot start: {}", std::string(plan.status().message()));
+    return 64;  // EX_USAGE
+  }
+  for (const PlannedListener& l : plan->listeners) {
+    if (l.plaintext_on_network) {
+      spdlog::warn(
+          "--insecure: serving PLAINTEXT on non-loopback {}: anyone who can reach it can read "
+          "and write the log",
+          l.address.address);
+    }
+  }
   absl::StatusOr<std::unique_ptr<DataDirLock>> lock =
       DataDirLock::Acquire(config.data_dir, config.LockPath(), listeners);
   if (!lock.ok()) {
@@ -74,6 +90,7 @@ int Run(const Config& config) {
   store_options.max_batch_bytes = config.max_batch_bytes;
   store_options.max_batch_delay = config.max_batch_delay;
   store_options.read_only = config.read_only;
+  store_options.epoch_path = config.EpochPath();
   RecoverySummary recovery;
   absl::StatusOr<std::unique_ptr<WalStore>> store =
       WalStore::Open(store_options, metrics.get(), &recovery);
@@ -106,45 +123,93 @@ int Run(const Config& config) {
 
   WalService service(store->get(), metrics.get());
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
-  std::vector<int> ports(config.listen.size(), 0);
-  for (size_t i = 0; i < config.listen.size(); ++i) {
-    builder.AddListeningPort(config.listen[i], grpc::InsecureServerCredentials(), &ports[i]);
-  }
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    spdlog::critical("cannot start: could not listen on {}", listeners);
-    return 1;
-  }
-  for (size_t i = 0; i < config.listen.size(); ++i) {
-    if (config.listen[i].rfind("unix:", 0) != 0 && ports[i] == 0) {
-      spdlog::critical("cannot start: could not listen on {}", config.listen[i]);
-      server->Shutdown();
+  // The health-only server is built before the reflection plugin is
+  // registered (it applies to every builder made after), so it serves
+  // grpc.health.v1 and nothing else.
+  std::unique_ptr<grpc::Server> health_server;
+  if (!config.health_listen.empty()) {
+    grpc::ServerBuilder health_builder;
+    Config health_limits = config;
+    health_limits.max_message_bytes = 64 << 10;
+    health_limits.memory_quota_bytes = 16 << 20;
+    ApplyLimits(health_limits, &health_builder);
+    int port = 0;
+    health_builder.AddListeningPort(config.health_listen, grpc::InsecureServerCredentials(), &port);
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr || port == 0) {
+      spdlog::critical("cannot start: could not listen on --health-listen {}",
+                       config.health_listen);
       return 1;
     }
   }
-  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  (*store)->set_on_fail_stop([health, &metrics](const absl::Status& failure) {
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  ApplyLimits(config, &builder);
+  std::vector<int> ports(plan->listeners.size(), 0);
+  for (size_t i = 0; i < plan->listeners.size(); ++i) {
+    builder.AddListeningPort(plan->listeners[i].address.address, plan->listeners[i].credentials,
+                             &ports[i]);
+  }
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server;
+  {
+    // Unix sockets are bound here; they come into existence with the mode.
+    ScopedSocketUmask umask(static_cast<mode_t>(config.unix_socket_mode));
+    server = builder.BuildAndStart();
+  }
+  auto stop_health = [&health_server] {
+    if (health_server != nullptr) health_server->Shutdown();
+  };
+  if (server == nullptr) {
+    spdlog::critical("cannot start: could not listen on {}", listeners);
+    stop_health();
+    return 1;
+  }
+  for (size_t i = 0; i < plan->listeners.size(); ++i) {
+    const ListenAddress& address = plan->listeners[i].address;
+    absl::Status problem;
+    if (address.kind == ListenAddress::Kind::kUnix) {
+      problem = FinishUnixSocket(address.path, static_cast<mode_t>(config.unix_socket_mode));
+    } else if (ports[i] == 0) {
+      problem = absl::UnavailableError(absl::StrCat("could not listen on ", address.address));
+    }
+    if (!problem.ok()) {
+      spdlog::critical("cannot start: {}", std::string(problem.message()));
+      server->Shutdown();
+      stop_health();
+      return 1;
+    }
+  }
+  // Both servers' health services say the same thing.
+  std::vector<grpc::HealthCheckServiceInterface*> healths = {server->GetHealthCheckService()};
+  if (health_server != nullptr) healths.push_back(health_server->GetHealthCheckService());
+  auto set_serving = [healths](bool serving) {
+    for (grpc::HealthCheckServiceInterface* h : healths) {
+      h->SetServingStatus(kServiceName, serving);
+      h->SetServingStatus(serving);
+    }
+  };
+  (*store)->set_on_fail_stop([set_serving, &metrics](const absl::Status& failure) {
     spdlog::critical("fail-stop: the WAL takes no more writes: {}", std::string(failure.message()));
-    health->SetServingStatus(kServiceName, false);
-    health->SetServingStatus(false);
+    set_serving(false);
     metrics->SetServing(false);
   });
-  health->SetServingStatus(kServiceName, true);
+  set_serving(true);
   metrics->SetServing(true);
-  spdlog::info("walrusd {} serving {} on {} (metrics on {})", WALRUS_VERSION, config.WalDir(),
-               listeners, config.metrics_listen.empty() ? "nothing" : config.metrics_listen);
+  spdlog::info("walrusd {} serving {} on {} ({}{}; metrics on {}; health-only on {})",
+               WALRUS_VERSION, config.WalDir(), listeners, plan->tls ? "TLS" : "plaintext",
+               plan->authenticator != nullptr ? ", bearer token required" : "",
+               config.metrics_listen.empty() ? "nothing" : config.metrics_listen,
+               config.health_listen.empty() ? "nothing" : config.health_listen);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   auto stopping = std::chrono::steady_clock::now();
   spdlog::info("received {}, shutting down: draining in-flight calls",
                signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-  health->Shutdown();  // every service NOT_SERVING from here on
+  for (grpc::HealthCheckServiceInterface* h : healths) {
+    h->Shutdown();  // every service NOT_SERVING from here on
+  }
   service.BeginShutdown();
   metrics->SetServing(false);
   // Calls in flight finish (the committer syncs them); then stop. gRPC's own
@@ -155,8 +220,12 @@ int Run(const Config& config) {
     spdlog::warn("calls still in flight after {} s; cancelling them", kDrainTimeout.count());
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  if (health_server != nullptr) {
+    health_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  }
   (*store)->Shutdown();
   server->Wait();
+  if (health_server != nullptr) health_server->Wait();
   spdlog::info("shutdown complete in {:.3f} s; WAL closed",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - stopping).count());
   return 0;

@@ -309,12 +309,13 @@ grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* contex
     reactor->Finish(status);
     return reactor;
   }
-  store_->Create(request->metadata(), [this, reactor, response, started](absl::StatusOr<bool> r) {
-    if (r.ok()) response->set_created(*r);
-    grpc::Status status = ToGrpcStatus(r.status());
-    Observe("Create", status, started);
-    reactor->Finish(status);
-  });
+  store_->Create(request->metadata(), request->epoch(),
+                 [this, reactor, response, started](absl::StatusOr<bool> r) {
+                   if (r.ok()) response->set_created(*r);
+                   grpc::Status status = ToGrpcStatus(r.status());
+                   Observe("Create", status, started);
+                   reactor->Finish(status);
+                 });
   return reactor;
 }
 
@@ -352,11 +353,12 @@ grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
   Started();
-  store_->SaveSnapshot(request->index(), request->term(), [this, reactor, started](absl::Status s) {
-    grpc::Status status = ToGrpcStatus(s);
-    Observe("SaveSnapshot", status, started);
-    reactor->Finish(status);
-  });
+  store_->SaveSnapshot(request->index(), request->term(), request->epoch(),
+                       [this, reactor, started](absl::Status s) {
+                         grpc::Status status = ToGrpcStatus(s);
+                         Observe("SaveSnapshot", status, started);
+                         reactor->Finish(status);
+                       });
   return reactor;
 }
 
@@ -366,7 +368,7 @@ grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* con
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Clock::time_point started = Clock::now();
   Started();
-  store_->ReleaseTo(request->index(),
+  store_->ReleaseTo(request->index(), request->epoch(),
                     [this, reactor, response, started](absl::StatusOr<uint32_t> r) {
                       if (r.ok()) response->set_released_segments(*r);
                       grpc::Status status = ToGrpcStatus(r.status());
@@ -385,6 +387,20 @@ grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* contex
   *response = store_->Status();
   Observe("Status", grpc::Status::OK, started);
   reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WalService::Fence(grpc::CallbackServerContext* context,
+                                            const v1::FenceRequest*, v1::FenceResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  Clock::time_point started = Clock::now();
+  Started();
+  store_->Fence([this, reactor, response, started](absl::StatusOr<uint64_t> r) {
+    if (r.ok()) response->set_epoch(*r);
+    grpc::Status status = ToGrpcStatus(r.status());
+    Observe("Fence", status, started);
+    reactor->Finish(status);
+  });
   return reactor;
 }
 

@@ -45,6 +45,9 @@ class WalService final : public v1::WAL::CallbackService {
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
                                    const v1::StatusRequest* request,
                                    v1::StatusResponse* response) override;
+  grpc::ServerUnaryReactor* Fence(grpc::CallbackServerContext* context,
+                                  const v1::FenceRequest* request,
+                                  v1::FenceResponse* response) override;
 
   // Counts an RPC as started; Observe() counts it as finished.
   void Started() const { in_flight_.fetch_add(1); }

@@ -7,6 +7,7 @@
 #include "core/errors.h"
 #include "core/segment.h"
 #include "core/verify.h"
+#include "server/writer_epoch.h"
 
 namespace walrus {
 namespace {
@@ -36,6 +37,11 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   const Clock::time_point started = Clock::now();
   FileSystem* fs = options_.fs;
   *summary = RecoverySummary();
+  if (!options_.epoch_path.empty()) {
+    absl::StatusOr<uint64_t> epoch = LoadWriterEpoch(fs, options_.epoch_path);
+    if (!epoch.ok()) return epoch.status();
+    epoch_ = *epoch;
+  }
   if (!WalExists(fs, options_.wal_dir)) return absl::OkStatus();  // waits for Create
   summary->existed = true;
 
@@ -104,9 +110,11 @@ void WalStore::set_on_fail_stop(std::function<void(const absl::Status&)> callbac
   on_fail_stop_ = std::move(callback);
 }
 
-void WalStore::Create(std::string metadata, std::function<void(absl::StatusOr<bool>)> done) {
+void WalStore::Create(std::string metadata, uint64_t epoch,
+                      std::function<void(absl::StatusOr<bool>)> done) {
   Op op;
   op.kind = Op::kCreate;
+  op.epoch = epoch;
   op.bytes = metadata.size();
   op.metadata = std::move(metadata);
   op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
@@ -121,15 +129,18 @@ void WalStore::Append(const v1::AppendRequest* request,
   Op op;
   op.kind = Op::kAppend;
   op.request = request;
+  op.epoch = request->epoch();
   op.chain = std::move(chain);
   op.bytes = request->ByteSizeLong();
   op.done = std::move(done);
   Enqueue(std::move(op));
 }
 
-void WalStore::SaveSnapshot(uint64_t index, uint64_t term, std::function<void(absl::Status)> done) {
+void WalStore::SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
+                            std::function<void(absl::Status)> done) {
   Op op;
   op.kind = Op::kSnapshot;
+  op.epoch = epoch;
   op.index = index;
   op.term = term;
   op.bytes = 32;
@@ -137,14 +148,23 @@ void WalStore::SaveSnapshot(uint64_t index, uint64_t term, std::function<void(ab
   Enqueue(std::move(op));
 }
 
-void WalStore::ReleaseTo(uint64_t index, std::function<void(absl::StatusOr<uint32_t>)> done) {
+void WalStore::ReleaseTo(uint64_t index, uint64_t epoch,
+                         std::function<void(absl::StatusOr<uint32_t>)> done) {
   Op op;
   op.kind = Op::kRelease;
+  op.epoch = epoch;
   op.index = index;
   op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
     done(r.ok() ? absl::StatusOr<uint32_t>(static_cast<uint32_t>(*r))
                 : absl::StatusOr<uint32_t>(r.status()));
   };
+  Enqueue(std::move(op));
+}
+
+void WalStore::Fence(std::function<void(absl::StatusOr<uint64_t>)> done) {
+  Op op;
+  op.kind = Op::kFence;
+  op.done = std::move(done);
   Enqueue(std::move(op));
 }
 
@@ -200,9 +220,47 @@ absl::Status WalStore::WriteError() const {
   return absl::OkStatus();
 }
 
+absl::Status WalStore::CheckEpoch(uint64_t epoch) const {
+  if (epoch == epoch_) return absl::OkStatus();
+  if (epoch < epoch_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale writer epoch ", epoch, ": the current epoch is ", epoch_,
+                     " (a newer writer fenced this one out); nothing was written"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat("writer epoch ", epoch,
+                                                    " was never issued (the current epoch is ",
+                                                    epoch_, "); nothing was written"));
+}
+
+absl::StatusOr<uint64_t> WalStore::RaiseEpoch() {
+  if (options_.read_only) return WriteError();
+  if (options_.epoch_path.empty()) {
+    return absl::FailedPreconditionError("fencing is not configured (no epoch file)");
+  }
+  const uint64_t next = epoch_ + 1;
+  // In force from here on, even if storing fails: the file may already hold
+  // it, and refusing the old writer is the safe side. Nobody learns `next`
+  // unless it is durable.
+  epoch_ = next;
+  if (absl::Status s = StoreWriterEpoch(options_.fs, options_.epoch_path, next); !s.ok()) {
+    return s;
+  }
+  return next;
+}
+
 void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
   *encoded = false;
+  if (op.kind != Op::kFence) {
+    if (absl::Status s = CheckEpoch(op.epoch); !s.ok()) {
+      if (op.chain != nullptr) op.chain->store(true);
+      *result = std::move(s);
+      return;
+    }
+  }
   switch (op.kind) {
+    case Op::kFence:
+      *result = RaiseEpoch();
+      return;
     case Op::kCreate: {
       if (wal_ != nullptr) {
         if (wal_->metadata() == op.metadata) {
@@ -362,6 +420,7 @@ void WalStore::PublishStatus() {
   status_.set_read_only(options_.read_only);
   status_.set_data_dir(options_.wal_dir);
   status_.set_version(WALRUS_VERSION);
+  status_.set_writer_epoch(epoch_);
   if (wal_ == nullptr) return;
   status_.set_first_index(tip_.terms.empty() ? tip_.snapshot_index + 1 : tip_.terms.first_index());
   status_.set_last_index(tip_.last_index());

@@ -18,6 +18,14 @@
 // durable prefix keep working. A full disk fails the batch with
 // RESOURCE_EXHAUSTED and the log stays usable.
 //
+// Writer fencing: every mutating op carries the caller's writer epoch, checked
+// by the committer in queue order, right before the op is encoded: an op whose
+// epoch differs from the current one fails FAILED_PRECONDITION and writes
+// nothing. Fence() is an op in the same queue, so everything queued before it
+// is judged by the old epoch and everything after it by the new one; no append
+// can slip past a fence. The epoch is stored durably (server/writer_epoch.h)
+// before Fence completes, and loaded again by Open.
+//
 // Thread-safety: all public methods are thread-safe. Completions run on the
 // committer thread and must not block.
 #ifndef WALRUS_SERVER_WAL_STORE_H_
@@ -50,6 +58,9 @@ struct StoreOptions {
   std::chrono::microseconds max_batch_delay{0};
   // Start without a writer: every write fails FAILED_PRECONDITION.
   bool read_only = false;
+  // Where the writer epoch is kept (a file beside the WAL directory, never in
+  // it). Empty: Fence fails FAILED_PRECONDITION and only epoch 0 is accepted.
+  std::string epoch_path;
   FileSystem* fs = PosixFs();
 };
 
@@ -78,15 +89,26 @@ class WalStore {
   // Shutdown().
   ~WalStore();
 
-  void Create(std::string metadata, std::function<void(absl::StatusOr<bool>)> done);
+  // Each mutating op takes the caller's writer `epoch` (request->epoch() for
+  // Append); FAILED_PRECONDITION, nothing written, unless it is the current one.
+  void Create(std::string metadata, uint64_t epoch, std::function<void(absl::StatusOr<bool>)> done);
   // `request` must stay valid until `done` runs. `done` gets the last index.
   // With `chain`, appends sharing it form a chain (one AppendStream): once one
   // fails, the committer sets *chain and fails the later ones with ABORTED
   // without writing them.
   void Append(const v1::AppendRequest* request, std::function<void(absl::StatusOr<uint64_t>)> done,
               std::shared_ptr<std::atomic<bool>> chain = nullptr);
-  void SaveSnapshot(uint64_t index, uint64_t term, std::function<void(absl::Status)> done);
-  void ReleaseTo(uint64_t index, std::function<void(absl::StatusOr<uint32_t>)> done);
+  void SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
+                    std::function<void(absl::Status)> done);
+  void ReleaseTo(uint64_t index, uint64_t epoch,
+                 std::function<void(absl::StatusOr<uint32_t>)> done);
+  // Raises the writer epoch by one and stores it durably; `done` gets the new
+  // epoch. Works before Create and on a fail-stopped WAL (the epoch file is
+  // not part of the WAL); FAILED_PRECONDITION when read-only or without an
+  // epoch_path. If storing fails, the new epoch is in force anyway (refusing
+  // the old writer is the safe side) but nobody was given it: the caller
+  // retries and gets the next one.
+  void Fence(std::function<void(absl::StatusOr<uint64_t>)> done);
 
   // The durable log from `snapshot` on; runs on the caller's thread, reading
   // the files independently of the committer.
@@ -102,12 +124,13 @@ class WalStore {
 
  private:
   struct Op {
-    enum Kind { kCreate, kAppend, kSnapshot, kRelease } kind = kAppend;
+    enum Kind { kCreate, kAppend, kSnapshot, kRelease, kFence } kind = kAppend;
     const v1::AppendRequest* request = nullptr;
     std::shared_ptr<std::atomic<bool>> chain;
     std::string metadata;
     uint64_t index = 0;
     uint64_t term = 0;
+    uint64_t epoch = 0;  // the caller's writer epoch (mutating ops)
     size_t bytes = 0;
     Clock::time_point enqueued;
     std::function<void(absl::StatusOr<uint64_t>)> done;  // value: kind-specific
@@ -122,6 +145,9 @@ class WalStore {
   // Validates and encodes one op; sets *result for ops that are decided now.
   void Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded);
   absl::Status WriteError() const;
+  // OK if `epoch` is the current writer epoch.
+  absl::Status CheckEpoch(uint64_t epoch) const;
+  absl::StatusOr<uint64_t> RaiseEpoch();
   void PublishStatus();
 
   const StoreOptions options_;
@@ -130,6 +156,7 @@ class WalStore {
   // Committer-owned.
   std::unique_ptr<Wal> wal_;
   LogTip tip_;
+  uint64_t epoch_ = 0;  // current writer epoch
   std::function<void(const absl::Status&)> on_fail_stop_;
   bool fail_stop_reported_ = false;
 

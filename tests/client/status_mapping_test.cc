@@ -95,7 +95,7 @@ TEST(StatusJson, EveryFieldPresent_NumbersAsNumbers_StringsEscaped) {
             "\"seq\":0,\"first_index\":0,\"size_bytes\":64,\"locked\":true}],\"total_bytes\":0,"
             "\"durable_segment\":0,\"durable_offset\":0,\"fail_stop\":false,"
             "\"fail_stop_reason\":\"disk \\\"sdb\\\"\\n\",\"read_only\":false,\"data_dir\":\"/d\","
-            "\"version\":\"\"}\n");
+            "\"version\":\"\",\"writer_epoch\":0}\n");
 }
 
 TEST(StatusText, NotCreated_SaysItWaitsForCreate) {

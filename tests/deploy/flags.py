@@ -2,13 +2,9 @@
 import re
 import subprocess
 
-# Flags COORDINATION.md assigns to issue 6 (security). The deployment files
-# use them; until that branch is merged a walrusd without them makes the
-# tests report SKIP instead of PASS. Delete an entry once walrusd has it.
-PENDING_FLAGS = {
-    "health-listen", "unix-socket-mode", "tls-cert-file", "tls-key-file", "tls-ca-file",
-    "tls-require-client-cert", "tls-refresh-interval", "auth-token-file", "insecure",
-}
+# Flags the deployment files may use before walrusd has them (none: every
+# flag they use must be in walrusd --help).
+PENDING_FLAGS = set()
 
 
 def help_flags(walrusd):

@@ -23,7 +23,8 @@ class Daemon {
   Daemon(std::string data_dir, std::vector<std::string> extra_flags = {});
   ~Daemon();  // SIGKILL if still running
 
-  // Starts the process and waits until it answers Status (10 s at most).
+  // Starts the process and waits until it answers Status (10 s at most; an
+  // UNAUTHENTICATED answer counts, for daemons started with a token file).
   // Returns false (and the log tells why) if it exited or never answered.
   bool Start();
   // Starts and waits for it to exit; returns the exit code (-1 if it did not

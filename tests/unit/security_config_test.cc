@@ -1,0 +1,167 @@
+// The security decisions walrusd makes before it binds anything: address
+// parsing, what counts as loopback, the plaintext policy, flags that go
+// together, and the token file's rules.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "gtest/gtest.h"
+#include "server/auth_token.h"
+#include "server/config.h"
+#include "server/listeners.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus {
+namespace {
+
+absl::StatusOr<Config> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "walrusd");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  char* envp[] = {nullptr};
+  return ParseConfig(static_cast<int>(argv.size()), argv.data(), envp);
+}
+
+TEST(IsLoopbackHost, LoopbackRangesAndLocalhost_AreLoopback) {
+  for (const char* host :
+       {"127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+}
+
+TEST(IsLoopbackHost, WildcardsPublicAddressesAndNames_AreNot) {
+  for (const char* host : {"0.0.0.0", "::", "", "10.0.0.1", "128.0.0.1", "::ffff:10.0.0.1",
+                           "walrus.example", "localhost.evil.example", "127.0.0.1.nip.io"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
+TEST(ParseListenAddress, FormsOfTcpAndUnix) {
+  EXPECT_TRUE(ParseListenAddress("127.0.0.1:7070")->loopback);
+  EXPECT_TRUE(ParseListenAddress("[::1]:7070")->loopback);
+  EXPECT_FALSE(ParseListenAddress("[::]:7070")->loopback);
+  EXPECT_FALSE(ParseListenAddress(":7070")->loopback);
+  EXPECT_EQ(ParseListenAddress("unix:/run/w.sock")->path, "/run/w.sock");
+  EXPECT_EQ(ParseListenAddress("unix:///run/w.sock")->path, "/run/w.sock");
+}
+
+TEST(ParseListenAddress, AbstractSocketsAndBadAddresses_AreRefused) {
+  for (const char* spec :
+       {"unix-abstract:w", "unix:@w", "unix:", "127.0.0.1", "host:port", "h:70000"}) {
+    EXPECT_EQ(ParseListenAddress(spec).status().code(), absl::StatusCode::kInvalidArgument) << spec;
+  }
+  EXPECT_EQ(ParseListenAddress(std::string("unix:\0w", 7)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PlanListeners, PlaintextOffLoopback_RefusedWithoutInsecure_AllowedWithIt) {
+  Config config;
+  config.listen = {"127.0.0.1:7070", "0.0.0.0:7071"};
+  absl::StatusOr<ListenerPlan> refused = PlanListeners(config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--insecure"), std::string::npos) << refused.status();
+  config.insecure = true;
+  absl::StatusOr<ListenerPlan> allowed = PlanListeners(config);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_FALSE(allowed->listeners[0].plaintext_on_network);
+  EXPECT_TRUE(allowed->listeners[1].plaintext_on_network);
+}
+
+TEST(PlanListeners, TokenOverPlaintextOffLoopback_IsRefusedEvenWithInsecure) {
+  testing::TempDir tmp;
+  std::string tokens = tmp.Sub("tokens");
+  testing::WriteFile(tokens, "t\n");
+  Config config;
+  config.listen = {"0.0.0.0:7071"};
+  config.insecure = true;
+  config.auth_token_file = tokens;
+  EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PlanListeners, UnreadableTlsOrTokenFiles_StopTheStart) {
+  Config config;
+  config.listen = {"127.0.0.1:7070"};
+  config.auth_token_file = "/nonexistent/tokens";
+  EXPECT_FALSE(PlanListeners(config).ok());
+  config.auth_token_file.clear();
+  config.tls_cert_file = "/nonexistent/cert.pem";
+  config.tls_key_file = "/nonexistent/key.pem";
+  EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(PlanListeners, NotPemCertificate_IsInvalidArgument) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.Sub("cert"), "not a certificate");
+  testing::WriteFile(tmp.Sub("key"), "-----BEGIN PRIVATE KEY-----\n");
+  Config config;
+  config.listen = {"127.0.0.1:7070"};
+  config.tls_cert_file = tmp.Sub("cert");
+  config.tls_key_file = tmp.Sub("key");
+  EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SecurityFlags, CertWithoutKey_CaWithoutCert_RequireWithoutCa_AreRefused) {
+  EXPECT_FALSE(Parse({"--tls-cert-file", "c"}).ok());
+  EXPECT_FALSE(Parse({"--tls-key-file", "k"}).ok());
+  EXPECT_FALSE(Parse({"--tls-ca-file", "ca"}).ok());
+  EXPECT_FALSE(
+      Parse({"--tls-cert-file", "c", "--tls-key-file", "k", "--tls-require-client-cert"}).ok());
+  EXPECT_TRUE(Parse({"--tls-cert-file", "c", "--tls-key-file", "k", "--tls-ca-file", "ca",
+                     "--tls-require-client-cert"})
+                  .ok());
+}
+
+TEST(SecurityFlags, SocketModeOnly0600Or0660_RefreshAtLeastOneSecond) {
+  EXPECT_EQ(Parse({"--unix-socket-mode", "0660"})->unix_socket_mode, 0660u);
+  EXPECT_FALSE(Parse({"--unix-socket-mode", "0666"}).ok());
+  EXPECT_FALSE(Parse({"--unix-socket-mode", "0700"}).ok());
+  EXPECT_FALSE(Parse({"--tls-refresh-interval", "100ms"}).ok());
+  EXPECT_FALSE(Parse({"--max-concurrent-streams", "0"}).ok());
+}
+
+TEST(SecurityFlags, Defaults_AreTheSafeOnes) {
+  Config c;
+  EXPECT_EQ(c.unix_socket_mode, 0600u);
+  EXPECT_FALSE(c.insecure);
+  EXPECT_GT(c.max_concurrent_streams, 0u);
+  EXPECT_GT(c.max_connection_age.count(), 0);
+  EXPECT_GT(c.handshake_timeout.count(), 0);
+  EXPECT_GT(c.memory_quota_bytes, 0u);
+}
+
+TEST(ConstantTimeEquals, EqualOnlyForSameBytesAndLength) {
+  EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secret2"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secre"));
+  EXPECT_FALSE(ConstantTimeEquals("", "x"));
+  EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), "a"));
+}
+
+TEST(ParseTokens, OnePerLine_TrimmedBlankLinesSkipped) {
+  EXPECT_EQ(ParseTokens("  one \n\n\ttwo\r\n"), (std::vector<std::string>{"one", "two"}));
+  EXPECT_TRUE(ParseTokens(" \n\n").empty());
+}
+
+TEST(TokenAuthenticator, EmptyFile_IsRefusedAtStart) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.Sub("tokens"), "\n  \n");
+  EXPECT_EQ(TokenAuthenticator::Create(tmp.Sub("tokens")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TokenAuthenticator, OnlyBearerWithAListedToken_IsAccepted) {
+  testing::TempDir tmp;
+  testing::WriteFile(tmp.Sub("tokens"), "alpha\nbeta\n");
+  auto auth = TokenAuthenticator::Create(tmp.Sub("tokens"));
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_TRUE((*auth)->Accepts("Bearer alpha"));
+  EXPECT_TRUE((*auth)->Accepts("Bearer beta"));
+  EXPECT_FALSE((*auth)->Accepts("Bearer gamma"));
+  EXPECT_FALSE((*auth)->Accepts("Bearer "));
+  EXPECT_FALSE((*auth)->Accepts("alpha"));
+  EXPECT_FALSE((*auth)->Accepts("Basic alpha"));
+}
+
+}  // namespace
+}  // namespace walrus
