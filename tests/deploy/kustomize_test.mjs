@@ -36,9 +36,14 @@ const check = (ok, message) => {
 const help = execFileSync(walrusd, ["--help"], { encoding: "utf8" });
 const documented = new Set([...help.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]));
 const flagsPy = fs.readFileSync(path.join(repo, "tests", "deploy", "flags.py"), "utf8");
+// PENDING_FLAGS is a set literal, or set() when empty.
+const pendingMatch = flagsPy.match(/PENDING_FLAGS = \{([^}]*)\}/s);
 const pendingFlags = new Set(
-  [...flagsPy.match(/PENDING_FLAGS = \{([^}]*)\}/s)[1].matchAll(/"([a-z0-9-]+)"/g)].map((m) => m[1]),
+  pendingMatch ? [...pendingMatch[1].matchAll(/"([a-z0-9-]+)"/g)].map((m) => m[1]) : [],
 );
+if (!pendingMatch && !/PENDING_FLAGS = set\(\)/.test(flagsPy)) {
+  throw new Error("tests/deploy/flags.py: PENDING_FLAGS is neither a set literal nor set()");
+}
 
 function modulePathFor(obj) {
   const [group, version] = obj.apiVersion.includes("/")
