@@ -43,7 +43,9 @@ constexpr uint32_t kMaxChunkBytes = 4 << 20;
 // completes one stream's appends in submission order, so acknowledgements are
 // in order by construction. The first failure stops reading, fails whatever
 // the stream still has queued (they are not written: `failed` is checked by
-// the committer before encoding), and ends the stream with that status.
+// the committer before encoding), sends the acknowledgements of the appends
+// before it that are already durable (so the client resends only what was
+// not written), and ends the stream with that status.
 class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
                             public WalService::Drainable {
  public:
@@ -93,7 +95,10 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
     responses_.pop_front();
-    if (!ok) FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    if (!ok) {
+      FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      client_gone_ = true;
+    }
     WriteNextLocked();
     MaybeFinishLocked();
   }
@@ -101,6 +106,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   void OnCancel() override {
     std::lock_guard<std::mutex> lock(mu_);
     FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    client_gone_ = true;
     MaybeFinishLocked();
   }
 
@@ -144,14 +150,16 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   }
 
   void WriteNextLocked() {
-    if (writing_ || responses_.empty() || !status_.ok()) return;
+    if (client_gone_) responses_.clear();
+    if (writing_ || responses_.empty()) return;
     writing_ = true;
     StartWrite(&responses_.front());
   }
 
   void MaybeFinishLocked() {
     if (finished_ || outstanding_ > 0 || writing_) return;
-    if (status_.ok() && !responses_.empty()) return;
+    // Acknowledgements of durable appends go out first, even after a failure.
+    if (!responses_.empty() && !client_gone_) return;
     if (status_.ok() && !reads_done_ && !draining_) return;
     finished_ = true;
     final_status_ = status_;
@@ -179,6 +187,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   bool draining_ = false;
   bool writing_ = false;
   bool finished_ = false;
+  bool client_gone_ = false;  // cancelled, or a write failed: nothing more is sent
   grpc::Status status_;
   grpc::Status final_status_;
 };
