@@ -63,17 +63,20 @@ TEST(Shutdown, SigtermUnderPipelinedLoad_EveryAckDurable_CleanLog_ExitZeroWithin
       auto stub = daemon.NewStub();
       grpc::ClientContext context;
       auto stream = stub->AppendStream(&context);
+      std::atomic<bool> stream_ended{false};
       std::thread reader([&] {
         v1::AppendResponse response;
         while (stream->Read(&response)) {
           if (response.sequence() <= acked_now.load()) out_of_order = true;
           acked_now = response.sequence();
         }
+        stream_ended = true;
       });
       for (uint64_t next = start + 1;; next += 8) {
         if (!stream->Write(AppendOf(next, 8))) break;
         // A deep window: up to 1024 entries sent but not yet acknowledged.
-        while (next > acked_now.load() + 1024) std::this_thread::yield();
+        while (next > acked_now.load() + 1024 && !stream_ended) std::this_thread::yield();
+        if (stream_ended) break;
       }
       reader.join();
       (void)stream->Finish();
