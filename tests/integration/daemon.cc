@@ -40,6 +40,7 @@ void Daemon::Spawn() {
   std::vector<std::string> args = {DaemonBinary(), "--data-dir",       data_dir_, "--listen",
                                    target_,        "--metrics-listen", ""};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+  args.insert(args.begin(), prefix_.begin(), prefix_.end());
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "walrus.grpc.pb.h"
@@ -34,6 +35,11 @@ class Daemon {
   int Signal(int signal, double timeout_seconds = 10);
   void Kill9();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // Later starts run `prefix... walrusd flags...`; the prefix must exec the
+  // daemon in the same process (e.g. /usr/bin/env VAR=VALUE), so pid() and
+  // signals still reach it. Empty: walrusd itself.
+  void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
 
   const std::string& target() const { return target_; }
   const std::string& data_dir() const { return data_dir_; }
@@ -48,6 +54,7 @@ class Daemon {
 
   std::string data_dir_;
   std::vector<std::string> extra_flags_;
+  std::vector<std::string> prefix_;
   std::string socket_;
   std::string target_;
   std::string log_path_;

@@ -45,6 +45,8 @@ class CorruptionTest : public ::testing::Test {
       ASSERT_TRUE(
           (*wal)->Save(testing::MakeState(1, 1, i), testing::MakeEntries(i, i + 3, 1, 90)).ok());
     }
+    // The final record is a 300-byte entry, so a torn tail has many offsets.
+    ASSERT_TRUE((*wal)->Save(raftpb::HardState(), testing::MakeEntries(121, 121, 1, 300)).ok());
     ASSERT_TRUE((*wal)->Close().ok());
     absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(&pristine_, kDir);
     ASSERT_TRUE(segments.ok()) << segments.status();
@@ -133,6 +135,25 @@ TEST_F(CorruptionTest, ZeroedSectorBeforeTheFinalRecord_AlwaysCorruption) {
     }
   }
   std::printf("zeroed sectors, all reported: %d\n", checked_);
+}
+
+// Sector-aligned zeroing gives a few dozen cases per log; a sector-sized run
+// of zeros at every 4-byte offset (as a misdirected or lost write of one
+// sector would leave it on a device with 4-byte-granular garbage) gives
+// thousands, each of which must be reported the same way.
+TEST_F(CorruptionTest, ZeroedSectorSizedRunAtEvery4ByteOffset_AlwaysCorruption) {
+  for (const std::string& path : layout_.paths) {
+    bool last = path == layout_.paths.back();
+    uint64_t end = last ? layout_.last_frames.back().first : *pristine_.FileSize(path);
+    for (uint64_t offset = 0; offset + kSectorSize <= end; offset += 4) {
+      std::unique_ptr<MemFileSystem> fs = Copy();
+      ASSERT_TRUE(fs->ZeroRange(path, offset, kSectorSize).ok());
+      ExpectCorruption(fs.get(), absl::StrCat(path, " zeroed run at ", offset));
+      if (HasFatalFailure()) return;
+    }
+  }
+  std::printf("sector-sized zeroed runs, all reported: %d\n", checked_);
+  EXPECT_GE(checked_, 1000);
 }
 
 TEST_F(CorruptionTest, TornFinalRecordAtEveryByte_RepairsToPreviousBoundary) {

@@ -7,8 +7,14 @@
 // whose sync was in progress: nothing acknowledged lost, no garbage, no false
 // corruption report.
 //
-// WALRUS_CRASH_SEEDS (default 8) runs more workloads; each gives ~1,500
-// crash states.
+// Each sync point yields five images: unsynced data dropped, torn twice (two
+// seeds), torn with the unsynced directory operations kept, and a process
+// crash (everything kept). Directory entries that were never fsynced vanish
+// in the first three, as after a power failure. ReleaseTo runs every ten
+// steps (purge is not in the workload).
+//
+// WALRUS_CRASH_SEEDS (default 8, ~17,000 states) runs more workloads; each
+// gives ~2,000 crash states.
 #include <cstdlib>
 #include <optional>
 
@@ -83,6 +89,7 @@ bool SameEntries(const std::vector<raftpb::Entry>& a, const std::vector<raftpb::
 struct Stats {
   int states = 0;
   int repaired = 0;
+  int releases = 0;
 };
 
 // Recovers one crash image and checks it against the model.
@@ -178,12 +185,24 @@ TEST(CrashStates, EverySyncPointOfSeededWorkloads_RecoversAcknowledgedPrefix) {
       ASSERT_TRUE((*wal)->Sync().ok());
       for (const raftpb::Entry& e : next.entries) acked.Apply(e);
       if (flight.state.has_value()) acked.state = *flight.state;
+      if (step % 10 == 9 && acked.state.commit() > 0) {
+        // Raft releases what a snapshot covers; the segments stay on disk
+        // (purging them is issue 4's), and recovery must not depend on locks.
+        ASSERT_TRUE((*wal)->ReleaseTo(acked.state.commit()).ok());
+        ++stats.releases;
+      }
     }
     fs.SetSyncObserver(nullptr);
     ASSERT_TRUE((*wal)->Close().ok());
   }
-  std::printf("crash states checked: %d (torn tails repaired: %d)\n", stats.states, stats.repaired);
-  EXPECT_GE(stats.states, 1000);
+  std::printf(
+      "crash states checked: %d from %d seeded workloads (torn tails repaired: %d, releases in "
+      "the workloads: %d)\n",
+      stats.states, SeedCount(), stats.repaired, stats.releases);
+  // The issue's floor for `make test` (default seed count).
+  if (SeedCount() >= 8) {
+    EXPECT_GE(stats.states, 10000);
+  }
 }
 
 }  // namespace
