@@ -106,6 +106,15 @@ const std::vector<FlagSpec>& Specs() {
        "serve reads only; also starts on a corrupt log (writes fail FAILED_PRECONDITION)",
        [](const Config& c) { return c.read_only ? "true" : "false"; },
        [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->read_only); }},
+      // Issue 4: segment garbage collection.
+      {"retain-released-segments", "N",
+       "released segments (ReleaseTo) kept before the purge deletes the oldest (etcd's "
+       "--max-wals); 0 deletes them at once. A segment pinned by a backup, or locked by "
+       "another process, is never deleted",
+       [](const Config& c) { return absl::StrCat(c.retain_released_segments); },
+       [](Config* c, const std::string& v, bool) {
+         return absl::SimpleAtoi(v, &c->retain_released_segments);
+       }},
   };
   return *specs;
 }

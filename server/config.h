@@ -25,6 +25,8 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "text";
   bool read_only = false;
+  // Issue 4: segment garbage collection.
+  uint64_t retain_released_segments = 5;
   bool help = false;
   bool version = false;
 
