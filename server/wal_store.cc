@@ -425,6 +425,13 @@ v1::StatusResponse WalStore::Status() const {
     }
   }
   status.set_total_bytes(total);
+  // After a purge the oldest segment left bounds what the log still holds
+  // (a segment's name carries the first index it holds).
+  if (status.created() && files.ok() && !files->empty() &&
+      files->front().id.index > status.first_index() &&
+      files->front().id.index <= status.last_index()) {
+    status.set_first_index(files->front().id.index);
+  }
   status.set_retain_released_segments(options_.retain_released_segments);
   status.set_backups_in_progress(static_cast<uint32_t>(pins_.List().size()));
   {
