@@ -5,16 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/cli.h"
+#include "client/progress.h"
 
 namespace walrus {
 namespace {
-
-std::string Bytes(uint64_t n) {
-  if (n < 10'000) return absl::StrCat(n, " B");
-  if (n < 10'000'000) return absl::StrFormat("%.1f kB", n / 1e3);
-  if (n < 10'000'000'000) return absl::StrFormat("%.1f MB", n / 1e6);
-  return absl::StrFormat("%.1f GB", n / 1e9);
-}
 
 std::string HardStateJson(const raftpb::HardState& s) {
   return absl::StrCat("{\"term\":", s.term(), ",\"vote\":", s.vote(), ",\"commit\":", s.commit(),
@@ -88,7 +82,7 @@ std::string StatusText(const v1::StatusResponse& s) {
     }
   }
   absl::StrAppendFormat(&out, "size:         %d segment%s, %s\n", s.segments_size(),
-                        s.segments_size() == 1 ? "" : "s", Bytes(s.total_bytes()));
+                        s.segments_size() == 1 ? "" : "s", HumanBytes(s.total_bytes()));
   if (s.segments_size() > 0) {
     absl::StrAppendFormat(&out, "  %6s %23s %12s  %-15s %s\n", "seq", "entries", "bytes", "state",
                           "name");
