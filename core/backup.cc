@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/decoder.h"
 #include "core/format.h"
@@ -233,6 +235,13 @@ absl::Status CopyFile(ReadableFile* file, BackupWriter* writer, BackupProgress* 
 absl::StatusOr<BackupSummary> OfflineBackup(FileSystem* fs, const std::string& dir,
                                             const std::string& dest,
                                             const BackupProgressFn& progress) {
+  std::error_code ec;
+  const std::string source_abs = std::filesystem::weakly_canonical(dir, ec).string();
+  const std::string dest_abs = std::filesystem::weakly_canonical(dest, ec).string();
+  if (!ec && (dest_abs == source_abs || absl::StartsWith(dest_abs, source_abs + "/"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backup: destination ", dest, " lies inside the WAL directory ", dir));
+  }
   absl::StatusOr<std::unique_ptr<BackupWriter>> writer = BackupWriter::Begin(fs, dest);
   if (!writer.ok()) return writer.status();
   absl::StatusOr<std::vector<SourceFile>> sources = OpenSources(fs, dir);

@@ -107,7 +107,8 @@ struct BackupSummary {
 // comment. `progress` (may be empty) is called after every chunk.
 // FAILED_PRECONDITION if the directory changed under the backup in a way it
 // cannot follow (a segment other than the oldest vanished); DATA_LOSS if the
-// log is corrupt; ALREADY_EXISTS if `dest` exists. Nothing is left at `dest`
+// log is corrupt; ALREADY_EXISTS if `dest` exists; INVALID_ARGUMENT if `dest`
+// lies inside `dir` (it would become part of the log). Nothing is left at `dest`
 // on error.
 [[nodiscard]] absl::StatusOr<BackupSummary> OfflineBackup(FileSystem* fs, const std::string& dir,
                                                           const std::string& dest,

@@ -1,5 +1,7 @@
 #include "server/wal_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -304,9 +306,19 @@ class BackupReactor : public grpc::ServerWriteReactor<v1::BackupChunk> {
     absl::StatusOr<BackupPlan> plan = store_->BeginBackup(holder);
     if (!plan.ok()) return ToGrpcStatus(plan.status());
     if (metrics_ != nullptr) metrics_->BackupStarted(plan->total_bytes);
+    spdlog::info("{} started: {} segments, {} bytes, up to segment {} offset {} (entry {})", holder,
+                 plan->files.size(), plan->total_bytes, plan->durable.seq, plan->durable.offset,
+                 plan->last_entry_index);
+    const Clock::time_point started = Clock::now();
     grpc::Status status = StreamPlan(*plan);
     plan->pin.reset();  // purge may go on at once
     if (metrics_ != nullptr) metrics_->BackupFinished(status.ok());
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (status.ok()) {
+      spdlog::info("{} done: {} bytes streamed in {:.3f} s", holder, plan->total_bytes, seconds);
+    } else {
+      spdlog::warn("{} failed after {:.3f} s: {}", holder, seconds, status.error_message());
+    }
     return status;
   }
 

@@ -121,6 +121,13 @@ TEST_F(BackupTest, OfflineBackup_DestinationExists_IsRefusedAndLeftAlone) {
   EXPECT_EQ(testing::ReadFile(dest_ + "/keep"), "mine");
 }
 
+TEST_F(BackupTest, OfflineBackup_DestinationInsideTheWalDirectory_IsRefused) {
+  std::unique_ptr<Wal> wal = WriteLog(20);
+  absl::StatusOr<BackupSummary> summary = OfflineBackup(PosixFs(), dir_, dir_ + "/copy");
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument) << summary.status();
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/copy.tmp"));
+}
+
 TEST_F(BackupTest, OfflineBackup_CorruptSealedSegment_FailsAndLeavesNoDestination) {
   std::unique_ptr<Wal> wal = WriteLog(300);
   ASSERT_TRUE(wal->Close().ok());
