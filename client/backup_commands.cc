@@ -20,10 +20,13 @@ using cli::Fail;
 using cli::kExitError;
 using cli::kExitOk;
 
+// `remote`: the status came from the daemon (stream errors); else it is
+// local (the destination, the copy's check): usage/I-O 1, corruption 3.
 int FailBackup(const absl::Status& status, bool remote) {
   int code = status.code() == absl::StatusCode::kAlreadyExists ? kExitError
              : remote                                          ? cli::RemoteExitCode(status)
-                                                               : cli::OfflineExitCode(status);
+             : status.code() == absl::StatusCode::kDataLoss    ? cli::kExitCorrupt
+                                                               : kExitError;
   return Fail(
       code, absl::StrCat("backup failed (nothing written at the destination): ", status.message()));
 }
@@ -76,7 +79,11 @@ class ChunkSink {
                                               " failed its CRC-32C check (damaged in transit)"));
     }
     if (absl::Status s = AdvanceTo(chunk.file_name()); !s.ok()) return s;
-    if (absl::Status s = writer_->Write(chunk.offset(), chunk.data()); !s.ok()) return s;
+    if (absl::Status s = writer_->Write(chunk.offset(), chunk.data()); !s.ok()) {
+      // Offsets out of order are the daemon's fault; anything else is ours.
+      local_failure_ = s.code() != absl::StatusCode::kInvalidArgument;
+      return s;
+    }
     bytes_ += chunk.data().size();
     meter_->Update(bytes_, header_.total_bytes(), next_ > 0 ? next_ - 1 : 0, header_.files_size());
     return absl::OkStatus();
@@ -92,6 +99,8 @@ class ChunkSink {
 
   const v1::BackupChunk& header() const { return header_; }
   uint64_t bytes() const { return bytes_; }
+  // The stream failed writing the local copy (disk full, I/O error).
+  bool local_failure() const { return local_failure_; }
 
  private:
   // Closes the open file (checking its size) and opens the following ones up
@@ -127,6 +136,7 @@ class ChunkSink {
   size_t next_ = 0;  // files opened so far
   std::string open_name_;
   uint64_t bytes_ = 0;
+  bool local_failure_ = false;
 };
 
 }  // namespace
@@ -145,7 +155,7 @@ int RemoteBackup(WalClient* client, const Args& args) {
   if (!cli::GetUint(args, "chunk-bytes", &chunk_bytes, &error)) return Fail(kExitError, error);
   const std::string& dest = args.positional[0];
   absl::StatusOr<std::unique_ptr<BackupWriter>> writer = BackupWriter::Begin(PosixFs(), dest);
-  if (!writer.ok()) return FailBackup(writer.status(), /*remote=*/true);
+  if (!writer.ok()) return FailBackup(writer.status(), /*remote=*/false);
   ProgressMeter meter("backup");
   ChunkSink sink(writer->get(), &meter);
   absl::Status streamed =
@@ -153,11 +163,11 @@ int RemoteBackup(WalClient* client, const Args& args) {
                      [&](const v1::BackupChunk& chunk) { return sink.Take(chunk); });
   if (streamed.ok()) streamed = sink.Finish();
   meter.Finish();
-  if (!streamed.ok()) return FailBackup(streamed, /*remote=*/true);
+  if (!streamed.ok()) return FailBackup(streamed, /*remote=*/!sink.local_failure());
   const uint64_t must_hold = sink.header().last_entry_index();
   absl::StatusOr<VerifyReport> verified =
       (*writer)->Commit(must_hold > 0 ? std::optional<uint64_t>(must_hold) : std::nullopt);
-  if (!verified.ok()) return FailBackup(verified.status(), /*remote=*/true);
+  if (!verified.ok()) return FailBackup(verified.status(), /*remote=*/false);
   return PrintSummary(args, client->target(), dest, sink.header().files_size(), sink.bytes(),
                       *verified, meter.elapsed_seconds());
 }
