@@ -270,6 +270,25 @@ absl::StatusOr<ReadAllReply> WalClient::ReadAll(uint64_t snapshot_index, uint64_
   return reply;
 }
 
+absl::Status WalClient::Backup(
+    uint32_t max_chunk_bytes, const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk) {
+  v1::BackupRequest request;
+  request.set_max_chunk_bytes(max_chunk_bytes);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + options_.read_timeout);
+  context.set_wait_for_ready(true);
+  std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader = stub_->Backup(&context, request);
+  v1::BackupChunk chunk;
+  absl::Status refused;  // the first error of on_chunk
+  while (reader->Read(&chunk)) {
+    if (!refused.ok()) continue;  // cancelled; drain until the stream ends
+    refused = on_chunk(chunk);
+    if (!refused.ok()) context.TryCancel();
+  }
+  absl::Status finished = StatusFromGrpc(reader->Finish());
+  return refused.ok() ? finished : refused;
+}
+
 absl::Status WalClient::SaveSnapshot(uint64_t index, uint64_t term) {
   v1::SaveSnapshotRequest request;
   request.set_index(index);

@@ -51,6 +51,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -160,6 +161,15 @@ class WalClient {
   // The writer epoch mutating calls carry.
   uint64_t epoch() const { return epoch_.load(); }
   void set_epoch(uint64_t epoch) { epoch_.store(epoch); }
+  // Issue 4: streams a point-in-time backup (proto/walrus.proto, Backup):
+  // `on_chunk` gets every message in order, the header first; an error it
+  // returns cancels the call and is returned. Not retried: a stream broken
+  // half-way has to start over into a fresh destination (walrusctl does so
+  // by failing). Waits for the daemon to come up within read_timeout, which
+  // bounds the whole backup.
+  [[nodiscard]] absl::Status Backup(
+      uint32_t max_chunk_bytes,
+      const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk);
 
   // Opens a pipelined AppendStream RPC (see client/append_stream.h). Not
   // retried: a broken stream reports its status and the caller reopens.

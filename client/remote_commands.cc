@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/append_batcher.h"
+#include "client/backup_commands.h"
 #include "client/jsonl_log.h"
 #include "client/log_printer.h"
 #include "client/status_format.h"
@@ -70,7 +71,8 @@ class JsonlAppender {
 
 bool IsRemoteCommand(const std::string& command) {
   return command == "append" || command == "read" || command == "snapshot" ||
-         command == "release" || command == "status" || command == "fence";
+         command == "release" || command == "status" || command == "fence" ||
+         command == "backup";
 }
 
 int RunRemoteCommand(const std::string& command, WalClient* client, const Args& args) {
@@ -79,6 +81,7 @@ int RunRemoteCommand(const std::string& command, WalClient* client, const Args& 
   if (command == "snapshot") return RemoteSnapshot(client, args);
   if (command == "release") return RemoteRelease(client, args);
   if (command == "fence") return RemoteFence(client, args);
+  if (command == "backup") return RemoteBackup(client, args);
   return RemoteStatus(client, args);
 }
 

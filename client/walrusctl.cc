@@ -14,10 +14,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/backup_commands.h"
 #include "client/cli.h"
 #include "client/client.h"
+#include "client/dir_status.h"
 #include "client/log_printer.h"
+#include "client/progress.h"
 #include "client/remote_commands.h"
+#include "client/status_format.h"
 #include "core/errors.h"
 #include "core/verify.h"
 #include "core/wal.h"
@@ -30,12 +34,24 @@ constexpr char kUsage[] =
 
 Offline commands (on a WAL directory):
   dump DIR [--format=text|jsonl] [--snapshot-index N --snapshot-term T] [--allow-torn-tail]
+       [--start-index N] [--end-index N] [--entry-type normal|confchange|confchangev2]
         Print what ReadAll returns: metadata, hard state, entries after the
-        snapshot. Fails (non-zero, message on stderr) on any damage; a torn
-        tail fails with exit 2 unless --allow-torn-tail.
-  verify DIR
+        snapshot (only those from --start-index to --end-index, inclusive,
+        of --entry-type, if given). Fails (non-zero, message on stderr) on
+        any damage; a torn tail fails with exit 2 unless --allow-torn-tail.
+  verify DIR [--json]
         Check every segment. Exit 0 clean, 2 torn tail (repairable),
         3 corruption; the message names the file, offset and index range.
+  status DIR [--json]
+        Segments with their entries and sizes, first and last index, hard
+        state, snapshot markers, which segments a live process holds locked,
+        disk use. Reads only; works while walrusd owns DIR.
+  backup DIR DEST [--json]
+        Point-in-time copy of DIR (a WAL directory, or a walrusd data
+        directory holding wal/) while a walrusd may be writing it: locks the
+        released segments it reads so walrusd's purge keeps them, copies
+        every file, the last one up to its last valid record. DEST (which
+        must not exist) appears only complete and verified.
   repair DIR
         Truncate a torn tail of the last segment, keeping <segment>.broken.
         Refuses corruption (exit 3, nothing changed) and a directory a live
@@ -57,7 +73,14 @@ WALRUS_SERVER environment variable; ADDR is host:port or unix:PATH):
   release --index N
         Release the segments wholly before the one holding index N.
   status [--json]
-        The daemon's state: entries, hard state, segments, health.
+        The daemon's state: entries, hard state, segments (held, released,
+        pinned by a backup), purge policy and what blocks it, health.
+  backup DEST [--json] [--chunk-bytes N]
+        Point-in-time backup through the daemon while appends continue: it
+        pins the segments, fixes the durable end, streams the files; every
+        chunk's CRC-32C is checked. DEST (which must not exist) appears only
+        complete, verified, and holding every entry acknowledged before the
+        backup started.
   fence
         Issue a new writer epoch and print it: from now on the daemon refuses
         writes carrying an older epoch (the previous writer is fenced out).
@@ -70,6 +93,9 @@ Security flags (before the command):
   --tls-server-name NAME check the daemon's certificate for NAME
   --token-file FILE      send the bearer token in FILE (env WALRUS_TOKEN_FILE)
   --epoch N              writer epoch for append/snapshot/release (default 0)
+
+Progress (bytes, files, rate, time left) is drawn on stderr for backup,
+verify and dump when stderr is a terminal.
 
 Calls that find the daemon unavailable are retried with backoff; each call
 must finish within --timeout seconds (default 10; read: 300).
@@ -97,6 +123,28 @@ int Dump(const Args& args) {
   walpb::Snapshot snapshot;
   snapshot.set_index(index);
   snapshot.set_term(term);
+  uint64_t start_index = 0, end_index = UINT64_MAX;
+  if (!cli::GetUint(args, "start-index", &start_index, &error) ||
+      !cli::GetUint(args, "end-index", &end_index, &error)) {
+    return Fail(kExitError, error);
+  }
+  if (start_index > end_index) {
+    return Fail(kExitError, "--start-index must not be greater than --end-index");
+  }
+  std::optional<raftpb::EntryType> entry_type;
+  if (args.Has("entry-type")) {
+    const std::string& t = args.flags.at("entry-type");
+    if (t == "normal" || t == "0") {
+      entry_type = raftpb::EntryNormal;
+    } else if (t == "confchange" || t == "1") {
+      entry_type = raftpb::EntryConfChange;
+    } else if (t == "confchangev2" || t == "2") {
+      entry_type = raftpb::EntryConfChangeV2;
+    } else {
+      return Fail(kExitError,
+                  absl::StrCat("bad --entry-type '", t, "': normal, confchange or confchangev2"));
+    }
+  }
   const std::string& dir = args.positional[0];
   absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRead(dir, snapshot, WalOptions());
   if (!wal.ok()) return Fail(cli::OfflineExitCode(wal.status()), wal.status().ToString());
@@ -111,8 +159,17 @@ int Dump(const Args& args) {
   LogPrinter printer(stdout, read_options.format);
   printer.Metadata(result->metadata);
   printer.HardState(result->state);
-  for (const raftpb::Entry& entry : result->entries) printer.Entry(entry);
+  ProgressMeter meter("dump", "entries", "");
+  uint64_t done = 0;
+  for (const raftpb::Entry& entry : result->entries) {
+    if (++done % 1024 == 0) meter.Update(done, result->entries.size());
+    if (entry.index() < start_index || entry.index() > end_index) continue;
+    if (entry_type.has_value() && entry.type() != *entry_type) continue;
+    printer.Entry(entry);
+  }
   printer.Finish();
+  meter.Update(done, result->entries.size());
+  meter.Finish();
   if (!result->torn_tail.empty()) {
     std::fprintf(stderr, "walrusctl: warning: torn tail in %s (never synced)\n",
                  result->torn_tail.c_str());
@@ -123,9 +180,32 @@ int Dump(const Args& args) {
 
 int Verify(const Args& args) {
   if (args.positional.size() != 1) return Fail(kExitError, "verify needs exactly one DIR");
-  absl::StatusOr<VerifyReport> report = walrus::Verify(PosixFs(), args.positional[0]);
+  ProgressMeter meter("verify", "bytes", "segments");
+  absl::StatusOr<VerifyReport> report =
+      walrus::Verify(PosixFs(), args.positional[0],
+                     [&](uint64_t done, uint64_t total, size_t files_done, size_t files_total) {
+                       meter.Update(done, total, files_done, files_total);
+                     });
+  meter.Finish();
   if (!report.ok()) return Fail(kExitError, report.status().ToString());
   std::string line = report->Describe();
+  if (args.Has("json")) {
+    static const char* const kOutcomes[] = {"clean", "torn_tail", "corrupt"};
+    std::printf(
+        "{\"dir\":%s,\"outcome\":\"%s\",\"segments\":%zu,\"records\":%lu,\"entries\":%lu,"
+        "\"first_index\":%lu,\"last_index\":%lu,\"file\":%s,\"offset\":%lu,\"reason\":%s,"
+        "\"seconds\":%.3f}\n",
+        cli::JsonQuote(args.positional[0]).c_str(), kOutcomes[report->outcome], report->segments,
+        static_cast<unsigned long>(report->records), static_cast<unsigned long>(report->entries),
+        static_cast<unsigned long>(report->first_index.value_or(0)),
+        static_cast<unsigned long>(report->last_index.value_or(0)),
+        cli::JsonQuote(report->file).c_str(), static_cast<unsigned long>(report->offset),
+        cli::JsonQuote(report->reason).c_str(), meter.elapsed_seconds());
+    std::fflush(stdout);
+    return report->outcome == VerifyReport::kClean      ? kExitOk
+           : report->outcome == VerifyReport::kTornTail ? kExitTornTail
+                                                        : kExitCorrupt;
+  }
   switch (report->outcome) {
     case VerifyReport::kClean:
       std::printf("%s\n", line.c_str());
@@ -136,6 +216,16 @@ int Verify(const Args& args) {
       return Fail(kExitCorrupt, line);
   }
   return kExitError;
+}
+
+int DirStatus(const Args& args) {
+  absl::StatusOr<v1::StatusResponse> status =
+      ReadDirStatus(PosixFs(), ResolveWalDir(args.positional[0]));
+  if (!status.ok()) return Fail(kExitError, status.status().ToString());
+  std::string text = args.Has("json") ? StatusJson(*status) : StatusText(*status);
+  std::fputs(text.c_str(), stdout);
+  if (std::fflush(stdout) != 0) return Fail(kExitError, "writing to stdout failed");
+  return kExitOk;
 }
 
 int Repair(const Args& args) {
@@ -265,6 +355,9 @@ int main(int argc, char** argv) {
   if (command == "dump") return Dump(args);
   if (command == "verify") return Verify(args);
   if (command == "repair") return Repair(args);
+  // Issue 4: offline forms of backup and status (a directory argument).
+  if (command == "backup" && args.positional.size() == 2) return OfflineBackupCommand(args);
+  if (command == "status" && args.positional.size() == 1) return DirStatus(args);
   if (IsRemoteCommand(command)) return RunRemote(command, global, args);
   return Fail(kExitError, absl::StrCat("unknown command '", command, "'; see walrusctl --help"));
 }

@@ -29,7 +29,8 @@ std::string VerifyReport::Describe() const {
                       " at offset ", offset, ": ", reason, "; ", affected);
 }
 
-absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
+absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir,
+                                    const VerifyProgressFn& progress) {
   absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, dir);
   if (!segments.ok()) return segments.status();
   if (segments->empty()) return absl::NotFoundError(absl::StrCat("no WAL segments in ", dir));
@@ -49,6 +50,16 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
   }
   std::vector<std::string> paths;
   for (const SegmentFile& segment : *segments) paths.push_back(JoinPath(dir, segment.name));
+  // Bytes before each file, for progress.
+  std::vector<uint64_t> before(paths.size() + 1, 0);
+  if (progress) {
+    for (size_t i = 0; i < paths.size(); ++i) {
+      absl::StatusOr<uint64_t> size = fs->FileSize(paths[i]);
+      before[i + 1] = before[i] + (size.ok() ? *size : 0);
+    }
+    progress(0, before.back(), 0, paths.size());
+  }
+  size_t progress_file = 0;
 
   Decoder decoder(fs, paths);
   std::optional<std::string> metadata;
@@ -59,6 +70,10 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
   absl::Status status =
       decoder.Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
         ++report.records;
+        if (progress && (pos.file_index != progress_file || report.records % 4096 == 0)) {
+          progress_file = pos.file_index;
+          progress(before[pos.file_index] + pos.end, before.back(), pos.file_index, paths.size());
+        }
         record_error = ParsePayload(record, &payload);
         if (record_error.empty() && payload.type == RecordType::kSnapshot) {
           last_snapshot = std::max(last_snapshot, payload.snapshot.index());
@@ -105,6 +120,7 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir) {
     return report;
   }
   if (!status.ok()) return status;
+  if (progress) progress(before.back(), before.back(), paths.size(), paths.size());
   const LogEnd& end = decoder.end();
   if (end.kind != LogEnd::kClean) {
     set_damage(end.kind == LogEnd::kTornTail ? VerifyReport::kTornTail : VerifyReport::kCorrupt,

@@ -4,6 +4,7 @@
 #define WALRUS_CORE_VERIFY_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,11 +34,17 @@ struct VerifyReport {
   std::string Describe() const;
 };
 
+// Called now and then while Verify reads: bytes of the segments checked so
+// far and in all, segments finished and in all.
+using VerifyProgressFn = std::function<void(uint64_t bytes_done, uint64_t bytes_total,
+                                            size_t files_done, size_t files_total)>;
+
 // Reads every segment of `dir` from the first, checking frames, the CRC chain
 // across segments, metadata agreement and that every record parses. Takes no
 // locks and changes nothing. An error status means the log could not be read
-// at all (no directory, no segments, an I/O error).
-[[nodiscard]] absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir);
+// at all (no directory, no segments, an I/O error). `progress` may be empty.
+[[nodiscard]] absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir,
+                                                  const VerifyProgressFn& progress = {});
 
 struct RepairReport {
   bool repaired = false;      // false: the log was already clean

@@ -477,12 +477,15 @@ absl::Status Wal::Cut() {
   if (!IsEmptyHardState(state_)) encoder_.AddHardState(state_);
   if (absl::Status s = prepared->file->Append(encoder_.pending()); !s.ok()) return Fail(s);
   if (absl::Status s = prepared->file->Sync(); !s.ok()) return Fail(s);
+  // Lock before the file gets its .wal name (the lock follows it across the
+  // rename): once named, anyone may try to lock it (an offline backup locks
+  // every segment it can), and the writer must never lose that race.
+  absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->TryLockFile(prepared->path);
+  if (!lock.ok()) return Fail(lock.status());
   // Only a complete, synced segment gets a .wal name; the rename is made
   // durable before anything is acknowledged from the new segment.
   if (absl::Status s = fs_->Rename(prepared->path, path); !s.ok()) return Fail(s);
   if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return Fail(s);
-  absl::StatusOr<std::unique_ptr<FileLock>> lock = fs_->TryLockFile(path);
-  if (!lock.ok()) return Fail(lock.status());
   (void)tail_->Close();
   tail_ = std::move(prepared->file);
   locks_.push_back({next, std::move(*lock)});

@@ -186,6 +186,16 @@ const std::vector<FlagSpec>& Specs() {
        [](const Config& c) { return absl::StrCat(c.memory_quota_bytes); },
        [](Config* c, const std::string& v, bool) {
          return ParseBytes(v, &c->memory_quota_bytes) && c->memory_quota_bytes >= (1u << 20);
+        }},
+
+      // Issue 4: segment garbage collection.
+      {"retain-released-segments", "N",
+       "released segments (ReleaseTo) kept before the purge deletes the oldest (etcd's "
+       "--max-wals); 0 deletes them at once. A segment pinned by a backup, or locked by "
+       "another process, is never deleted",
+       [](const Config& c) { return absl::StrCat(c.retain_released_segments); },
+       [](Config* c, const std::string& v, bool) {
+         return absl::SimpleAtoi(v, &c->retain_released_segments);
        }},
   };
   return *specs;

@@ -44,6 +44,8 @@ struct Config {
   std::chrono::microseconds handshake_timeout{10'000'000};
   uint64_t memory_quota_bytes = 1ull << 30;
 
+  // Issue 4: segment garbage collection.
+  uint64_t retain_released_segments = 5;
   bool help = false;
   bool version = false;
 

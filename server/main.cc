@@ -91,6 +91,7 @@ int Run(const Config& config) {
   store_options.max_batch_delay = config.max_batch_delay;
   store_options.read_only = config.read_only;
   store_options.epoch_path = config.EpochPath();
+  store_options.retain_released_segments = config.retain_released_segments;
   RecoverySummary recovery;
   absl::StatusOr<std::unique_ptr<WalStore>> store =
       WalStore::Open(store_options, metrics.get(), &recovery);

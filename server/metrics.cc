@@ -144,12 +144,73 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
       .Register(r)
       .Add({{"version", WALRUS_VERSION}})
       .Set(1);
-  // Defined now so dashboards see them from the start; purge comes with GC.
-  prometheus::BuildCounter()
-      .Name("walrus_wal_purged_segments_total")
-      .Help("Released segments deleted by the purge policy")
-      .Register(r)
-      .Add({});
+  // Issue 4: garbage collection and backups.
+  released_ = &prometheus::BuildCounter()
+                   .Name("walrus_wal_released_segments_total")
+                   .Help("Segments released by ReleaseTo (eligible for purge)")
+                   .Register(r)
+                   .Add({});
+  purged_ = &prometheus::BuildCounter()
+                 .Name("walrus_wal_purged_segments_total")
+                 .Help("Released segments deleted by the purge policy")
+                 .Register(r)
+                 .Add({});
+  purged_bytes_ = &prometheus::BuildCounter()
+                       .Name("walrus_wal_purged_bytes_total")
+                       .Help("Bytes of disk reclaimed by the purge policy")
+                       .Register(r)
+                       .Add({});
+  purge_blocked_ = &prometheus::BuildGauge()
+                        .Name("walrus_wal_purge_blocked")
+                        .Help(
+                            "1 while the oldest purgeable segment is kept by a backup's pin or "
+                            "another process's lock")
+                        .Register(r)
+                        .Add({});
+  purge_blocked_total_ = &prometheus::BuildCounter()
+                              .Name("walrus_wal_purge_blocked_total")
+                              .Help("Times the purge became blocked by a pin or a lock")
+                              .Register(r)
+                              .Add({});
+  backup_in_progress_ = &prometheus::BuildGauge()
+                             .Name("walrus_backup_in_progress")
+                             .Help("Backups being streamed now")
+                             .Register(r)
+                             .Add({});
+  backup_bytes_ = &prometheus::BuildCounter()
+                       .Name("walrus_backup_bytes_copied_total")
+                       .Help("Bytes streamed by Backup RPCs")
+                       .Register(r)
+                       .Add({});
+  backup_target_ = &prometheus::BuildGauge()
+                        .Name("walrus_backup_bytes_target")
+                        .Help("Bytes the running (or last) backup must copy")
+                        .Register(r)
+                        .Add({});
+  auto& backups = prometheus::BuildCounter()
+                      .Name("walrus_backups_total")
+                      .Help("Backup RPCs finished, by result")
+                      .Register(r);
+  backups_ok_ = &backups.Add({{"result", "ok"}});
+  backups_error_ = &backups.Add({{"result", "error"}});
+}
+
+void ServerMetrics::ObservePurge(uint64_t segments, uint64_t bytes, bool blocked,
+                                 bool newly_blocked) {
+  purged_->Increment(double(segments));
+  purged_bytes_->Increment(double(bytes));
+  purge_blocked_->Set(blocked ? 1 : 0);
+  if (newly_blocked) purge_blocked_total_->Increment();
+}
+
+void ServerMetrics::BackupStarted(uint64_t target_bytes) {
+  backup_in_progress_->Increment();
+  backup_target_->Set(double(target_bytes));
+}
+
+void ServerMetrics::BackupFinished(bool ok) {
+  backup_in_progress_->Decrement();
+  (ok ? backups_ok_ : backups_error_)->Increment();
 }
 
 absl::Status ServerMetrics::Serve(const std::string& address) {

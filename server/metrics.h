@@ -43,6 +43,15 @@ class ServerMetrics : public WalMetrics {
   void SetFailStop(bool failed) { fail_stop_->Set(failed ? 1 : 0); }
   void SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
 
+  // Issue 4: garbage collection and backups.
+  void AddReleasedSegments(uint64_t count) { released_->Increment(double(count)); }
+  // One purge run: segments and bytes deleted, and whether a pin or another
+  // process's lock stopped it (`newly_blocked`: it was not blocked there before).
+  void ObservePurge(uint64_t segments, uint64_t bytes, bool blocked, bool newly_blocked);
+  void BackupStarted(uint64_t target_bytes);
+  void AddBackupBytes(uint64_t bytes) { backup_bytes_->Increment(double(bytes)); }
+  void BackupFinished(bool ok);
+
   prometheus::Registry& registry() { return *registry_; }
 
   // Disk usage (issue 7): walrus_data_dir_free_bytes and
@@ -69,6 +78,17 @@ class ServerMetrics : public WalMetrics {
   prometheus::Family<prometheus::Counter>* rpc_requests_;
   prometheus::Family<prometheus::Histogram>* rpc_seconds_;
   std::shared_ptr<prometheus::Collectable> data_dir_usage_;
+  // Issue 4.
+  prometheus::Counter* released_;
+  prometheus::Counter* purged_;
+  prometheus::Counter* purged_bytes_;
+  prometheus::Gauge* purge_blocked_;
+  prometheus::Counter* purge_blocked_total_;
+  prometheus::Gauge* backup_in_progress_;
+  prometheus::Counter* backup_bytes_;
+  prometheus::Gauge* backup_target_;
+  prometheus::Counter* backups_ok_;
+  prometheus::Counter* backups_error_;
 };
 
 }  // namespace walrus

@@ -48,6 +48,11 @@ class WalService final : public v1::WAL::CallbackService {
   grpc::ServerUnaryReactor* Fence(grpc::CallbackServerContext* context,
                                   const v1::FenceRequest* request,
                                   v1::FenceResponse* response) override;
+  // Issue 4: streams a point-in-time backup (WalStore::BeginBackup) from a
+  // worker thread, one chunk in flight at a time; the pin goes when the
+  // stream ends, however it ends.
+  grpc::ServerWriteReactor<v1::BackupChunk>* Backup(grpc::CallbackServerContext* context,
+                                                    const v1::BackupRequest* request) override;
 
   // Counts an RPC as started; Observe() counts it as finished.
   void Started() const { in_flight_.fetch_add(1); }

@@ -1,5 +1,7 @@
 #include "server/wal_store.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -28,6 +30,8 @@ absl::StatusOr<std::unique_ptr<WalStore>> WalStore::Open(const StoreOptions& opt
   if (absl::Status s = store->Recover(summary); !s.ok()) return s;
   store->PublishStatus();
   store->committer_ = std::thread([s = store.get()] { s->Run(); });
+  store->pins_.set_on_unpin([s = store.get()] { s->RequestPurge(); });
+  store->purger_ = std::thread([s = store.get()] { s->PurgeLoop(); });
   return store;
 }
 
@@ -95,6 +99,7 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   tip_.snapshot_term = read->last_snapshot.term();
   tip_.state = read->state;
   wal_ = std::move(wal);
+  first_unreleased_seq_ = wal_->locked_segments().front().seq;
   status_.set_snapshot_index(read->last_snapshot.index());
   status_.set_snapshot_term(read->last_snapshot.term());
 
@@ -286,6 +291,7 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         return;
       }
       wal_ = std::move(*wal);
+      first_unreleased_seq_ = wal_->locked_segments().front().seq;
       tip_ = LogTip();
       *result = 1;
       return;
@@ -345,7 +351,13 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = s;
         return;
       }
-      *result = before - wal_->locked_segments().size();
+      const uint64_t released = before - wal_->locked_segments().size();
+      *result = released;
+      if (released > 0) {
+        if (metrics_ != nullptr) metrics_->AddReleasedSegments(released);
+        first_unreleased_seq_ = wal_->locked_segments().front().seq;
+        RequestPurge();
+      }
       return;
     }
   }
@@ -427,6 +439,7 @@ void WalStore::PublishStatus() {
   *status_.mutable_hard_state() = tip_.state;
   LogPosition durable = wal_->durable_position();
   durable_ = durable;
+  last_entry_index_ = tip_.terms.empty() ? 0 : tip_.terms.last_index();
   status_.set_durable_segment(durable.seq);
   status_.set_durable_offset(durable.offset);
   status_.set_fail_stop(!wal_->failure().ok());
@@ -459,6 +472,10 @@ v1::StatusResponse WalStore::Status() const {
       segment->set_seq(file.id.seq);
       segment->set_first_index(file.id.index);
       segment->set_locked(std::find(locked.begin(), locked.end(), file.id.seq) != locked.end());
+      if (std::optional<std::string> holder = pins_.HolderOf(file.id.seq)) {
+        segment->set_pinned(true);
+        segment->set_pinned_by(*holder);
+      }
       absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
       if (size.ok()) {
         segment->set_size_bytes(*size);
@@ -467,7 +484,121 @@ v1::StatusResponse WalStore::Status() const {
     }
   }
   status.set_total_bytes(total);
+  // After a purge the oldest segment left bounds what the log still holds
+  // (a segment's name carries the first index it holds).
+  if (status.created() && files.ok() && !files->empty() &&
+      files->front().id.index > status.first_index() &&
+      files->front().id.index <= status.last_index()) {
+    status.set_first_index(files->front().id.index);
+  }
+  status.set_retain_released_segments(options_.retain_released_segments);
+  status.set_backups_in_progress(static_cast<uint32_t>(pins_.List().size()));
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status.set_purge_blocked_by(purge_blocked_by_);
+  }
   return status;
+}
+
+absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
+  std::optional<LogPosition> durable;
+  uint64_t last_entry = 0;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (!status_.created()) {
+      return absl::FailedPreconditionError("WAL not created: nothing to back up");
+    }
+    durable = durable_;
+    last_entry = last_entry_index_;
+  }
+  if (!durable.has_value()) {
+    return absl::FailedPreconditionError(
+        "this walrusd has no writer (read-only), so it has no durable end to back up to; "
+        "back the directory up offline: walrusctl backup DIR DEST");
+  }
+  BackupPlan plan;
+  // Pin first, list second: a segment the listing shows stays until the pin
+  // goes (purge checks the pins and deletes under one mutex).
+  plan.pin = pins_.PinRange(0, durable->seq, holder);
+  plan.durable = *durable;
+  plan.last_entry_index = last_entry;
+  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
+  if (!files.ok()) return files.status();
+  while (!files->empty() && files->back().id.seq > durable->seq) files->pop_back();
+  if (files->empty() || files->back().id.seq != durable->seq || !IsContiguous(*files, 0)) {
+    return absl::InternalError(absl::StrCat("backup: the segments of ", options_.wal_dir,
+                                            " do not reach the durable segment ", durable->seq,
+                                            " without a gap"));
+  }
+  for (const SegmentFile& file : *files) {
+    uint64_t bytes = durable->offset;
+    if (file.id.seq != durable->seq) {
+      // Sealed segments were cut to their data when the next one started.
+      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
+      if (!size.ok()) return size.status();
+      bytes = *size;
+    }
+    v1::BackupFile* out = &plan.files.emplace_back();
+    out->set_name(file.name);
+    out->set_size_bytes(bytes);
+    plan.total_bytes += bytes;
+  }
+  return plan;
+}
+
+void WalStore::RequestPurge() {
+  std::lock_guard<std::mutex> lock(purge_mu_);
+  purge_requested_ = true;
+  purge_cv_.notify_one();
+}
+
+void WalStore::PurgeLoop() {
+  std::unique_lock<std::mutex> lock(purge_mu_);
+  while (!purge_stopping_) {
+    // A pin of our own says when it goes (on_unpin); another process's lock
+    // does not, so a blocked purge looks again every second.
+    auto wait = last_blocked_.empty() ? std::chrono::seconds(30) : std::chrono::seconds(1);
+    purge_cv_.wait_for(lock, wait, [this] { return purge_stopping_ || purge_requested_; });
+    if (purge_stopping_) break;
+    purge_requested_ = false;
+    const uint64_t first = first_unreleased_seq_.load();
+    if (first == 0) continue;
+    lock.unlock();
+    RunPurge(first);
+    lock.lock();
+  }
+}
+
+void WalStore::RunPurge(uint64_t first_unreleased_seq) {
+  PurgeReport report;
+  absl::StatusOr<PurgeReport> done = PurgeReleased(
+      options_.fs, options_.wal_dir,
+      PurgePolicy{first_unreleased_seq, options_.retain_released_segments}, &pins_, &report);
+  if (!report.purged.empty()) spdlog::info("purge: {}", report.Describe());
+  if (!done.ok()) {
+    spdlog::error("purge of {} failed (the log stays contiguous; retrying later): {}",
+                  options_.wal_dir, std::string(done.status().message()));
+  }
+  std::string blocked;
+  if (report.blocked.has_value()) {
+    blocked = absl::StrCat(report.blocked->file, ": ", report.blocked->holder);
+  }
+  const bool newly_blocked = !blocked.empty() && blocked != last_blocked_;
+  if (newly_blocked) {
+    spdlog::warn(
+        "purge blocked: {} and every later segment stay until it goes ({} released segments "
+        "on disk, policy keeps {})",
+        blocked, report.released, options_.retain_released_segments);
+  } else if (blocked.empty() && !last_blocked_.empty()) {
+    spdlog::info("purge unblocked: {}", report.Describe());
+  }
+  if (metrics_ != nullptr) {
+    metrics_->ObservePurge(report.purged.size(), report.purged_bytes, !blocked.empty(),
+                           newly_blocked);
+  }
+  last_blocked_ = blocked;
+  std::lock_guard<std::mutex> lock(status_mu_);
+  purge_blocked_by_ = blocked;
 }
 
 absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
@@ -495,6 +626,12 @@ void WalStore::Shutdown() {
   }
   cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    purge_stopping_ = true;
+  }
+  purge_cv_.notify_all();
+  if (purger_.joinable()) purger_.join();
   if (wal_ != nullptr) (void)wal_->Close();
 }
 

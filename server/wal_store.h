@@ -44,6 +44,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/purge.h"
+#include "core/segment_pins.h"
 #include "core/wal.h"
 #include "server/append_plan.h"
 #include "server/metrics.h"
@@ -62,6 +64,18 @@ struct StoreOptions {
   // it). Empty: Fence fails FAILED_PRECONDITION and only epoch 0 is accepted.
   std::string epoch_path;
   FileSystem* fs = PosixFs();
+  // Issue 4: the purge policy (core/purge.h). Released segments kept.
+  uint64_t retain_released_segments = 5;
+};
+
+// Issue 4: what a point-in-time backup copies, fixed when it starts.
+struct BackupPlan {
+  // Keeps purge away from every file below until destroyed.
+  std::unique_ptr<SegmentPins::Pin> pin;
+  std::vector<v1::BackupFile> files;  // in log order, with the bytes to copy
+  LogPosition durable;                // the durable end at the start
+  uint64_t last_entry_index = 0;      // last entry acknowledged at the start
+  uint64_t total_bytes = 0;
 };
 
 // What recovery found, for the start-up log line.
@@ -115,6 +129,17 @@ class WalStore {
   [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
   [[nodiscard]] v1::StatusResponse Status() const;
 
+  // Issue 4: starts a backup: pins every segment up to the durable end (so
+  // the purge leaves them alone), fixes that end, and lists the files with
+  // the bytes to copy of each: sealed segments whole, the durable segment up
+  // to the durable offset (a record boundary: the copy ends cleanly). Every
+  // entry acknowledged before the call lies below that end. `holder` names
+  // the pin in logs and status. FAILED_PRECONDITION: WAL not created, or no
+  // writer (read-only). Thread-safe; does not wait for the committer.
+  [[nodiscard]] absl::StatusOr<BackupPlan> BeginBackup(const std::string& holder);
+  const StoreOptions& options() const { return options_; }
+  SegmentPins& pins() { return pins_; }
+
   // Runs once, on the committer thread, when the WAL goes fail-stop.
   void set_on_fail_stop(std::function<void(const absl::Status&)> callback);
 
@@ -149,6 +174,11 @@ class WalStore {
   absl::Status CheckEpoch(uint64_t epoch) const;
   absl::StatusOr<uint64_t> RaiseEpoch();
   void PublishStatus();
+  // Issue 4: the purge thread. Purges run there, never on the committer, so
+  // unlinks and the directory fsync never delay an append.
+  void RequestPurge();
+  void PurgeLoop();
+  void RunPurge(uint64_t first_unreleased_seq);
 
   const StoreOptions options_;
   ServerMetrics* const metrics_;
@@ -170,6 +200,21 @@ class WalStore {
   mutable std::mutex status_mu_;
   v1::StatusResponse status_;           // guarded by status_mu_
   std::optional<LogPosition> durable_;  // guarded by status_mu_
+  uint64_t last_entry_index_ = 0;       // guarded by status_mu_
+  std::string purge_blocked_by_;        // guarded by status_mu_
+
+  // Issue 4: garbage collection.
+  SegmentPins pins_;
+  std::atomic<uint64_t> next_backup_id_{1};
+  // The writer's oldest locked segment (0: no writer yet); set by the
+  // committer after each release, read by the purge thread.
+  std::atomic<uint64_t> first_unreleased_seq_{0};
+  std::mutex purge_mu_;
+  std::condition_variable purge_cv_;
+  bool purge_requested_ = false;  // guarded by purge_mu_
+  bool purge_stopping_ = false;   // guarded by purge_mu_
+  std::string last_blocked_;      // purge thread only
+  std::thread purger_;
 };
 
 }  // namespace walrus

@@ -92,10 +92,13 @@ TEST(StatusJson, EveryFieldPresent_NumbersAsNumbers_StringsEscaped) {
             "{\"created\":true,\"first_index\":1,\"last_index\":18446744073709551615,"
             "\"hard_state\":{\"term\":2,\"vote\":1,\"commit\":9},\"snapshot_index\":0,"
             "\"snapshot_term\":0,\"segments\":[{\"name\":\"0000000000000000-0000000000000000.wal\","
-            "\"seq\":0,\"first_index\":0,\"size_bytes\":64,\"locked\":true}],\"total_bytes\":0,"
+            "\"seq\":0,\"first_index\":0,\"size_bytes\":64,\"locked\":true,\"pinned\":false,"
+            "\"pinned_by\":\"\"}],\"total_bytes\":0,"
             "\"durable_segment\":0,\"durable_offset\":0,\"fail_stop\":false,"
             "\"fail_stop_reason\":\"disk \\\"sdb\\\"\\n\",\"read_only\":false,\"data_dir\":\"/d\","
-            "\"version\":\"\",\"writer_epoch\":0}\n");
+            "\"version\":\"\",\"retain_released_segments\":0,\"purge_blocked_by\":\"\","
+            "\"backups_in_progress\":0,\"snapshots\":[],\"damage\":\"\",\"offline\":false,"
+            "\"writer_epoch\":0}\n");
 }
 
 TEST(StatusText, NotCreated_SaysItWaitsForCreate) {
