@@ -71,8 +71,7 @@ class JsonlAppender {
 
 bool IsRemoteCommand(const std::string& command) {
   return command == "append" || command == "read" || command == "snapshot" ||
-         command == "release" || command == "status" || command == "fence" ||
-         command == "backup";
+         command == "release" || command == "status" || command == "fence" || command == "backup";
 }
 
 int RunRemoteCommand(const std::string& command, WalClient* client, const Args& args) {

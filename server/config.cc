@@ -186,7 +186,7 @@ const std::vector<FlagSpec>& Specs() {
        [](const Config& c) { return absl::StrCat(c.memory_quota_bytes); },
        [](Config* c, const std::string& v, bool) {
          return ParseBytes(v, &c->memory_quota_bytes) && c->memory_quota_bytes >= (1u << 20);
-        }},
+       }},
 
       // Issue 4: segment garbage collection.
       {"retain-released-segments", "N",
