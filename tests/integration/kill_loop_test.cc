@@ -18,26 +18,13 @@
 namespace walrus::testing {
 namespace {
 
-int Kills() {
-  const char* env = std::getenv("WALRUS_KILLS");
-  return env != nullptr ? std::max(1, std::atoi(env)) : 50;
-}
+int Kills() { return EnvCount("WALRUS_KILLS", 50); }
 
 // Entry i's data, so a reader can check every byte it gets back.
-std::string DataFor(uint64_t index) {
-  std::string data = "entry-" + std::to_string(index) + "-";
-  data.resize(100 + index % 200, static_cast<char>('a' + index % 26));
-  return data;
-}
+std::string DataFor(uint64_t index) { return IndexedData("entry", index, 100, 200); }
 
 v1::AppendRequest AppendOf(uint64_t first, uint64_t count) {
-  v1::AppendRequest request;
-  *request.mutable_hard_state() = MakeState(1, 1, first - 1);
-  for (uint64_t i = first; i < first + count; ++i) {
-    *request.add_entries() = MakeEntry(i, 1, DataFor(i));
-  }
-  request.set_sequence(first + count - 1);
-  return request;
+  return IndexedAppend("entry", first, count, 100, 200);
 }
 
 TEST(KillLoop, Kill9AtRandomMoments_NoAcknowledgedEntryLost) {

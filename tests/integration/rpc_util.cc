@@ -1,5 +1,8 @@
 #include "tests/integration/rpc_util.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "core/crc32c.h"
 #include "tests/unit/test_util.h"
 
@@ -74,6 +77,28 @@ v1::StatusResponse GetStatus(v1::WAL::Stub* stub) {
   v1::StatusResponse response;
   (void)stub->Status(&context, v1::StatusRequest(), &response);
   return response;
+}
+
+std::string IndexedData(const std::string& tag, uint64_t index, size_t base, size_t spread) {
+  std::string data = tag + "-" + std::to_string(index) + "-";
+  data.resize(base + index % spread, static_cast<char>('a' + index % 26));
+  return data;
+}
+
+v1::AppendRequest IndexedAppend(const std::string& tag, uint64_t first, uint64_t count, size_t base,
+                                size_t spread) {
+  v1::AppendRequest request;
+  *request.mutable_hard_state() = MakeState(1, 1, first - 1);
+  for (uint64_t i = first; i < first + count; ++i) {
+    *request.add_entries() = MakeEntry(i, 1, IndexedData(tag, i, base, spread));
+  }
+  request.set_sequence(first + count - 1);
+  return request;
+}
+
+int EnvCount(const char* name, int fallback) {
+  const char* env = std::getenv(name);
+  return env != nullptr ? std::max(1, std::atoi(env)) : fallback;
 }
 
 }  // namespace walrus::testing

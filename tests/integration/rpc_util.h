@@ -28,6 +28,17 @@ ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index = 0, uint64_t snap
                  uint32_t max_chunk_bytes = 0);
 v1::StatusResponse GetStatus(v1::WAL::Stub* stub);
 
+// Entry data a reader can check byte for byte: "<tag>-<index>-" padded with
+// one letter to `base + index % spread` bytes.
+std::string IndexedData(const std::string& tag, uint64_t index, size_t base, size_t spread);
+// One append of entries first .. first+count-1 (term 1) whose data is
+// IndexedData(tag, i, base, spread), with the hard state committing first-1
+// and the sequence set to the last index.
+v1::AppendRequest IndexedAppend(const std::string& tag, uint64_t first, uint64_t count, size_t base,
+                                size_t spread);
+// A count knob from the environment (at least 1), or `fallback`.
+int EnvCount(const char* name, int fallback);
+
 }  // namespace walrus::testing
 
 #endif  // WALRUS_TESTS_INTEGRATION_RPC_UTIL_H_

@@ -22,25 +22,13 @@
 namespace walrus::testing {
 namespace {
 
-int Rounds() {
-  const char* env = std::getenv("WALRUS_SIGTERM_ROUNDS");
-  return env != nullptr ? std::max(1, std::atoi(env)) : 3;
-}
+int Rounds() { return EnvCount("WALRUS_SIGTERM_ROUNDS", 3); }
 
-std::string DataFor(uint64_t index) {
-  std::string data = "sigterm-" + std::to_string(index) + "-";
-  data.resize(64 + index % 300, static_cast<char>('a' + index % 26));
-  return data;
-}
+// Entry i's data, so a reader can check every byte it gets back.
+std::string DataFor(uint64_t index) { return IndexedData("sigterm", index, 64, 300); }
 
 v1::AppendRequest AppendOf(uint64_t first, uint64_t count) {
-  v1::AppendRequest request;
-  *request.mutable_hard_state() = MakeState(1, 1, first - 1);
-  for (uint64_t i = first; i < first + count; ++i) {
-    *request.add_entries() = MakeEntry(i, 1, DataFor(i));
-  }
-  request.set_sequence(first + count - 1);
-  return request;
+  return IndexedAppend("sigterm", first, count, 64, 300);
 }
 
 TEST(Shutdown, SigtermUnderPipelinedLoad_EveryAckDurable_CleanLog_ExitZeroWithin5s) {
