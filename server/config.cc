@@ -306,4 +306,10 @@ std::string ConfigHelp() {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> ConfigFlags() {
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (const FlagSpec& spec : Specs()) flags.emplace_back(spec.name, EnvName(spec.name));
+  return flags;
+}
+
 }  // namespace walrus

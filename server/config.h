@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -61,6 +62,9 @@ struct Config {
 [[nodiscard]] absl::StatusOr<Config> ParseConfig(int argc, char** argv, char** envp);
 // The --help text: every flag, its variable, default and meaning.
 std::string ConfigHelp();
+// Every flag walrusd takes (without the leading "--"), in --help order, and
+// the environment variable that sets each.
+std::vector<std::pair<std::string, std::string>> ConfigFlags();
 
 }  // namespace walrus
 

@@ -231,15 +231,15 @@ TEST_F(ClientTest, Call_SlowerThanItsTimeout_IsDeadlineExceeded) {
   EXPECT_EQ(Client(options)->Status().status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
-TEST_F(ClientTest, NobodyListening_IsUnavailableWithinTheDeadline) {
+// Retries give up as UNAVAILABLE (the daemon is not there), not by running
+// into the call's deadline, which would be DEADLINE_EXCEEDED.
+TEST_F(ClientTest, NobodyListening_IsUnavailableNotDeadlineExceeded) {
   server_->Shutdown(std::chrono::system_clock::now());
   server_.reset();
   ClientOptions options;
   options.call_timeout = std::chrono::milliseconds(2000);
-  auto start = std::chrono::steady_clock::now();
   absl::StatusOr<v1::StatusResponse> status = Client(options)->Status();
   EXPECT_EQ(status.status().code(), absl::StatusCode::kUnavailable) << status.status();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2500));
 }
 
 // The fake in another process, as walrusd is: in-process, the server's

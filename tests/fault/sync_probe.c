@@ -1,12 +1,16 @@
 // An LD_PRELOAD shim for the libfiu fault tests: logs every fdatasync(2) and
 // fsync(2) call of the process, with the file's path and the result, to the
-// file named by $WALRUS_SYNC_LOG, one line each: "fdatasync <path> <rc> <errno>".
+// file named by $WALRUS_SYNC_LOG, one line each: "fdatasync <path> <rc> <errno>",
+// and every short pwrite(2) (fewer bytes written than asked, no error) as
+// "pwrite <path> <bytes written> <bytes asked>", so a test of short writes
+// can show that writes really were short.
 //
 // It goes first in LD_PRELOAD, before libfiu's posix wrappers, so it sees
 // every attempt, including the ones libfiu then fails: that is how a test
 // proves an fsync was not retried after it failed.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <sys/types.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,6 +52,16 @@ int fsync(int fd) {
   int rc = next(fd);
   int err = rc == 0 ? 0 : errno;
   Log("fsync", fd, rc, err);
+  errno = err;
+  return rc;
+}
+
+ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
+  static ssize_t (*next)(int, const void*, size_t, off_t) = NULL;
+  if (next == NULL) next = (ssize_t(*)(int, const void*, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+  ssize_t rc = next(fd, buf, count, offset);
+  int err = errno;
+  if (rc >= 0 && (size_t)rc < count) Log("pwrite", fd, (int)rc, (int)count);
   errno = err;
   return rc;
 }

@@ -5,9 +5,13 @@
 #   run.sh run FUZZ_BUILD_DIR SRC_DIR TARGET fuzz TARGET (decoder, readall,
 #                                            append_plan) from the seed corpus
 #
-# WALRUS_FUZZ_SECONDS (default 20) is the time per target; new inputs are
-# kept in FUZZ_BUILD_DIR/corpus/TARGET, so a later run continues from them,
-# and a crashing input is written to FUZZ_BUILD_DIR/artifacts/.
+# Each target runs a fixed number of executions, WALRUS_FUZZ_RUNS (ctest sets
+# a per-target default), and the run fails unless libFuzzer reports at least
+# that many: the figure is a floor, not whatever a busy machine managed.
+# WALRUS_FUZZ_SECONDS (default 900) only caps the time; a run that hits the
+# cap first has missed its floor and fails. New inputs are kept in
+# FUZZ_BUILD_DIR/corpus/TARGET, so a later run continues from them, and a
+# crashing input is written to FUZZ_BUILD_DIR/artifacts/.
 set -euo pipefail
 
 mode=$1
@@ -27,11 +31,13 @@ case "$mode" in
     ;;
   run)
     out=$2 src=$3 target=$4
-    seconds=${WALRUS_FUZZ_SECONDS:-20}
+    seconds=${WALRUS_FUZZ_SECONDS:-900}
+    runs=${WALRUS_FUZZ_RUNS:-${WALRUS_FUZZ_DEFAULT_RUNS:-100000}}
     mkdir -p "$out/corpus/$target" "$out/artifacts"
     log="$out/$target.log"
     status=0
-    "$out/${target}_fuzzer" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
+    started=$(date +%s)
+    "$out/${target}_fuzzer" -runs="$runs" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
       -print_final_stats=1 -artifact_prefix="$out/artifacts/$target-" \
       "$out/corpus/$target" "$src/tests/fuzz/corpus/$target" >"$log" 2>&1 || status=$?
     if [[ $status -ne 0 ]]; then
@@ -41,7 +47,12 @@ case "$mode" in
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     units=$(ls "$out/corpus/$target" | wc -l)
-    echo "fuzz $target: $execs executions in $seconds s, no crash; corpus $units new units"
+    took=$(( $(date +%s) - started ))
+    if [[ -z "$execs" || "$execs" -lt "$runs" ]]; then
+      echo "fuzz $target: only ${execs:-no} executions of the $runs required (time cap $seconds s)" >&2
+      exit 1
+    fi
+    echo "fuzz $target: $execs executions (floor $runs) in $took s, no crash; corpus $units new units"
     ;;
   *)
     echo "usage: run.sh build SRC OUT | run OUT SRC TARGET" >&2

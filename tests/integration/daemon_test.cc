@@ -257,11 +257,13 @@ TEST_F(DaemonTest, Kill9DuringAppends_EveryAcknowledgedEntryReadsBack) {
       acked = i + 3;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Kill once a few appends were acknowledged (not after a fixed sleep: on a
+  // slow machine that could be before the first one).
+  while (acked.load() < 40) std::this_thread::yield();
   daemon_->Kill9();
   stop = true;
   appender.join();
-  ASSERT_GT(acked.load(), 0u);
+  ASSERT_GE(acked.load(), 40u);
   ASSERT_TRUE(daemon_->Start()) << daemon_->log();
   ReadBack back = ReadAll(stub());
   ASSERT_TRUE(back.status.ok()) << back.status.error_message();
@@ -295,14 +297,15 @@ TEST_F(DaemonTest, Sigterm_DrainsInFlightAppendsAndExitsZero) {
       acked = i + 1;
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto started = std::chrono::steady_clock::now();
+  // SIGTERM once appends are flowing, so some are in flight when it lands.
+  while (acked.load() < 20) std::this_thread::yield();
   int code = daemon_->Signal(SIGTERM, 10);
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   appender.join();
   EXPECT_EQ(code, 0) << daemon_->log();
-  EXPECT_LT(seconds, 5.0);
+  EXPECT_GE(acked.load(), 20u);
+  EXPECT_EQ(daemon_->log().find("calls still in flight"), std::string::npos)
+      << "the drain hit its deadline and cancelled calls:\n"
+      << daemon_->log();
   EXPECT_NE(daemon_->log().find("shutdown complete"), std::string::npos) << daemon_->log();
   // Every acknowledged entry is durable and the log is clean.
   WalOptions options;
@@ -357,15 +360,6 @@ TEST_F(DaemonTest, Restart_RefusesCorruptionWithClearMessage) {
   EXPECT_EQ(ReadAll(read_only.stub()).status.error_code(), grpc::StatusCode::DATA_LOSS);
 }
 
-grpc::Status SaveSnapshot(v1::WAL::Stub* stub, uint64_t index, uint64_t term) {
-  grpc::ClientContext context;
-  v1::SaveSnapshotRequest request;
-  request.set_index(index);
-  request.set_term(term);
-  v1::SaveSnapshotResponse response;
-  return stub->SaveSnapshot(&context, request, &response);
-}
-
 // A follower installing a snapshot: the marker is past the log's end and the
 // log continues after it. That is not a gap, and survives a restart.
 TEST_F(DaemonTest, SnapshotPastTheEnd_ThenAppends_RestartsAndReadsFromIt) {
@@ -406,15 +400,16 @@ TEST_F(DaemonTest, Sigterm_EndsOpenStreamsPromptlyAfterAcknowledgingWhatTheyTook
   uint64_t acked = 0;
   while (acked < 20 && stream->Read(&response)) acked = response.last_index();
   ASSERT_EQ(acked, 20u);
-  auto started = std::chrono::steady_clock::now();
   std::thread stop([&] { EXPECT_EQ(daemon_->Signal(SIGTERM), 0); });
   while (stream->Read(&response)) acked = response.last_index();
   grpc::Status status = stream->Finish();
   stop.join();
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_LT(seconds, 2.0) << "the stream held shutdown until the drain deadline";
+  // The open stream was ended by the drain itself, not cancelled when the
+  // drain deadline ran out.
+  EXPECT_EQ(daemon_->log().find("calls still in flight"), std::string::npos)
+      << "the stream held shutdown until the drain deadline:\n"
+      << daemon_->log();
 }
 
 TEST_F(DaemonTest, Status_ReportsIndexesSegmentsAndDurableOffset) {

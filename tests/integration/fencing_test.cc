@@ -106,7 +106,11 @@ TEST_F(FencingTest, FenceDuringPipelinedStream_NothingWrittenAfterTheFenceReturn
   std::atomic<uint64_t> end_at_fence{0};
   std::thread fencer;
   absl::Status sent;
-  for (uint64_t i = 1; i <= 2000 && sent.ok(); ++i) {
+  // The old writer keeps sending until the fence stops it: the loop's bound
+  // is far beyond what it can send before the fence lands, so the fence
+  // always lands mid-stream and every assertion below always runs.
+  constexpr uint64_t kBound = 1'000'000;
+  for (uint64_t i = 1; i <= kBound && sent.ok(); ++i) {
     v1::AppendRequest request = MakeAppend(i, i, 1, 0, 64);
     sent = stream->Send(request).status();
     if (i == 100) {
@@ -126,9 +130,8 @@ TEST_F(FencingTest, FenceDuringPipelinedStream_NothingWrittenAfterTheFenceReturn
   ReadBack back = ReadAll(daemon_->stub());
   ASSERT_TRUE(back.status.ok()) << back.status.error_message();
   EXPECT_EQ(back.entries.size(), end_at_fence.load());
-  if (end_at_fence.load() < 2000) {
-    EXPECT_EQ(finished.code(), absl::StatusCode::kFailedPrecondition) << finished;
-  }
+  ASSERT_LT(end_at_fence.load(), kBound) << "the old writer was never fenced off";
+  EXPECT_EQ(finished.code(), absl::StatusCode::kFailedPrecondition) << finished;
   // The new writer continues right after the old one's last durable entry.
   const uint64_t next = end_at_fence.load() + 1;
   EXPECT_TRUE(new_writer->Append(MakeState(2, 2, 0), MakeEntries(next, next, 2, 8)).ok());

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "server/config.h"
 #include "health.grpc.pb.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
@@ -159,10 +160,16 @@ TEST(Observability, Help_DocumentsEveryFlagAndItsVariable) {
   int code = 0;
   std::string help = RunCommand(DaemonBinary() + " --help", &code);
   EXPECT_EQ(code, 0);
-  for (const char* flag : {"--data-dir", "--listen", "--metrics-listen", "--segment-size-bytes",
-                           "--max-batch-bytes", "--max-batch-delay", "--log-level", "--log-format",
-                           "WALRUS_DATA_DIR", "WALRUS_LISTEN", "WALRUS_LOG_FORMAT"}) {
-    EXPECT_NE(help.find(flag), std::string::npos) << flag;
+  // Every flag of the parser's table, each with its variable, on its own
+  // line of the help.
+  const auto flags = ConfigFlags();
+  ASSERT_GT(flags.size(), 20u);
+  for (const auto& [flag, variable] : flags) {
+    const std::string head = absl::StrCat("  --", flag);
+    const size_t at = help.find(head);
+    ASSERT_NE(at, std::string::npos) << flag << " is missing from --help";
+    const std::string line = help.substr(at, help.find('\n', at) - at);
+    EXPECT_NE(line.find(absl::StrCat("[", variable, "]")), std::string::npos) << line;
   }
   std::string bad = RunCommand(DaemonBinary() + " --no-such-flag 2>&1", &code);
   EXPECT_NE(code, 0);

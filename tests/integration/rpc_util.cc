@@ -101,4 +101,13 @@ int EnvCount(const char* name, int fallback) {
   return env != nullptr ? std::max(1, std::atoi(env)) : fallback;
 }
 
+grpc::Status SaveSnapshot(v1::WAL::Stub* stub, uint64_t index, uint64_t term) {
+  grpc::ClientContext context;
+  v1::SaveSnapshotRequest request;
+  request.set_index(index);
+  request.set_term(term);
+  v1::SaveSnapshotResponse response;
+  return stub->SaveSnapshot(&context, request, &response);
+}
+
 }  // namespace walrus::testing

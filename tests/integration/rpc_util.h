@@ -27,6 +27,7 @@ grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request,
 ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index = 0, uint64_t snapshot_term = 0,
                  uint32_t max_chunk_bytes = 0);
 v1::StatusResponse GetStatus(v1::WAL::Stub* stub);
+grpc::Status SaveSnapshot(v1::WAL::Stub* stub, uint64_t index, uint64_t term);
 
 // Entry data a reader can check byte for byte: "<tag>-<index>-" padded with
 // one letter to `base + index % spread` bytes.
