@@ -10,8 +10,13 @@
 // Each sync point yields five images: unsynced data dropped, torn twice (two
 // seeds), torn with the unsynced directory operations kept, and a process
 // crash (everything kept). Directory entries that were never fsynced vanish
-// in the first three, as after a power failure. ReleaseTo runs every ten
-// steps (purge is not in the workload).
+// in the first three, as after a power failure. Every ten steps the workload
+// does what Raft does after it applied a snapshot: a snapshot marker at the
+// commit index, ReleaseTo there, and a purge of every released segment
+// (retain 0), so crash states fall during and after purges too. Images are
+// recovered as walrusd recovers them, from the oldest segment left: entries
+// below the last release may be gone (purged), everything from it on must be
+// there.
 //
 // WALRUS_CRASH_SEEDS (default 8, ~17,000 states) runs more workloads; each
 // gives ~2,000 crash states.
@@ -21,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
 #include "core/mem_fs.h"
+#include "core/purge.h"
 #include "core/segment.h"
 #include "core/verify.h"
 #include "core/wal.h"
@@ -38,7 +44,9 @@ struct Model {
   bool created = false;
   std::string metadata;
   raftpb::HardState state;
-  std::vector<raftpb::Entry> entries;
+  std::vector<raftpb::Entry> entries;  // from index 1
+  // Entries from this index on must survive; older ones may have been purged.
+  uint64_t retained_from = 1;
 
   void Apply(const raftpb::Entry& e) {
     entries.resize(e.index() - 1 < entries.size() ? e.index() - 1 : entries.size());
@@ -67,17 +75,32 @@ bool SameEntries(const std::vector<raftpb::Entry>& a, const std::vector<raftpb::
   return true;
 }
 
-// OK if `got` is the acknowledged model plus a prefix of the in-flight op.
+// `entries` (from index 1) from `first` on.
+std::vector<raftpb::Entry> From(const std::vector<raftpb::Entry>& entries, uint64_t first) {
+  if (first == 0 || first > entries.size() + 1) return {};
+  return std::vector<raftpb::Entry>(entries.begin() + static_cast<ptrdiff_t>(first - 1),
+                                    entries.end());
+}
+
+// OK if `got` is the acknowledged model plus a prefix of the in-flight op,
+// from some index at or below the model's retained_from on (older segments
+// may have been purged).
 ::testing::AssertionResult Acceptable(const ReadAllResult& got, const Model& acked,
                                       const InFlight& flight) {
   if (got.metadata != acked.metadata) return ::testing::AssertionFailure() << "metadata differs";
+  const uint64_t first = got.entries.empty() ? acked.retained_from : got.entries.front().index();
+  if (first > acked.retained_from) {
+    return ::testing::AssertionFailure()
+           << "the log starts at " << first << " but everything from " << acked.retained_from
+           << " on must be kept; " << Mismatch(got, acked);
+  }
   Model candidate = acked;
   for (size_t j = 0;; ++j) {
     bool all = j == flight.entries.size();
     bool state_ok = got.state.SerializeAsString() == candidate.state.SerializeAsString() ||
                     (all && flight.state.has_value() &&
                      got.state.SerializeAsString() == flight.state->SerializeAsString());
-    if (SameEntries(got.entries, candidate.entries) && state_ok) {
+    if (SameEntries(got.entries, From(candidate.entries, first)) && state_ok) {
       return ::testing::AssertionSuccess();
     }
     if (all) break;
@@ -90,6 +113,7 @@ struct Stats {
   int states = 0;
   int repaired = 0;
   int releases = 0;
+  int purged = 0;  // segments deleted by the workloads' purges
 };
 
 // Recovers one crash image and checks it against the model.
@@ -112,7 +136,7 @@ void CheckImage(MemFileSystem* image, const Model& acked, const InFlight& flight
   WalOptions options;
   options.fs = image;
   options.prepare_in_background = false;
-  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::Open(kDir, walpb::Snapshot(), options);
+  absl::StatusOr<std::unique_ptr<Wal>> wal = Wal::OpenForRecovery(kDir, options);
   ASSERT_TRUE(wal.ok()) << label << ": " << wal.status();
   absl::StatusOr<ReadAllResult> got = (*wal)->ReadAll();
   ASSERT_TRUE(got.ok()) << label << ": " << got.status();
@@ -123,7 +147,7 @@ void CheckImage(MemFileSystem* image, const Model& acked, const InFlight& flight
   }
   EXPECT_TRUE(Acceptable(*got, acked, flight)) << label;
   // The recovered log takes appends again, continuing the CRC chain.
-  raftpb::Entry next = testing::MakeEntry(got->entries.size() + 1, got->state.term() + 1, "after");
+  raftpb::Entry next = testing::MakeEntry((*wal)->last_index() + 1, got->state.term() + 1, "after");
   bool must_sync = false;
   ASSERT_TRUE((*wal)->Append(raftpb::HardState(), {next}, &must_sync).ok()) << label;
   ASSERT_TRUE((*wal)->Sync().ok()) << label;
@@ -186,10 +210,23 @@ TEST(CrashStates, EverySyncPointOfSeededWorkloads_RecoversAcknowledgedPrefix) {
       for (const raftpb::Entry& e : next.entries) acked.Apply(e);
       if (flight.state.has_value()) acked.state = *flight.state;
       if (step % 10 == 9 && acked.state.commit() > 0) {
-        // Raft releases what a snapshot covers; the segments stay on disk
-        // (purging them is issue 4's), and recovery must not depend on locks.
-        ASSERT_TRUE((*wal)->ReleaseTo(acked.state.commit()).ok());
+        // Raft snapshots at its applied (here: committed) index, releases
+        // what the snapshot covers, and the purge deletes it.
+        const uint64_t commit = acked.state.commit();
+        walpb::Snapshot snapshot;
+        snapshot.set_index(commit);
+        snapshot.set_term(acked.entries[commit - 1].term());
+        flight = InFlight();
+        ASSERT_TRUE((*wal)->SaveSnapshot(snapshot).ok());
+        ASSERT_TRUE((*wal)->ReleaseTo(commit).ok());
+        acked.retained_from = std::max(acked.retained_from, commit);
         ++stats.releases;
+        PurgePolicy policy;
+        policy.first_unreleased_seq = (*wal)->locked_segments().front().seq;
+        policy.retain_released = 0;
+        absl::StatusOr<PurgeReport> purged = PurgeReleased(&fs, kDir, policy, nullptr);
+        ASSERT_TRUE(purged.ok()) << purged.status();
+        stats.purged += static_cast<int>(purged->purged.size());
       }
     }
     fs.SetSyncObserver(nullptr);
@@ -197,8 +234,9 @@ TEST(CrashStates, EverySyncPointOfSeededWorkloads_RecoversAcknowledgedPrefix) {
   }
   std::printf(
       "crash states checked: %d from %d seeded workloads (torn tails repaired: %d, releases in "
-      "the workloads: %d)\n",
-      stats.states, SeedCount(), stats.repaired, stats.releases);
+      "the workloads: %d, segments purged: %d)\n",
+      stats.states, SeedCount(), stats.repaired, stats.releases, stats.purged);
+  EXPECT_GT(stats.purged, 0) << "the workloads purged nothing: no crash fell during a purge";
   // The issue's floor for `make test` (default seed count).
   if (SeedCount() >= 8) {
     EXPECT_GE(stats.states, 10000);
