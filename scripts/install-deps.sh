@@ -7,7 +7,7 @@ set -euo pipefail
 
 # Build and runtime libraries of the programs.
 BUILD_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev
   libisal-dev libjemalloc-dev

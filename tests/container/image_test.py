@@ -56,7 +56,10 @@ class Podman:
     def __init__(self, repo, cache):
         self.cmd = ["podman", "--root", os.path.join(cache, "storage"),
                     "--runroot", os.path.join(cache, "run"), "--storage-driver", "overlay"]
-        self.env = dict(os.environ,
+        # TMPDIR: where buildah keeps the build's cache mounts (the compiler
+        # cache) and its temporary files, with the rest of the cache.
+        os.makedirs(os.path.join(cache, "tmp"), exist_ok=True)
+        self.env = dict(os.environ, TMPDIR=os.path.join(cache, "tmp"),
                         CONTAINERS_CONF=os.path.join(repo, "tests/container/containers.conf"))
         self.names = []
 
