@@ -137,6 +137,11 @@ def ensure_tarball(cache):
         if re.fullmatch(r"debian12-[0-9a-f]+\.tar(\.tmp)?", old):
             os.unlink(os.path.join(cache, old))
     root = os.path.join(cache, "rootfs")
+    # An interrupted debootstrap can leave /proc or /sys mounted in its root.
+    for line in reversed(open("/proc/mounts").read().splitlines()):
+        mountpoint = line.split()[1]
+        if mountpoint == root or mountpoint.startswith(root + "/"):
+            subprocess.run(["umount", "-l", mountpoint], check=False)
     shutil.rmtree(root, ignore_errors=True)
     print(f"base_image: debootstrap {SUITE} from {main} (once; cached in {tar})", flush=True)
     make_rootfs(root, main, security)

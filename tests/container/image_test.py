@@ -8,7 +8,8 @@ Needs root, podman, runc and debootstrap (scripts/install-deps.sh
 WALRUS_CONTAINER_REQUIRED=1 (.ci/run), which makes that a failure. Storage,
 the debian:12 base tarball (tests/container/base_image.py) and podman's
 layer cache live in WALRUS_CONTAINER_CACHE (default /var/tmp/walrus-container),
-so a second run, even from a fresh clone, rebuilds only what changed.
+so a second run, even from a fresh clone, rebuilds only what changed. To
+start over: `umount -l $CACHE/storage/overlay; rm -rf $CACHE`.
 
 Checks, every container with --network=none (the socket is the way in; the
 health and metrics ports are reached from inside the container's network
