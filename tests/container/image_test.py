@@ -168,11 +168,18 @@ def owner_ids(pid):
 
 
 def up(podman, probe, name, seconds=60):
-    """Waits until the container's walrusd says SERVING; its pid."""
-    pid = podman.pid(name)
-    if not wait_for(f"{name}: health SERVING", lambda: health(probe, pid) == "SERVING", seconds):
-        print(podman.logs(name))
-    return pid
+    """Waits until the container's walrusd says SERVING: its pid, or None
+    (a failure, with walrusd's log) if it exits or stays unhealthy."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pid = podman.pid(name)  # 0 once the container exited
+        if pid == 0:
+            break
+        if health(probe, pid) == "SERVING":
+            return pid
+        time.sleep(0.2)
+    check(False, f"{name}: walrusd did not come up SERVING\n{podman.logs(name)}")
+    return None
 
 
 def run_checks(podman, walrusctl, probe, tmp):
@@ -195,6 +202,8 @@ def run_checks(podman, walrusctl, probe, tmp):
     first = podman.run("walrus-ctest-1", "-v", f"{run_dir}:/run/walrus",
                        "-v", f"{data_dir}:/var/lib/walrus:U")
     pid = up(podman, probe, first)
+    if pid is None:
+        return
     uids, gids = owner_ids(pid)
     check(uids == {UID} and gids == {UID}, f"walrusd runs as uids {uids} gids {gids}, not {UID}")
     if check(os.path.exists(sock), f"no socket at {sock}"):
@@ -261,7 +270,8 @@ def run_checks(podman, walrusctl, probe, tmp):
     # --- restart on the same directories: everything acknowledged is there ----
     second = podman.run("walrus-ctest-2", "-v", f"{run_dir}:/run/walrus",
                         "-v", f"{data_dir}:/var/lib/walrus")
-    up(podman, probe, second)
+    if up(podman, probe, second) is None:
+        return
     got = read_entries(walrusctl, sock)
     check(len(got) >= durable[0], f"after the restart the log has {len(got)} entries, "
           f"but {durable[0]} were durable before SIGTERM")
@@ -281,14 +291,14 @@ def run_checks(podman, walrusctl, probe, tmp):
           f"walrusd on a root-owned /run/walrus: exit {code}, want a failure naming "
           "Permission denied")
     fixed = podman.run("walrus-ctest-4", "-v", f"{root_run}:/run/walrus:U")
-    up(podman, probe, fixed)
-    check(podman.stop(fixed) == 0, "walrusd with /run/walrus:U did not exit 0 on SIGTERM")
+    if up(podman, probe, fixed) is not None:
+        check(podman.stop(fixed) == 0, "walrusd with /run/walrus:U did not exit 0 on SIGTERM")
 
     # --- read-only root, no mounts: the VOLUMEs take the writes ---------------
     # (No tmpfs on /run: Docker and Kubernetes do not add one either.)
     ro = podman.run("walrus-ctest-5", "--read-only", "--read-only-tmpfs=false")
-    up(podman, probe, ro)
-    check(podman.stop(ro) == 0, "walrusd on a read-only root did not exit 0 on SIGTERM")
+    if up(podman, probe, ro) is not None:
+        check(podman.stop(ro) == 0, "walrusd on a read-only root did not exit 0 on SIGTERM")
 
 
 def main():
