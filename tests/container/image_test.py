@@ -28,6 +28,7 @@ namespace with nsenter):
 Exit 0 pass, 1 fail, 77 skip.
 """
 import base64
+import fcntl
 import os
 import re
 import shutil
@@ -41,7 +42,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import base_image  # noqa: E402
 
-IMAGE = "localhost/walrus:ctest"
+# Per run, so two runs sharing the cache (two CI jobs) never swap each
+# other's image or containers; the tag goes at the end, the layers stay.
+RUN_ID = f"ctest-{os.getpid()}"
+IMAGE = f"localhost/walrus:{RUN_ID}"
 UID = 65532
 failures = []
 
@@ -73,7 +77,8 @@ class Podman:
         return r
 
     def run(self, name, *args):
-        """Starts a detached container `name` of IMAGE; args go before the image."""
+        """Starts a detached container of IMAGE; args go before the image. Its name."""
+        name = f"walrus-{RUN_ID}-{name}"
         self.names.append(name)
         self("run", "-d", "--replace", "--name", name, "--network=none", *args, IMAGE)
         return name
@@ -93,6 +98,7 @@ class Podman:
     def cleanup(self):
         for name in self.names:
             self("rm", "-f", "-v", name, check=False)
+        self("untag", IMAGE, check=False)
 
 
 def clean_tree(repo, dest):
@@ -199,7 +205,7 @@ def run_checks(podman, walrusctl, probe, tmp):
     check(r.stdout.strip() == "", f"apt's cache or lists left in the image:\n{r.stdout[:500]}")
 
     # --- first run: who, what mode, health, metrics, append and read ----------
-    first = podman.run("walrus-ctest-1", "-v", f"{run_dir}:/run/walrus",
+    first = podman.run("first", "-v", f"{run_dir}:/run/walrus",
                        "-v", f"{data_dir}:/var/lib/walrus:U")
     pid = up(podman, probe, first)
     if pid is None:
@@ -268,7 +274,7 @@ def run_checks(podman, walrusctl, probe, tmp):
     check(appender.returncode != 0, "the appender finished before SIGTERM: nothing was in flight")
 
     # --- restart on the same directories: everything acknowledged is there ----
-    second = podman.run("walrus-ctest-2", "-v", f"{run_dir}:/run/walrus",
+    second = podman.run("restart", "-v", f"{run_dir}:/run/walrus",
                         "-v", f"{data_dir}:/var/lib/walrus")
     if up(podman, probe, second) is None:
         return
@@ -285,18 +291,18 @@ def run_checks(podman, walrusctl, probe, tmp):
     root_run = os.path.join(tmp, "root-run")
     os.makedirs(root_run)
     os.chmod(root_run, 0o755)
-    bad = podman.run("walrus-ctest-3", "-v", f"{root_run}:/run/walrus")
+    bad = podman.run("root-owned-run", "-v", f"{root_run}:/run/walrus")
     code = int(podman("wait", bad, timeout=60).stdout.strip().splitlines()[-1])
     check(code != 0 and "Permission denied" in podman.logs(bad),
           f"walrusd on a root-owned /run/walrus: exit {code}, want a failure naming "
           "Permission denied")
-    fixed = podman.run("walrus-ctest-4", "-v", f"{root_run}:/run/walrus:U")
+    fixed = podman.run("run-U", "-v", f"{root_run}:/run/walrus:U")
     if up(podman, probe, fixed) is not None:
         check(podman.stop(fixed) == 0, "walrusd with /run/walrus:U did not exit 0 on SIGTERM")
 
     # --- read-only root, no mounts: the VOLUMEs take the writes ---------------
     # (No tmpfs on /run: Docker and Kubernetes do not add one either.)
-    ro = podman.run("walrus-ctest-5", "--read-only", "--read-only-tmpfs=false")
+    ro = podman.run("read-only", "--read-only", "--read-only-tmpfs=false")
     if up(podman, probe, ro) is not None:
         check(podman.stop(ro) == 0, "walrusd on a read-only root did not exit 0 on SIGTERM")
 
@@ -316,7 +322,9 @@ def main():
     tmp = tempfile.mkdtemp(prefix="walrus-container-", dir="/var/tmp")
     try:
         t0 = time.monotonic()
-        base_image.ensure_image(cache, podman.cmd, podman.env)
+        with open(os.path.join(cache, "lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one debootstrap at a time
+            base_image.ensure_image(cache, podman.cmd, podman.env)
         t1 = time.monotonic()
         context = os.path.join(tmp, "context")
         clean_tree(repo, context)
