@@ -25,8 +25,8 @@ container-deps:
 	@bash scripts/install-deps.sh --test --container
 
 configure:
-	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DWALRUS_SANITIZE=$(SANITIZE) \
-	  -DWALRUS_BUILD_TESTS=$(TESTS) >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DWALRUS_SANITIZE=$(SANITIZE) -DWALRUS_BUILD_TESTS=$(TESTS) >/dev/null
 
 build: deps configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
