@@ -6,8 +6,8 @@ usage: image_test.py REPO_DIR WALRUSCTL HEALTH_PROBE
 Needs root, podman, runc and debootstrap (scripts/install-deps.sh
 --container); without them it exits 77 (skip), unless
 WALRUS_CONTAINER_REQUIRED=1 (.ci/run), which makes that a failure. Storage,
-the debian:12 base tarball (tests/container/base_image.py) and podman's
-layer cache live in WALRUS_CONTAINER_CACHE (default /var/tmp/walrus-container),
+the debian:12 base tarball (tests/container/base_image.py), podman's layer
+cache and the build's compiler cache live in WALRUS_CONTAINER_CACHE (default /var/tmp/walrus-container),
 so a second run, even from a fresh clone, rebuilds only what changed. To
 start over: `umount -l $CACHE/storage/overlay; rm -rf $CACHE`.
 
@@ -21,7 +21,8 @@ namespace with nsenter):
   - a Raft-node container as another user reaches the shared socket with
     --group-add 65532 and is refused without it;
   - SIGTERM while appends are in flight: exit code 0, and a new container on
-    the same directories reads back every entry acknowledged before it;
+    the same directories reads back the appended entries 1..N, N at least
+    the last index `walrusctl status` reported durable before the signal;
   - a root-owned host directory at /run/walrus makes walrusd exit (the
     documented failure) and podman's `:U` fixes it;
   - a read-only root file system without mounts works (the VOLUMEs).
