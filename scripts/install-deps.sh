@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages walrus needs to build, test and run; only what is
-# missing, so a second call costs one dpkg query. Used by `make run` and `make test`.
+# missing, so a second call costs one dpkg query. Used by `make run` and `make test`,
+# and by the container image's build stage (no flags: the build packages only).
+#   install-deps.sh [--test] [--container]
 set -euo pipefail
 
-# Build and runtime libraries.
+# Build and runtime libraries of the programs.
 BUILD_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
   libisal-dev libjemalloc-dev
 )
-# Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
-# injection on real binaries, promtool for exposition checks, clang for fuzzing,
-# openssl for the certificates of the TLS tests.
+# Test-only: GoogleTest and Google Benchmark for the tests themselves (the
+# image's build stage does without them), etcd's own WAL package for
+# interoperability, libfiu for fault injection on real binaries, promtool for
+# exposition checks, clang for fuzzing, openssl for the certificates of the
+# TLS tests.
 TEST_PACKAGES=(
+  libgtest-dev libgmock-dev libbenchmark-dev
   golang-go golang-etcd-server-dev etcd-server etcd-client
   libfiu-dev fiu-utils
   prometheus
@@ -27,10 +31,19 @@ TEST_PACKAGES=(
   openssl
 )
 
+# The container image test (ctest label `container`): podman with runc (crun
+# fails on hybrid cgroups), debootstrap to make the debian:12 base locally.
+CONTAINER_PACKAGES=(podman runc debootstrap)
+
+test=0
 want=("${BUILD_PACKAGES[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-  want+=("${TEST_PACKAGES[@]}")
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) test=1; want+=("${TEST_PACKAGES[@]}") ;;
+    --container) want+=("${CONTAINER_PACKAGES[@]}") ;;
+    *) echo "usage: install-deps.sh [--test] [--container]" >&2; exit 1 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do
@@ -53,7 +66,7 @@ fi
 
 # The deploy tests' npm packages, exactly as locked, from the npm registry;
 # again only when missing or when the lockfile changed.
-if [[ "${1:-}" == "--test" ]]; then
+if [[ $test -eq 1 ]]; then
   deploy_tests="$(cd "$(dirname "$0")/../tests/deploy" && pwd)"
   if ! cmp -s "$deploy_tests/package-lock.json" "$deploy_tests/node_modules/.walrus-lock"; then
     echo "install-deps: npm ci in $deploy_tests" >&2

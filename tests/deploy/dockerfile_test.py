@@ -9,7 +9,8 @@ the runtime stage installs only existing Debian runtime packages (no -dev, no
 build tools) whose dependency closure provides every shared library the built
 walrusd links against; a numeric non-root USER; walrusd as exec-form
 ENTRYPOINT; the --data-dir on a VOLUME; EXPOSE matching the listener ports;
-every flag in ENTRYPOINT/CMD is one `walrusd --help` documents; and the
+every flag in ENTRYPOINT/CMD is one `walrusd --help` documents; the socket
+directory a VOLUME too; `apt-get clean` after the runtime install; and the
 image's command really starts: the built walrusd runs with the CMD's flags
 (paths moved to a temp dir, listeners to free loopback ports), serves on its
 Unix socket with the given mode, answers on the health port and /metrics,
@@ -234,6 +235,15 @@ def main():
                for v in (exec_form(a) or a.split())]
     check(values.get("data-dir") in volumes,
           f"--data-dir {values.get('data-dir')} is not a VOLUME ({volumes})")
+    # The socket's directory too: with a read-only root and no mount, walrusd
+    # could not create the socket.
+    for listen in [v for f, v in values.items() if f == "listen" and v.startswith("unix:")]:
+        sock_dir = os.path.dirname(listen[len("unix:"):])
+        check(sock_dir in volumes, f"socket directory {sock_dir} is not a VOLUME ({volumes})")
+    # Not every debian:12 deletes the downloaded .debs itself.
+    for r in (a for w, a in runtime["instrs"] if w == "RUN" and apt_installed(a)):
+        check(re.search(r"apt-get clean", r), "the runtime stage's apt-get install is not "
+              "followed by apt-get clean in the same RUN")
     exposed = {p.split("/")[0] for w, a in runtime["instrs"] if w == "EXPOSE" for p in a.split()}
     for flag in ("metrics-listen", "health-listen"):
         if values.get(flag):

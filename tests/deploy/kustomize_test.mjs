@@ -131,6 +131,10 @@ function checkStatefulSet(sts, all, name) {
   const w = sidecars[0];
   check(w.restartPolicy === "Always", `${where}: walrusd is not a native sidecar (restartPolicy: Always)`);
   check((pod.containers ?? []).length >= 1, `${where}: no Raft node container`);
+  // walrusd allocates with jemalloc (cmake/jemalloc_conf.cc sets its huge
+  // pages): glibc malloc tunables would do nothing but mislead.
+  check(!(w.env ?? []).some((e) => e.name === "GLIBC_TUNABLES"),
+    `${where}: walrusd sets GLIBC_TUNABLES, but it allocates with jemalloc`);
   const flags = flagValues(w.args);
   for (const f of Object.keys(flags)) {
     if (documented.has(f)) continue;
