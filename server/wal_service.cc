@@ -83,8 +83,10 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
     auto request = std::make_shared<v1::AppendRequest>(std::move(incoming_));
     incoming_.Clear();
     ++outstanding_;
-    bool read_more = outstanding_ < max_inflight_;
-    reading_ = read_more;
+    // reading_ stays set until this append is queued: OnAppended restarts
+    // reading only when it is clear, so the next message cannot be read (and
+    // queued ahead of this one) before this one is in the store's queue. The
+    // store is called without mu_: it may complete the append inline.
     lock.unlock();
     store_->Append(
         request.get(),
@@ -92,6 +94,11 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
           OnAppended(request->sequence(), std::move(result));
         },
         chain_);
+    lock.lock();
+    const bool read_more = status_.ok() && !draining_ && outstanding_ < max_inflight_;
+    reading_ = read_more;
+    if (!read_more) MaybeFinishLocked();
+    lock.unlock();
     if (read_more) StartRead(&incoming_);
   }
 
