@@ -34,8 +34,10 @@ absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(FileSystem* fs
                                                                   const std::string& listeners) {
   if (absl::Status s = CreateDurableDirs(fs, data_dir); !s.ok()) return s;
   // Also when the directory existed: a previous start may have crashed
-  // between its mkdir and the fsync of the parent.
-  if (absl::Status s = fs->SyncDir(ParentDir(data_dir)); !s.ok()) return s;
+  // between its mkdir and the fsync of the parent. Best effort: a parent this
+  // process may not open (a mount point's, say) is no reason to refuse to
+  // start on a directory it did not create.
+  (void)fs->SyncDir(ParentDir(data_dir));
   if (!fs->Exists(lock_path)) {
     absl::StatusOr<std::unique_ptr<WritableFile>> created = fs->NewWritableFile(lock_path);
     if (!created.ok()) return created.status();

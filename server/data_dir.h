@@ -16,8 +16,9 @@ namespace walrus {
 class DataDirLock {
  public:
   // Creates the directory (and missing parents) if needed, each made durable
-  // in its parent, and fsyncs the data directory's parent on every start: a
-  // WAL created inside is only as durable as the directory's own entry.
+  // in its parent, and fsyncs the data directory's parent on every start
+  // (best effort if it existed): a WAL created inside is only as durable as
+  // the directory's own entry.
   // FAILED_PRECONDITION naming the directory and the holder if another
   // process has it. `fs` must outlive the lock.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(

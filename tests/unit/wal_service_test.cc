@@ -171,7 +171,7 @@ TEST_F(WalServiceTest, AppendStream_PipelinedAtTheInflightLimit_QueuesAppendsInR
   // the stream would fail INVALID_ARGUMENT. The reordering window is between
   // reading a message and queueing it, while an earlier append completes and
   // restarts reading; thousands of appends at the limit cross it often.
-  constexpr uint64_t kAppends = 20000;
+  constexpr uint64_t kAppends = 50000;
   grpc::ClientContext context;
   auto stream = stub_->AppendStream(&context);
   std::thread writer([&] {
