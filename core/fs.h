@@ -51,6 +51,14 @@ class WritableFile {
 
   virtual uint64_t Offset() const = 0;
 
+  // How many directory entries name the file (fstat(2) st_nlink). 0 once it
+  // was unlinked or renamed over: writes and syncs still succeed, into a file
+  // no restart will find, so a writer checks this after each sync.
+  // UNIMPLEMENTED if the file system cannot tell (the default).
+  [[nodiscard]] virtual absl::StatusOr<uint64_t> LinkCount() {
+    return absl::UnimplementedError("link count not supported by this file system");
+  }
+
   // Closes the descriptor. Does not sync.
   [[nodiscard]] virtual absl::Status Close() = 0;
 };
@@ -105,6 +113,18 @@ class FileSystem {
   virtual bool Exists(const std::string& path) = 0;
   virtual bool IsDirectory(const std::string& path) = 0;
   [[nodiscard]] virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
+
+  // Drops the cached pages of the existing file `path` that are not dirty
+  // (posix_fadvise POSIX_FADV_DONTNEED), so the next reads come from the
+  // device. Why it matters: after a failed fdatasync Linux marks the pages it
+  // could not write clean and keeps them, so a restart would read back bytes
+  // the disk never got. An fsync first is no cure (it reports nothing for
+  // those pages any more). Advice only: OK on a file system that caches
+  // nothing apart from the device (the default).
+  [[nodiscard]] virtual absl::Status DropCachedPages(const std::string& path) {
+    (void)path;
+    return absl::OkStatus();
+  }
 
   // Takes an exclusive lock on the existing file `path` without waiting.
   // FAILED_PRECONDITION if another holder (this or another process) has it.

@@ -98,7 +98,10 @@ class MemFileSystem::MemWritableFile : public WritableFile, private Handle {
     if (absl::Status s = Check("fdatasync", closed_); !s.ok()) return s;
     fs_->BeginSync(lock, path_, /*is_dir=*/false);
     // Check again: the observer may have crashed the file system under us.
-    if (absl::Status s = Start(FsOp::kSync, "fdatasync"); !s.ok()) return s;
+    if (absl::Status s = Start(FsOp::kSync, "fdatasync"); !s.ok()) {
+      inode_->writeback_failed = true;
+      return s;
+    }
     inode_->MarkSynced();
     return absl::OkStatus();
   }
@@ -122,6 +125,12 @@ class MemFileSystem::MemWritableFile : public WritableFile, private Handle {
   }
 
   uint64_t Offset() const override { return offset_; }
+
+  absl::StatusOr<uint64_t> LinkCount() override {
+    std::lock_guard<std::mutex> lock(fs_->mu_);
+    if (absl::Status s = Check("fstat", closed_); !s.ok()) return s;
+    return fs_->LinksTo(inode_.get());
+  }
 
   absl::Status Close() override {
     std::lock_guard<std::mutex> lock(fs_->mu_);
@@ -231,6 +240,14 @@ void MemFileSystem::ForEachFile(
       if (node.file != nullptr) fn(path, *node.file);
     }
   }
+}
+
+uint64_t MemFileSystem::LinksTo(const Inode* inode) const {
+  uint64_t links = 0;
+  ForEachFile([&](const std::string&, const Inode& file) {
+    if (&file == inode) ++links;
+  });
+  return links;
 }
 
 uint64_t MemFileSystem::Used() const {
@@ -429,6 +446,14 @@ absl::StatusOr<std::unique_ptr<FileLock>> MemFileSystem::TryLockFile(const std::
   }
   (*inode)->locked = true;
   return std::make_unique<MemFileLock>(this, *std::move(inode), path);
+}
+
+absl::Status MemFileSystem::DropCachedPages(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::shared_ptr<Inode>> inode = OpenFile(path, "fadvise");
+  if (!inode.ok()) return inode.status();
+  if ((*inode)->writeback_failed) (*inode)->RevertToSynced();
+  return absl::OkStatus();
 }
 
 void MemFileSystem::InjectFault(Fault fault) {

@@ -23,6 +23,16 @@
 //   directory(ies) involved; a rename across directories needs both. A new
 //   directory's own entry needs SyncDir of its parent.
 //
+//   Page cache: a failed Sync leaves the file's unsynced changes readable (as
+//   the "page cache"), as Linux does after a failed fdatasync. Linux also
+//   marks those pages clean, so dropping the cache (DropCachedPages) makes
+//   reads return what the disk has; here DropCachedPages reverts a file whose
+//   last Sync failed to its synced bytes (all of its unsynced changes, also
+//   later ones: a fail-stopped writer makes none). Other files keep their
+//   unsynced changes (dirty pages are not dropped). LinkCount() of a
+//   WritableFile counts the entries reachable from the root that name its
+//   inode (0 once unlinked, renamed over or removed with its directory).
+//
 // Errors
 //   Every failure is ErrnoToStatus(errno, "<op> <path>") (core/errors.h), so
 //   codes and the errno payload match PosixFs: ENOENT, EEXIST, EISDIR,
@@ -171,6 +181,7 @@ class MemFileSystem : public FileSystem {
   bool IsDirectory(const std::string& path) override;
   absl::StatusOr<uint64_t> FileSize(const std::string& path) override;
   absl::StatusOr<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) override;
+  absl::Status DropCachedPages(const std::string& path) override;
 
   // Capacity: the sum of the sizes of all files reachable from the root may
   // not exceed `bytes`. An Append or Preallocate that would grow past it
@@ -259,6 +270,9 @@ class MemFileSystem : public FileSystem {
     uint64_t dirty_lo = kClean;
     uint64_t dirty_hi = 0;
     bool locked = false;
+    // The last Sync failed: the unsynced changes are "clean" cached pages the
+    // disk never got (see Page cache above).
+    bool writeback_failed = false;
 
     void Touch(uint64_t begin, uint64_t end) {
       if (begin >= end) return;
@@ -285,6 +299,14 @@ class MemFileSystem : public FileSystem {
       if (dirty_lo < end) synced.replace(dirty_lo, end - dirty_lo, data, dirty_lo, end - dirty_lo);
       dirty_lo = kClean;
       dirty_hi = 0;
+      writeback_failed = false;
+    }
+    // Reads see the disk again: the unsynced changes are gone.
+    void RevertToSynced() {
+      data = synced;
+      dirty_lo = kClean;
+      dirty_hi = 0;
+      writeback_failed = false;
     }
     // What the disk holds if the unsynced changes survive below `cut` only
     // (see kTearUnsynced above for the size). Fully synced.
@@ -349,6 +371,8 @@ class MemFileSystem : public FileSystem {
   absl::Status CheckFault(FsOp op, const std::string& path, const std::string& other_path,
                           absl::string_view what, uint64_t* partial_bytes = nullptr);
   void ForEachFile(const std::function<void(const std::string&, const Inode&)>& fn) const;
+  // Entries reachable from the root that name `inode`.
+  uint64_t LinksTo(const Inode* inode) const;
   uint64_t Used() const;
   // Bytes files may still grow by (kUnlimited without a capacity).
   uint64_t Room() const;

@@ -66,6 +66,12 @@ class PosixWritableFile : public WritableFile {
 
   uint64_t Offset() const override { return offset_; }
 
+  absl::StatusOr<uint64_t> LinkCount() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno("stat", path_);
+    return static_cast<uint64_t>(st.st_nlink);
+  }
+
   absl::Status Close() override {
     int fd = fd_;
     fd_ = -1;
@@ -187,6 +193,17 @@ class PosixFileSystem : public FileSystem {
     int err = errno;
     ::close(fd);
     if (rc != 0) return ErrnoToStatus(err, absl::StrCat("fsync ", dir));
+    return absl::OkStatus();
+  }
+
+  absl::Status DropCachedPages(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    // Length 0: to the end of the file. Dirty pages are only scheduled for
+    // writeback, not dropped; that is fine, they hold what a write put there.
+    int err = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+    if (err != 0) return ErrnoToStatus(err, absl::StrCat("fadvise ", path));
     return absl::OkStatus();
   }
 

@@ -18,6 +18,15 @@ absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs, const std:
   return segments;
 }
 
+absl::Status DropCachedSegments(FileSystem* fs, const std::string& dir) {
+  absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, dir);
+  if (!segments.ok()) return segments.status();
+  for (const SegmentFile& segment : *segments) {
+    if (absl::Status s = fs->DropCachedPages(JoinPath(dir, segment.name)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 bool WalExists(FileSystem* fs, const std::string& dir) {
   absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, dir);
   return segments.ok() && !segments->empty();

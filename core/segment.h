@@ -23,6 +23,13 @@ struct SegmentFile {
 [[nodiscard]] absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs,
                                                                     const std::string& dir);
 
+// Drops the cached pages of every segment file of `dir`
+// (FileSystem::DropCachedPages), so the next reads of them come from the
+// device. A recovery does this before it reads: after a failed fdatasync the
+// page cache can hold "clean" pages the disk never got, and a log rebuilt on
+// them loses what follows once the cache lets them go.
+[[nodiscard]] absl::Status DropCachedSegments(FileSystem* fs, const std::string& dir);
+
 // True if `dir` holds at least one segment file.
 bool WalExists(FileSystem* fs, const std::string& dir);
 

@@ -450,9 +450,23 @@ absl::Status Wal::WriteAndSync() {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!s.ok()) return Fail(s);
+  if (absl::Status linked = CheckTailLinked(); !linked.ok()) return Fail(linked);
   durable_ = {locks_.back().id.seq, tail_->Offset()};
   checkpoint_ = {encoder_.mark(), state_, last_index_};
   return absl::OkStatus();
+}
+
+absl::Status Wal::CheckTailLinked() const {
+  absl::StatusOr<uint64_t> links = tail_->LinkCount();
+  if (links.ok() && *links > 0) return absl::OkStatus();
+  if (!links.ok()) {
+    if (links.status().code() == absl::StatusCode::kUnimplemented) return absl::OkStatus();
+    return links.status();
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "wal: segment ", SegmentPath(locks_.back().id),
+      " was deleted while in use: records synced to it since are in no file a restart would "
+      "read"));
 }
 
 absl::Status Wal::Cut() {

@@ -19,6 +19,10 @@
 // dirty pages and cleared the error; a retry would "succeed" over lost data).
 // The one exception is ENOSPC from a write: the unsynced bytes are cut off
 // again, the call returns RESOURCE_EXHAUSTED, and the log stays usable.
+// A tail segment that was deleted (or renamed over) under the Wal is a
+// failure of the same kind: syncs into it still succeed, but no restart will
+// read them. Each sync checks the tail's link count afterwards and goes
+// fail-stop (UNAVAILABLE) instead of acknowledging records in a lost file.
 //
 // Thread-safety: none. One thread drives a Wal (walrusd's committer).
 #ifndef WALRUS_CORE_WAL_H_
@@ -191,6 +195,8 @@ class Wal {
   // Writes pending bytes and fdatasyncs the tail; on failure sets failure_
   // (except ENOSPC on the write, which rolls back).
   [[nodiscard]] absl::Status WriteAndSync();
+  // OK while the tail still has a name in the directory.
+  [[nodiscard]] absl::Status CheckTailLinked() const;
   [[nodiscard]] absl::Status Cut();
   absl::Status Fail(absl::Status status);
   std::string SegmentPath(SegmentId id) const { return JoinPath(dir_, SegmentName(id)); }

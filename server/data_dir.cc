@@ -3,21 +3,41 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "core/errors.h"
 
 namespace walrus {
+namespace {
 
-absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& data_dir,
+// mkdir -p, with each directory it creates made durable in its parent: until
+// the parent is fsynced, a power failure can take the new directory, and
+// every WAL file later fsynced inside it, away.
+absl::Status CreateDurableDirs(FileSystem* fs, const std::string& dir) {
+  if (fs->IsDirectory(dir)) return absl::OkStatus();
+  const std::string parent = ParentDir(dir);
+  if (parent != dir) {
+    if (absl::Status s = CreateDurableDirs(fs, parent); !s.ok()) return s;
+  }
+  absl::Status created = fs->CreateDir(dir);
+  if (!created.ok() && !(absl::IsAlreadyExists(created) && fs->IsDirectory(dir))) {
+    return absl::Status(created.code(), absl::StrCat("create data directory: ", created.message()));
+  }
+  return fs->SyncDir(parent);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(FileSystem* fs,
+                                                                  const std::string& data_dir,
                                                                   const std::string& lock_path,
                                                                   const std::string& listeners) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("create data directory ", data_dir));
-  FileSystem* fs = PosixFs();
+  if (absl::Status s = CreateDurableDirs(fs, data_dir); !s.ok()) return s;
+  // Also when the directory existed: a previous start may have crashed
+  // between its mkdir and the fsync of the parent. Best effort: a parent this
+  // process may not open (a mount point's, say) is no reason to refuse to
+  // start on a directory it did not create.
+  (void)fs->SyncDir(ParentDir(data_dir));
   if (!fs->Exists(lock_path)) {
     absl::StatusOr<std::unique_ptr<WritableFile>> created = fs->NewWritableFile(lock_path);
     if (!created.ok()) return created.status();

@@ -15,10 +15,15 @@ namespace walrus {
 // second daemon can say who has the directory.
 class DataDirLock {
  public:
-  // Creates the directory if needed. FAILED_PRECONDITION naming the
-  // directory and the holder if another process has it.
+  // Creates the directory (and missing parents) if needed, each made durable
+  // in its parent, and fsyncs the data directory's parent on every start
+  // (best effort if it existed): a WAL created inside is only as durable as
+  // the directory's own entry.
+  // FAILED_PRECONDITION naming the directory and the holder if another
+  // process has it. `fs` must outlive the lock.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DataDirLock>> Acquire(
-      const std::string& data_dir, const std::string& lock_path, const std::string& listeners);
+      FileSystem* fs, const std::string& data_dir, const std::string& lock_path,
+      const std::string& listeners);
 
  private:
   explicit DataDirLock(std::unique_ptr<FileLock> lock) : lock_(std::move(lock)) {}

@@ -77,7 +77,7 @@ int Run(const Config& config) {
     }
   }
   absl::StatusOr<std::unique_ptr<DataDirLock>> lock =
-      DataDirLock::Acquire(config.data_dir, config.LockPath(), listeners);
+      DataDirLock::Acquire(PosixFs(), config.data_dir, config.LockPath(), listeners);
   if (!lock.ok()) {
     spdlog::critical("cannot start: {}", std::string(lock.status().message()));
     return 1;

@@ -1,16 +1,14 @@
 #include "server/wal_service.h"
 
-#include <spdlog/spdlog.h>
-
-#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "core/crc32c.h"
+#include "server/backup_stream.h"
 #include "server/status_codes.h"
+#include "server/wire_messages.h"
 
 namespace walrus {
 namespace {
@@ -39,9 +37,6 @@ const char* CodeName(grpc::StatusCode code) {
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
-constexpr uint32_t kDefaultChunkBytes = 1 << 20;
-constexpr uint32_t kMaxChunkBytes = 4 << 20;
-
 // AppendStream: reads appends as they come and hands each to the store at
 // once (so they can share an fsync); acknowledges them in order. The store
 // completes one stream's appends in submission order, so acknowledgements are
@@ -49,8 +44,10 @@ constexpr uint32_t kMaxChunkBytes = 4 << 20;
 // the stream still has queued (they are not written: `failed` is checked by
 // the committer before encoding), sends the acknowledgements of the appends
 // before it that are already durable (so the client resends only what was
-// not written), and ends the stream with that status.
-class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>,
+// not written), and ends the stream with that status. A message that is not
+// an AppendRequest ends the reading the same way, but the appends before it
+// are committed and acknowledged as usual: they were valid.
+class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                             public WalService::Drainable {
  public:
   AppendStreamReactor(WalService* service, WalStore* store, size_t max_inflight)
@@ -67,6 +64,11 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   }
 
   void OnReadDone(bool ok) override {
+    // Parsed outside mu_ (a request can be megabytes): only this reaction
+    // touches incoming_ until the next StartRead.
+    auto request = std::make_shared<v1::AppendRequest>();
+    grpc::Status parsed = ok ? ParseWireMessage(incoming_, request.get()) : grpc::Status::OK;
+    incoming_.Clear();
     std::unique_lock<std::mutex> lock(mu_);
     if (!ok) {
       reads_done_ = true;
@@ -80,11 +82,20 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
       MaybeFinishLocked();
       return;
     }
-    auto request = std::make_shared<v1::AppendRequest>(std::move(incoming_));
-    incoming_.Clear();
+    if (!parsed.ok()) {
+      // Nothing after it is read: the client cannot know which of its later
+      // messages the server would have taken for what.
+      reads_done_ = true;
+      reading_ = false;
+      read_error_ = parsed;
+      MaybeFinishLocked();
+      return;
+    }
     ++outstanding_;
-    bool read_more = outstanding_ < max_inflight_;
-    reading_ = read_more;
+    // reading_ stays set until this append is queued: OnAppended restarts
+    // reading only when it is clear, so the next message cannot be read (and
+    // queued ahead of this one) before this one is in the store's queue. The
+    // store is called without mu_: it may complete the append inline.
     lock.unlock();
     store_->Append(
         request.get(),
@@ -92,6 +103,11 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
           OnAppended(request->sequence(), std::move(result));
         },
         chain_);
+    lock.lock();
+    const bool read_more = status_.ok() && !draining_ && outstanding_ < max_inflight_;
+    reading_ = read_more;
+    if (!read_more) MaybeFinishLocked();
+    lock.unlock();
     if (read_more) StartRead(&incoming_);
   }
 
@@ -134,7 +150,10 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
         v1::AppendResponse response;
         response.set_last_index(*result);
         response.set_sequence(sequence);
-        responses_.push_back(std::move(response));
+        if (grpc::Status s = SerializeWireMessage(response, &responses_.emplace_back()); !s.ok()) {
+          responses_.pop_back();
+          FailLocked(s);
+        }
         WriteNextLocked();
       }
       if (status_.ok() && !draining_ && !reading_ && !reads_done_ && outstanding_ < max_inflight_) {
@@ -166,7 +185,7 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
     if (!responses_.empty() && !client_gone_) return;
     if (status_.ok() && !reads_done_ && !draining_) return;
     finished_ = true;
-    final_status_ = status_;
+    final_status_ = status_.ok() ? read_error_ : status_;
     if (status_.ok() && draining_ && !reads_done_) {
       final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                    "walrusd is shutting down; every acknowledged append is "
@@ -183,8 +202,8 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   std::shared_ptr<std::atomic<bool>> chain_ = std::make_shared<std::atomic<bool>>(false);
 
   std::mutex mu_;
-  v1::AppendRequest incoming_;
-  std::deque<v1::AppendResponse> responses_;
+  grpc::ByteBuffer incoming_;
+  std::deque<grpc::ByteBuffer> responses_;  // encoded AppendResponses
   size_t outstanding_ = 0;
   bool reading_ = true;
   bool reads_done_ = false;
@@ -193,12 +212,33 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<v1::AppendRequest, v1
   bool finished_ = false;
   bool client_gone_ = false;  // cancelled, or a write failed: nothing more is sent
   grpc::Status status_;
+  grpc::Status read_error_;  // a message that did not parse ended the reading
   grpc::Status final_status_;
+};
+
+// A server stream refused before it started: its request did not parse.
+class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  RefusedStream(const WalService* service, const char* method, grpc::Status status)
+      : service_(service), method_(method), status_(std::move(status)) {
+    service_->Started();
+    Finish(status_);
+  }
+  void OnDone() override {
+    service_->Observe(method_, status_, started_);
+    delete this;
+  }
+
+ private:
+  const WalService* service_;
+  const char* method_;
+  const grpc::Status status_;
+  const Clock::time_point started_ = Clock::now();
 };
 
 // ReadAll: decodes the durable log on a worker thread (never a gRPC thread),
 // then streams it in chunks of at most max_chunk_bytes, one write at a time.
-class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
+class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   ReadAllReactor(const WalService* service, WalStore* store, const v1::ReadAllRequest& request)
       : service_(service) {
@@ -255,7 +295,11 @@ class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
       *response_.add_entries() = std::move(result_.entries[next_++]);
       bytes += size;
     }
-    StartWrite(&response_);
+    if (grpc::Status s = SerializeWireMessage(response_, &encoded_); !s.ok()) {
+      FinishWith(s);
+      return;
+    }
+    StartWrite(&encoded_);
   }
 
   void FinishWith(const grpc::Status& status) {
@@ -270,138 +314,71 @@ class ReadAllReactor : public grpc::ServerWriteReactor<v1::ReadAllResponse> {
   size_t next_ = 0;
   bool header_sent_ = false;
   v1::ReadAllResponse response_;
+  grpc::ByteBuffer encoded_;  // response_, as written
   grpc::Status final_status_;
 };
 
-// Backup: a worker thread pins and plans the backup, then reads each file
-// chunk by chunk and hands one chunk at a time to gRPC, waiting for its write
-// to finish before reading the next (bounded memory, and a slow client slows
-// the reads, not the daemon). Everything it owns (the pin) is released before
-// Finish, after which it touches nothing of the reactor.
-class BackupReactor : public grpc::ServerWriteReactor<v1::BackupChunk> {
+// One unary call: its parsed request, the response to fill, and how it ends.
+// Owned by itself from Unary() until Finish().
+template <typename Request, typename Response>
+class UnaryCall {
  public:
-  BackupReactor(const WalService* service, WalStore* store, ServerMetrics* metrics,
-                const v1::BackupRequest& request, std::string peer)
-      : service_(service), store_(store), metrics_(metrics) {
+  UnaryCall(const WalService* service, const char* method, grpc::CallbackServerContext* context,
+            grpc::ByteBuffer* raw_response)
+      : service_(service),
+        method_(method),
+        reactor_(context->DefaultReactor()),
+        raw_response_(raw_response) {
     service_->Started();
-    chunk_bytes_ = request.max_chunk_bytes() == 0
-                       ? kDefaultChunkBytes
-                       : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
-    std::thread([this, peer = std::move(peer)] { Run(peer); }).detach();
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    write_ok_ = ok;
-    cv_.notify_one();
-  }
+  Request& request() { return request_; }
+  Response& response() { return response_; }
+  grpc::ServerUnaryReactor* reactor() const { return reactor_; }
 
-  void OnDone() override {
-    service_->Observe("Backup", final_status_, started_);
+  // Sends the response (if `status` is OK) or the error; deletes this.
+  void Finish(grpc::Status status) {
+    if (status.ok()) status = SerializeWireMessage(response_, raw_response_);
+    service_->Observe(method_, status, started_);
+    grpc::ServerUnaryReactor* reactor = reactor_;
     delete this;
+    reactor->Finish(status);
   }
 
  private:
-  void Run(const std::string& peer) {
-    grpc::Status status = Stream(peer);
-    final_status_ = status;
-    Finish(status);  // the last use of `this`: OnDone may delete it now
-  }
-
-  grpc::Status Stream(const std::string& peer) {
-    static std::atomic<uint64_t> next_id{1};
-    const std::string holder = absl::StrCat("backup #", next_id.fetch_add(1), " for ", peer);
-    absl::StatusOr<BackupPlan> plan = store_->BeginBackup(holder);
-    if (!plan.ok()) return ToGrpcStatus(plan.status());
-    if (metrics_ != nullptr) metrics_->BackupStarted(plan->total_bytes);
-    spdlog::info("{} started: {} segments, {} bytes, up to segment {} offset {} (entry {})", holder,
-                 plan->files.size(), plan->total_bytes, plan->durable.seq, plan->durable.offset,
-                 plan->last_entry_index);
-    const Clock::time_point started = Clock::now();
-    grpc::Status status = StreamPlan(*plan);
-    plan->pin.reset();  // purge may go on at once
-    if (metrics_ != nullptr) metrics_->BackupFinished(status.ok());
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    if (status.ok()) {
-      spdlog::info("{} done: {} bytes streamed in {:.3f} s", holder, plan->total_bytes, seconds);
-    } else {
-      spdlog::warn("{} failed after {:.3f} s: {}", holder, seconds, status.error_message());
-    }
-    return status;
-  }
-
-  grpc::Status StreamPlan(const BackupPlan& plan) {
-    v1::BackupChunk chunk;
-    chunk.set_has_header(true);
-    for (const v1::BackupFile& file : plan.files) *chunk.add_files() = file;
-    chunk.set_total_bytes(plan.total_bytes);
-    chunk.set_durable_segment(plan.durable.seq);
-    chunk.set_durable_offset(plan.durable.offset);
-    chunk.set_last_entry_index(plan.last_entry_index);
-    if (!Send(chunk)) return ClientGone();
-    FileSystem* fs = store_->options().fs;
-    std::string buffer(chunk_bytes_, '\0');
-    for (const v1::BackupFile& file : plan.files) {
-      const std::string path = JoinPath(store_->options().wal_dir, file.name());
-      absl::StatusOr<std::unique_ptr<ReadableFile>> in = fs->NewReadableFile(path);
-      if (!in.ok()) return ToGrpcStatus(in.status());
-      for (uint64_t offset = 0; offset < file.size_bytes();) {
-        size_t want =
-            static_cast<size_t>(std::min<uint64_t>(chunk_bytes_, file.size_bytes() - offset));
-        absl::StatusOr<size_t> n = (*in)->Read(offset, want, buffer.data());
-        if (!n.ok()) return ToGrpcStatus(n.status());
-        if (*n != want) {
-          return grpc::Status(grpc::StatusCode::INTERNAL,
-                              absl::StrCat("backup: ", path, " ended at ", offset + *n,
-                                           " bytes, before the durable end ", file.size_bytes()));
-        }
-        chunk.Clear();
-        chunk.set_file_name(file.name());
-        chunk.set_offset(offset);
-        chunk.set_data(buffer.data(), *n);
-        chunk.set_crc32c(crc32c::Value(chunk.data()));
-        if (!Send(chunk)) return ClientGone();
-        if (metrics_ != nullptr) metrics_->AddBackupBytes(*n);
-        offset += *n;
-      }
-    }
-    return grpc::Status::OK;
-  }
-
-  static grpc::Status ClientGone() {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
-  }
-
-  // Writes one chunk and waits for gRPC to take it. False if the client is gone.
-  bool Send(const v1::BackupChunk& chunk) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      writing_ = true;
-    }
-    StartWrite(&chunk);  // outside mu_: OnWriteDone may run on any thread
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return !writing_; });
-    return write_ok_;
-  }
-
   const WalService* service_;
-  WalStore* store_;
-  ServerMetrics* metrics_;
+  const char* method_;
+  grpc::ServerUnaryReactor* reactor_;
+  grpc::ByteBuffer* raw_response_;
   const Clock::time_point started_ = Clock::now();
-  uint32_t chunk_bytes_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool writing_ = false;  // guarded by mu_
-  bool write_ok_ = true;  // guarded by mu_
-  grpc::Status final_status_;
+  Request request_;
+  Response response_;
 };
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::BackupChunk>* WalService::Backup(grpc::CallbackServerContext* context,
-                                                              const v1::BackupRequest* request) {
-  return new BackupReactor(this, store_, metrics_, *request, context->peer());
+template <typename Request, typename Response, typename Handler>
+grpc::ServerUnaryReactor* WalService::Unary(const char* method,
+                                            grpc::CallbackServerContext* context,
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response, Handler handle) {
+  auto* call = new UnaryCall<Request, Response>(this, method, context, response);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (grpc::Status parsed = ParseWireMessage(*request, &call->request()); !parsed.ok()) {
+    call->Finish(parsed);
+  } else {
+    handle(call);
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::Backup(grpc::CallbackServerContext* context,
+                                                               const grpc::ByteBuffer* request) {
+  v1::BackupRequest parsed;
+  if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
+    return new RefusedStream(this, "Backup", s);
+  }
+  return NewBackupStream(this, store_, metrics_, parsed, context->peer());
 }
 
 void WalService::BeginShutdown() {
@@ -438,112 +415,104 @@ void WalService::Observe(const char* method, const grpc::Status& status,
 }
 
 grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* context,
-                                             const v1::CreateRequest* request,
-                                             v1::CreateResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  if (request->metadata().size() > options_.max_metadata_bytes) {
-    grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("metadata is ", request->metadata().size(), " bytes; at most ",
-                                     options_.max_metadata_bytes));
-    Observe("Create", status, started);
-    reactor->Finish(status);
-    return reactor;
-  }
-  store_->Create(request->metadata(), request->epoch(),
-                 [this, reactor, response, started](absl::StatusOr<bool> r) {
-                   if (r.ok()) response->set_created(*r);
-                   grpc::Status status = ToGrpcStatus(r.status());
-                   Observe("Create", status, started);
-                   reactor->Finish(status);
-                 });
-  return reactor;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::CreateRequest, v1::CreateResponse>;
+  return Unary<v1::CreateRequest, v1::CreateResponse>(
+      "Create", context, request, response, [this](Call* call) {
+        const v1::CreateRequest& r = call->request();
+        if (r.metadata().size() > options_.max_metadata_bytes) {
+          call->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    absl::StrCat("metadata is ", r.metadata().size(),
+                                                 " bytes; at most ", options_.max_metadata_bytes)));
+          return;
+        }
+        store_->Create(r.metadata(), r.epoch(), [call](absl::StatusOr<bool> created) {
+          if (created.ok()) call->response().set_created(*created);
+          call->Finish(ToGrpcStatus(created.status()));
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* WalService::Append(grpc::CallbackServerContext* context,
-                                             const v1::AppendRequest* request,
-                                             v1::AppendResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  store_->Append(request, [this, reactor, request, response, started](absl::StatusOr<uint64_t> r) {
-    if (r.ok()) {
-      response->set_last_index(*r);
-      response->set_sequence(request->sequence());
-    }
-    grpc::Status status = ToGrpcStatus(r.status());
-    Observe("Append", status, started);
-    reactor->Finish(status);
-  });
-  return reactor;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::AppendRequest, v1::AppendResponse>;
+  return Unary<v1::AppendRequest, v1::AppendResponse>(
+      "Append", context, request, response, [this](Call* call) {
+        // The call owns the request until Finish, after the store is done.
+        store_->Append(&call->request(), [call](absl::StatusOr<uint64_t> last) {
+          if (last.ok()) {
+            call->response().set_last_index(*last);
+            call->response().set_sequence(call->request().sequence());
+          }
+          call->Finish(ToGrpcStatus(last.status()));
+        });
+      });
 }
 
-grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* WalService::AppendStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WalService::AppendStream(
     grpc::CallbackServerContext*) {
   return new AppendStreamReactor(this, store_, options_.max_stream_inflight);
 }
 
-grpc::ServerWriteReactor<v1::ReadAllResponse>* WalService::ReadAll(
-    grpc::CallbackServerContext*, const v1::ReadAllRequest* request) {
-  return new ReadAllReactor(this, store_, *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(grpc::CallbackServerContext*,
+                                                                const grpc::ByteBuffer* request) {
+  v1::ReadAllRequest parsed;
+  if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
+    return new RefusedStream(this, "ReadAll", s);
+  }
+  return new ReadAllReactor(this, store_, parsed);
 }
 
 grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* context,
-                                                   const v1::SaveSnapshotRequest* request,
-                                                   v1::SaveSnapshotResponse*) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  store_->SaveSnapshot(request->index(), request->term(), request->epoch(),
-                       [this, reactor, started](absl::Status s) {
-                         grpc::Status status = ToGrpcStatus(s);
-                         Observe("SaveSnapshot", status, started);
-                         reactor->Finish(status);
-                       });
-  return reactor;
+                                                   const grpc::ByteBuffer* request,
+                                                   grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::SaveSnapshotRequest, v1::SaveSnapshotResponse>;
+  return Unary<v1::SaveSnapshotRequest, v1::SaveSnapshotResponse>(
+      "SaveSnapshot", context, request, response, [this](Call* call) {
+        const v1::SaveSnapshotRequest& r = call->request();
+        store_->SaveSnapshot(r.index(), r.term(), r.epoch(),
+                             [call](absl::Status s) { call->Finish(ToGrpcStatus(s)); });
+      });
 }
 
 grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* context,
-                                                const v1::ReleaseToRequest* request,
-                                                v1::ReleaseToResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  store_->ReleaseTo(request->index(), request->epoch(),
-                    [this, reactor, response, started](absl::StatusOr<uint32_t> r) {
-                      if (r.ok()) response->set_released_segments(*r);
-                      grpc::Status status = ToGrpcStatus(r.status());
-                      Observe("ReleaseTo", status, started);
-                      reactor->Finish(status);
-                    });
-  return reactor;
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::ReleaseToRequest, v1::ReleaseToResponse>;
+  return Unary<v1::ReleaseToRequest, v1::ReleaseToResponse>(
+      "ReleaseTo", context, request, response, [this](Call* call) {
+        const v1::ReleaseToRequest& r = call->request();
+        store_->ReleaseTo(r.index(), r.epoch(), [call](absl::StatusOr<uint32_t> released) {
+          if (released.ok()) call->response().set_released_segments(*released);
+          call->Finish(ToGrpcStatus(released.status()));
+        });
+      });
 }
 
 grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* context,
-                                             const v1::StatusRequest*,
-                                             v1::StatusResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  *response = store_->Status();
-  Observe("Status", grpc::Status::OK, started);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+                                             const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::StatusRequest, v1::StatusResponse>;
+  return Unary<v1::StatusRequest, v1::StatusResponse>("Status", context, request, response,
+                                                      [this](Call* call) {
+                                                        call->response() = store_->Status();
+                                                        call->Finish(grpc::Status::OK);
+                                                      });
 }
 
 grpc::ServerUnaryReactor* WalService::Fence(grpc::CallbackServerContext* context,
-                                            const v1::FenceRequest*, v1::FenceResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  Clock::time_point started = Clock::now();
-  Started();
-  store_->Fence([this, reactor, response, started](absl::StatusOr<uint64_t> r) {
-    if (r.ok()) response->set_epoch(*r);
-    grpc::Status status = ToGrpcStatus(r.status());
-    Observe("Fence", status, started);
-    reactor->Finish(status);
-  });
-  return reactor;
+                                            const grpc::ByteBuffer* request,
+                                            grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::FenceRequest, v1::FenceResponse>;
+  return Unary<v1::FenceRequest, v1::FenceResponse>(
+      "Fence", context, request, response, [this](Call* call) {
+        store_->Fence([call](absl::StatusOr<uint64_t> epoch) {
+          if (epoch.ok()) call->response().set_epoch(*epoch);
+          call->Finish(ToGrpcStatus(epoch.status()));
+        });
+      });
 }
 
 }  // namespace walrus

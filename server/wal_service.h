@@ -1,8 +1,11 @@
-// The walrus.v1.WAL gRPC service (callback API). Handlers validate the shape
-// of a request, hand it to the WalStore and return; no gRPC thread ever waits
-// on the disk. Completions arrive on the committer thread and finish the RPC.
+// The walrus.v1.WAL gRPC service (callback API). Handlers parse and validate
+// the shape of a request, hand it to the WalStore and return; no gRPC thread
+// ever waits on the disk. Completions arrive on the committer thread and
+// finish the RPC.
 #ifndef WALRUS_SERVER_WAL_SERVICE_H_
 #define WALRUS_SERVER_WAL_SERVICE_H_
+
+#include <grpcpp/support/byte_buffer.h>
 
 #include <atomic>
 #include <mutex>
@@ -14,45 +17,60 @@
 
 namespace walrus {
 
+// Bounds of the payload of one streamed message (ReadAll, Backup): the
+// default, and the most a client may ask for.
+inline constexpr uint32_t kDefaultChunkBytes = 1 << 20;
+inline constexpr uint32_t kMaxChunkBytes = 4 << 20;
+
 struct ServiceOptions {
   size_t max_metadata_bytes = 1 << 20;
   // Appends a stream may have queued before the server stops reading from it.
   size_t max_stream_inflight = 4096;
 };
 
-class WalService final : public v1::WAL::CallbackService {
+// Every method is registered raw (grpc::ByteBuffer in and out) and parsed by
+// the service (server/wire_messages.h): a request that is not a valid message
+// fails INVALID_ARGUMENT saying so, and in an AppendStream it ends the stream
+// with that status after the appends read before it are acknowledged.
+using RawWalService = v1::WAL::WithRawCallbackMethod_Create<v1::WAL::WithRawCallbackMethod_Append<
+    v1::WAL::WithRawCallbackMethod_AppendStream<v1::WAL::WithRawCallbackMethod_ReadAll<
+        v1::WAL::WithRawCallbackMethod_SaveSnapshot<v1::WAL::WithRawCallbackMethod_ReleaseTo<
+            v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
+                v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>;
+
+class WalService final : public RawWalService {
  public:
   // `store` and `metrics` (may be null) must outlive the service.
   WalService(WalStore* store, ServerMetrics* metrics, const ServiceOptions& options = {})
       : store_(store), metrics_(metrics), options_(options) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
-                                   const v1::CreateRequest* request,
-                                   v1::CreateResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* context,
-                                   const v1::AppendRequest* request,
-                                   v1::AppendResponse* response) override;
-  grpc::ServerBidiReactor<v1::AppendRequest, v1::AppendResponse>* AppendStream(
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AppendStream(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerWriteReactor<v1::ReadAllResponse>* ReadAll(
-      grpc::CallbackServerContext* context, const v1::ReadAllRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadAll(grpc::CallbackServerContext* context,
+                                                      const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* SaveSnapshot(grpc::CallbackServerContext* context,
-                                         const v1::SaveSnapshotRequest* request,
-                                         v1::SaveSnapshotResponse* response) override;
+                                         const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReleaseTo(grpc::CallbackServerContext* context,
-                                      const v1::ReleaseToRequest* request,
-                                      v1::ReleaseToResponse* response) override;
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* context,
-                                   const v1::StatusRequest* request,
-                                   v1::StatusResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Fence(grpc::CallbackServerContext* context,
-                                  const v1::FenceRequest* request,
-                                  v1::FenceResponse* response) override;
-  // Issue 4: streams a point-in-time backup (WalStore::BeginBackup) from a
-  // worker thread, one chunk in flight at a time; the pin goes when the
-  // stream ends, however it ends.
-  grpc::ServerWriteReactor<v1::BackupChunk>* Backup(grpc::CallbackServerContext* context,
-                                                    const v1::BackupRequest* request) override;
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
+  // Streams a point-in-time backup (WalStore::BeginBackup) from a worker
+  // thread, one chunk in flight at a time; the pin goes when the stream ends,
+  // however it ends.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Backup(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request) override;
 
   // Counts an RPC as started; Observe() counts it as finished.
   void Started() const { in_flight_.fetch_add(1); }
@@ -78,6 +96,13 @@ class WalService final : public v1::WAL::CallbackService {
   void Unregister(Drainable* stream);
 
  private:
+  // Parses a unary request into a call object and runs `handle` on it, or
+  // finishes INVALID_ARGUMENT if it does not parse.
+  template <typename Request, typename Response, typename Handler>
+  grpc::ServerUnaryReactor* Unary(const char* method, grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+                                  Handler handle);
+
   WalStore* const store_;
   ServerMetrics* const metrics_;
   const ServiceOptions options_;

@@ -48,6 +48,11 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   }
   if (!WalExists(fs, options_.wal_dir)) return absl::OkStatus();  // waits for Create
   summary->existed = true;
+  // Read what the device holds, not what the page cache kept from a failed
+  // fdatasync (core/segment.h). On every start: the process before may have
+  // died without a chance to record that it failed, and dropping clean pages
+  // costs one read of the log, which recovery does anyway.
+  if (absl::Status s = DropCachedSegments(fs, options_.wal_dir); !s.ok()) return s;
 
   if (options_.read_only) {
     // No writer: only say what state the log is in.

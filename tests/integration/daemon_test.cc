@@ -10,11 +10,36 @@
 
 #include "core/wal.h"
 #include "gtest/gtest.h"
+#include "health.grpc.pb.h"
 #include "tests/integration/rpc_util.h"
 #include "tests/unit/test_util.h"
 
 namespace walrus::testing {
 namespace {
+
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+HealthStatus::ServingStatus Health(const std::string& target) {
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("walrus.v1.WAL");
+  HealthStatus response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  return status.ok() ? response.status() : HealthStatus::UNKNOWN;
+}
+
+// The newest segment file of `wal_dir` (names sort by sequence).
+std::string TailSegment(const std::string& wal_dir) {
+  std::string tail;
+  for (const auto& entry : std::filesystem::directory_iterator(wal_dir)) {
+    const std::string path = entry.path().string();
+    if (path.size() > 4 && path.substr(path.size() - 4) == ".wal" && path > tail) tail = path;
+  }
+  return tail;
+}
 
 class DaemonTest : public ::testing::Test {
  protected:
@@ -426,6 +451,25 @@ TEST_F(DaemonTest, Status_ReportsIndexesSegmentsAndDurableOffset) {
   EXPECT_GT(status.durable_offset(), 0u);
   EXPECT_FALSE(status.fail_stop());
   EXPECT_GT(status.total_bytes(), 0u);
+}
+
+TEST_F(DaemonTest, TailSegmentDeletedUnderLiveDaemon_FailStopsAndHealthTurnsNotServing) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 0)).ok());
+  ASSERT_EQ(Health(daemon_->target()), HealthStatus::SERVING);
+  const std::string tail = TailSegment(daemon_->wal_dir());
+  ASSERT_FALSE(tail.empty());
+  ASSERT_TRUE(std::filesystem::remove(tail));
+  // The daemon still holds the file open: without a check, this append
+  // would be written, fdatasynced and acknowledged into a file no restart
+  // reads.
+  grpc::Status lost = Append(stub(), MakeAppend(11, 12, 1, 0));
+  EXPECT_EQ(lost.error_code(), grpc::StatusCode::UNAVAILABLE) << lost.error_message();
+  EXPECT_NE(lost.error_message().find("deleted while in use"), std::string::npos)
+      << lost.error_message();
+  EXPECT_TRUE(GetStatus(stub()).fail_stop());
+  EXPECT_EQ(Health(daemon_->target()), HealthStatus::NOT_SERVING);
+  EXPECT_EQ(Append(stub(), MakeAppend(11, 11, 1, 0)).error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace

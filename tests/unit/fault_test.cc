@@ -156,5 +156,32 @@ TEST_F(FaultTest, CrashAfterFailedFsync_LosesOnlyUnacknowledgedData) {
   EXPECT_EQ(Describe(read->entries), "1/1 2/1 3/1 4/1 5/1");
 }
 
+TEST_F(FaultTest, TailSegmentUnlinked_NextSyncFailStopsAndAcknowledgesNothing) {
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  const std::string tail = JoinPath(kDir, SegmentName(wal_->locked_segments().back()));
+  const LogPosition before = wal_->durable_position();
+  ASSERT_TRUE(fs_.RemoveFile(tail).ok());
+  absl::Status lost = wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 8, 1));
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_NE(lost.message().find(tail), std::string::npos) << lost;
+  EXPECT_EQ(wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 6, 1)).code(),
+            absl::StatusCode::kUnavailable);
+  // The durable end (what readers and backups trust) did not move.
+  EXPECT_EQ(wal_->durable_position().offset, before.offset);
+}
+
+TEST_F(FaultTest, TailSegmentRenamedOver_NextSyncFailStops) {
+  ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(1, 5, 1)).ok());
+  const std::string tail = JoinPath(kDir, SegmentName(wal_->locked_segments().back()));
+  {
+    absl::StatusOr<std::unique_ptr<WritableFile>> other = fs_.NewWritableFile("/wal/other");
+    ASSERT_TRUE(other.ok()) << other.status();
+  }
+  ASSERT_TRUE(fs_.Rename("/wal/other", tail).ok());
+  EXPECT_EQ(wal_->Save(MakeState(1, 1, 0), MakeEntries(6, 8, 1)).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(wal_->failure().ok());
+}
+
 }  // namespace
 }  // namespace walrus

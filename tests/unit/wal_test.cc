@@ -379,5 +379,20 @@ TEST_F(WalTest, OpenForRead_Until_IgnoresBytesPastTheLimit) {
   EXPECT_EQ(Describe(result->entries), "1/1 2/1 3/1 4/1 5/1");
 }
 
+TEST_F(WalTest, TailSegmentDeletedUnderTheWal_NextSyncFailStopsInsteadOfAcknowledging) {
+  auto wal = CreateWal();
+  ASSERT_TRUE(wal->Save(MakeState(1, 1, 0), MakeEntries(1, 3, 1)).ok());
+  // An operator (or a stray cleanup job) unlinks the live tail: writes and
+  // fdatasyncs into the open descriptor still succeed.
+  ASSERT_TRUE(std::filesystem::remove(LastSegmentPath()));
+  absl::Status lost = wal->Save(MakeState(1, 1, 0), MakeEntries(4, 5, 1));
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_NE(lost.message().find("deleted while in use"), std::string::npos) << lost;
+  EXPECT_FALSE(wal->failure().ok());
+  absl::Status later = wal->Save(MakeState(1, 1, 0), MakeEntries(4, 4, 1));
+  EXPECT_EQ(later.code(), absl::StatusCode::kUnavailable) << later;
+  EXPECT_NE(later.message().find("fail-stop"), std::string::npos) << later;
+}
+
 }  // namespace
 }  // namespace walrus
