@@ -24,6 +24,14 @@ absl::StatusOr<uint64_t> LoadWriterEpoch(FileSystem* fs, const std::string& path
         " is damaged (want \"walrus-writer-epoch N\"); refusing to guess the fencing state. "
         "Restore it, or write a value above every epoch ever issued"));
   }
+  // The file's bytes were synced before its rename, but a writer killed
+  // between the rename and the directory fsync leaves the rename in the page
+  // cache only. This walrusd is about to enforce the epoch it read, so make
+  // the rename durable first: a power loss must not bring an older one back.
+  if (absl::Status s = fs->SyncDir(ParentDir(path)); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("making writer epoch file ", path,
+                                               " durable: ", s.message()));
+  }
   return epoch;
 }
 

@@ -62,6 +62,23 @@ TEST_F(WriterEpochTest, Store_DirSyncFails_CrashLeavesOldOrNewNeverDamaged) {
   EXPECT_TRUE(*epoch == 3u || *epoch == 4u) << *epoch;
 }
 
+// A process killed between the rename and the directory fsync leaves the new
+// epoch visible (the page cache) but not durable. The next walrusd loads it
+// and fences with it, so loading must make it durable: a power loss after
+// that must not bring back the older epoch.
+TEST_F(WriterEpochTest, Load_OfAnEpochWhoseRenameWasNotDurable_MakesItDurable) {
+  ASSERT_TRUE(StoreWriterEpoch(&fs_, kPath, 3).ok());
+  fs_.FailNext(FsOp::kSyncDir, EIO);
+  EXPECT_FALSE(StoreWriterEpoch(&fs_, kPath, 4).ok());  // as if killed before the fsync
+  absl::StatusOr<uint64_t> loaded = LoadWriterEpoch(&fs_, kPath);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(*loaded, 4u);
+  fs_.Crash(CrashOptions{});
+  absl::StatusOr<uint64_t> after = LoadWriterEpoch(&fs_, kPath);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, 4u) << "the epoch a walrusd loaded and used went back after a power loss";
+}
+
 TEST_F(WriterEpochTest, Load_DamagedFile_IsDataLossNotZero) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_.NewWritableFile(kPath);
   ASSERT_TRUE(file.ok());
