@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 )
 # Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
 # injection on real binaries, promtool for exposition checks, clang for fuzzing,
-# openssl for the certificates of the TLS tests.
+# openssl for the certificates of the TLS tests, FUSE for the power-loss tests.
 TEST_PACKAGES=(
   golang-go golang-etcd-server-dev etcd-server etcd-client
   libfiu-dev fiu-utils
@@ -25,6 +25,8 @@ TEST_PACKAGES=(
   python3-yaml nodejs npm
   # Security tests: certificates made on the fly.
   openssl
+  # Power-loss tests: walrusd on a FUSE file system that drops unsynced data.
+  libfuse3-dev fuse3
 )
 
 want=("${BUILD_PACKAGES[@]}")

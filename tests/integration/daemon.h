@@ -41,6 +41,10 @@ class Daemon {
   // signals still reach it. Empty: walrusd itself.
   void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
 
+  // Where the process's stderr goes (default: beside the data directory).
+  // A data directory on a test file system that loses power would lose it.
+  void set_log_path(std::string path) { log_path_ = std::move(path); }
+
   const std::string& target() const { return target_; }
   const std::string& data_dir() const { return data_dir_; }
   std::string wal_dir() const { return data_dir_ + "/wal"; }
