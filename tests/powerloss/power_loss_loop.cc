@@ -22,7 +22,6 @@ namespace walrus::testing {
 namespace {
 
 constexpr int kStreams = 3;
-constexpr uint64_t kTearSectors[] = {0, 512, 4096};
 
 std::string DataFor(uint64_t index) { return IndexedData("powerloss", index, 64, 160); }
 
@@ -242,6 +241,7 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     round.next = first;
     round.acked = log_last;
     round.snap_index = want.snap_index;
+    round.snap_term = want.snap_term;
     std::vector<std::thread> clients;
     for (int s = 0; s < kStreams; ++s) {
       clients.emplace_back(AppendLoop, daemon.target(), want.epoch, want.term, rng(), &round);
@@ -266,7 +266,9 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
           absl::StrCat("cut ", cut, ": no append acknowledged in 30 s:\n", Tail(daemon.log()));
       return report;
     }
-    uint64_t tear = kTearSectors[rng() % 3];
+    uint64_t tear = options.tear_sectors.empty()
+                        ? 0
+                        : options.tear_sectors[rng() % options.tear_sectors.size()];
     std::string cut_report = mount.Cut(tear, rng());
     std::string where = absl::StrCat("cut ", cut + 1, " (tear ", tear, "; ", cut_report, ")");
     if (cut_report.rfind("error", 0) == 0 || !mount.Unmount() || !mount.Mount(&report.error)) {

@@ -7,7 +7,8 @@
 // them (walrusd purges released segments at once; 64 KiB segments, so cuts,
 // releases and purges happen every round). Once the round has acknowledged
 // something, after a random further delay: kill -9, power loss on the file
-// system (the last unsynced write torn at 0, 512 or 4096 bytes), unmount,
+// system (the last unsynced write torn at a
+// 512 or 4096 byte sector boundary, or not at all), unmount,
 // remount, restart walrusd on what was persisted, and check:
 //  - walrusd recovers (it starts and serves);
 //  - the writer epoch is at least the last one Fence returned;
@@ -35,6 +36,9 @@ struct PowerLossOptions {
   int cuts = 30;
   uint64_t seed = 1;
   std::string work_dir;  // must exist; backing image, mount point, logs
+  // Each cut tears the last unsynced write at one of these sector sizes,
+  // chosen at random (0: no tear, everything unsynced is dropped).
+  std::vector<uint64_t> tear_sectors = {0, 512, 4096};
   // Runs walrusd as `prefix... walrusd flags...` (e.g. /usr/bin/env
   // LD_PRELOAD=...), see Daemon::set_command_prefix.
   std::vector<std::string> daemon_prefix;

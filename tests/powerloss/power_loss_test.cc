@@ -2,11 +2,16 @@
 // controls that prove the loop can fail: the same loop with walrusd skipping
 // one kind of sync (skip_sync.c) must lose something acknowledged and say so.
 //
-// WALRUS_POWERLOSS_CUTS (default 30) sets the number of cuts of the main loop.
+// WALRUS_POWERLOSS_CUTS (default 30) sets the number of cuts of the main loop;
+// WALRUS_POWERLOSS_TEAR (default "0,512,4096") the sector sizes a cut tears
+// the last unsynced write at, one chosen per cut (0: no tear).
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/integration/rpc_util.h"
 #include "tests/powerloss/power_loss_loop.h"
@@ -26,6 +31,13 @@ PowerLossOptions OptionsIn(const TempDir& tmp, int cuts) {
   options.work_dir = tmp.Sub("work");
   std::filesystem::create_directories(options.work_dir);
   options.cuts = cuts;
+  if (const char* tear = std::getenv("WALRUS_POWERLOSS_TEAR"); tear != nullptr) {
+    options.tear_sectors.clear();
+    for (absl::string_view s : absl::StrSplit(tear, ',', absl::SkipEmpty())) {
+      uint64_t sector = 0;
+      if (absl::SimpleAtoi(s, &sector)) options.tear_sectors.push_back(sector);
+    }
+  }
   return options;
 }
 
