@@ -1,8 +1,10 @@
 // An LD_PRELOAD shim for the negative control of the power-loss loop: it
 // makes walrusd skip one kind of sync, as a bug would, so the loop has
 // something to catch. $WALRUS_SKIP_SYNC chooses:
-//   fdatasync  fdatasync(2) of a WAL segment (a *.wal file) returns 0 and does
-//              nothing: appends are acknowledged before they are durable;
+//   fdatasync  fdatasync(2) of a WAL segment (a *.wal file in a directory
+//              named wal, so not the first segment Create writes in wal.tmp)
+//              returns 0 and does nothing: appends are acknowledged before
+//              they are durable;
 //   dirsync    fsync(2) of the WAL directory returns 0 and does nothing: a
 //              new segment's name is not durable when appends go into it.
 // Every other call goes through.
@@ -23,7 +25,9 @@ static int Skip(const char* mode, int fd) {
   if (n < 0) return 0;
   path[n] = '\0';
   size_t len = (size_t)n;
-  if (strcmp(mode, "fdatasync") == 0) return len > 4 && strcmp(path + len - 4, ".wal") == 0;
+  if (strcmp(mode, "fdatasync") == 0) {
+    return len > 4 && strcmp(path + len - 4, ".wal") == 0 && strstr(path, "/wal/") != NULL;
+  }
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && len > 4 &&
          strcmp(path + len - 4, "/wal") == 0;
