@@ -46,8 +46,11 @@ struct RoundState {
   uint64_t acked = 0;                      // every index up to here is acknowledged durable
   uint64_t acked_commit = 0;               // the highest commit of an acknowledged append
   uint64_t snap_index = 0, snap_term = 0;  // the last acknowledged snapshot marker
+  uint64_t acked_epoch = 0;                // the newest epoch a Fence returned
   int snapshots = 0;
+  int fences = 0;
   uint64_t released = 0;
+  std::atomic<uint64_t> epoch{0};  // the epoch writers use from now on
   std::atomic<bool> stop{false};
 };
 
@@ -58,58 +61,73 @@ ClientOptions FastFailing() {
   return options;
 }
 
-void AppendLoop(const std::string& target, uint64_t epoch, uint64_t term, uint64_t seed,
-                RoundState* round) {
-  absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(target, FastFailing());
-  if (!client.ok()) return;
-  std::mutex pending_mu;
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> pending;  // sequence -> [lo, hi]
-  AppendStreamOptions options;
-  options.window = 8;
-  options.epoch = epoch;
-  options.on_ack = [&](const AppendAck& ack) {
-    std::pair<uint64_t, uint64_t> range;
-    {
-      std::lock_guard<std::mutex> lock(pending_mu);
-      range = pending[ack.sequence];
-      pending.erase(ack.sequence);
-    }
-    std::lock_guard<std::mutex> lock(round->mu);
-    round->acked = std::max(round->acked, range.second);
-    round->acked_commit = std::max(round->acked_commit, range.first - 1);
-  };
-  std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(options);
-  std::mt19937_64 rng(seed);
-  while (!round->stop) {
-    uint64_t lo, hi;
-    {
-      std::lock_guard<std::mutex> lock(round->mu);
-      lo = round->acked + 1;
-      hi = round->next + rng() % 4;
-      round->next = hi + 1;
-    }
-    v1::AppendRequest request;
-    *request.mutable_hard_state() = MakeState(term, 1, lo - 1);
-    for (uint64_t i = lo; i <= hi; ++i) *request.add_entries() = MakeEntry(i, term, DataFor(i));
-    {
-      // Before Send: the acknowledgement may arrive before Send returns.
-      std::lock_guard<std::mutex> lock(pending_mu);
-      pending[stream->sent() + 1] = {lo, hi};
-    }
-    if (!stream->Send(std::move(request)).ok()) break;
-  }
-  stream->Cancel();
+// Whether a failure is the fencer's doing (a newer epoch than `used`), so the
+// writer should carry on with the new one.
+bool FencedOut(const absl::Status& status, uint64_t used, const RoundState& round) {
+  return status.code() == absl::StatusCode::kFailedPrecondition && used < round.epoch.load() &&
+         !round.stop;
 }
 
-void SnapshotLoop(const std::string& target, uint64_t epoch, const TermTable& terms, uint64_t seed,
+void AppendLoop(const std::string& target, uint64_t term, uint64_t seed, RoundState* round) {
+  absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(target, FastFailing());
+  if (!client.ok()) return;
+  std::mt19937_64 rng(seed);
+  absl::Status ended;
+  uint64_t epoch = 0;
+  do {
+    // One stream per writer epoch: a Fence refuses the rest of the old one.
+    std::mutex pending_mu;
+    std::map<uint64_t, std::pair<uint64_t, uint64_t>> pending;  // sequence -> [lo, hi]
+    AppendStreamOptions options;
+    options.window = 8;
+    options.epoch = epoch = round->epoch.load();
+    options.on_ack = [&](const AppendAck& ack) {
+      std::pair<uint64_t, uint64_t> range;
+      {
+        std::lock_guard<std::mutex> lock(pending_mu);
+        range = pending[ack.sequence];
+        pending.erase(ack.sequence);
+      }
+      std::lock_guard<std::mutex> lock(round->mu);
+      round->acked = std::max(round->acked, range.second);
+      round->acked_commit = std::max(round->acked_commit, range.first - 1);
+    };
+    std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(options);
+    while (!round->stop) {
+      uint64_t lo, hi;
+      {
+        std::lock_guard<std::mutex> lock(round->mu);
+        lo = round->acked + 1;
+        hi = round->next + rng() % 4;
+        round->next = hi + 1;
+      }
+      v1::AppendRequest request;
+      *request.mutable_hard_state() = MakeState(term, 1, lo - 1);
+      for (uint64_t i = lo; i <= hi; ++i) *request.add_entries() = MakeEntry(i, term, DataFor(i));
+      {
+        // Before Send: the acknowledgement may arrive before Send returns.
+        std::lock_guard<std::mutex> lock(pending_mu);
+        pending[stream->sent() + 1] = {lo, hi};
+      }
+      absl::StatusOr<uint64_t> sent = stream->Send(std::move(request));
+      if (!sent.ok()) {
+        ended = sent.status();
+        break;
+      }
+    }
+    stream->Cancel();
+  } while (FencedOut(ended, epoch, *round));
+}
+
+void SnapshotLoop(const std::string& target, const TermTable& terms, uint64_t seed,
                   RoundState* round) {
   absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(target, FastFailing());
   if (!client.ok()) return;
-  (*client)->set_epoch(epoch);
   std::mt19937_64 rng(seed);
   while (!round->stop) {
     // Pacing only: snapshots every few milliseconds, not a synchronisation.
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 20));
+    (*client)->set_epoch(round->epoch.load());
     uint64_t index;
     {
       std::lock_guard<std::mutex> lock(round->mu);
@@ -117,7 +135,10 @@ void SnapshotLoop(const std::string& target, uint64_t epoch, const TermTable& te
       if (index <= round->snap_index) continue;
     }
     uint64_t term = terms.TermOf(index);
-    if (!(*client)->SaveSnapshot(index, term).ok()) return;
+    if (absl::Status s = (*client)->SaveSnapshot(index, term); !s.ok()) {
+      if (FencedOut(s, (*client)->epoch(), *round)) continue;
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(round->mu);
       round->snap_index = index;
@@ -125,9 +146,29 @@ void SnapshotLoop(const std::string& target, uint64_t epoch, const TermTable& te
       ++round->snapshots;
     }
     absl::StatusOr<uint32_t> released = (*client)->ReleaseTo(index);
-    if (!released.ok()) return;
+    if (!released.ok()) {
+      if (FencedOut(released.status(), (*client)->epoch(), *round)) continue;
+      return;
+    }
     std::lock_guard<std::mutex> lock(round->mu);
     round->released += *released;
+  }
+}
+
+// A new writer now and then, as after a leader change: the writers above
+// carry on with the new epoch.
+void FenceLoop(const std::string& target, uint64_t seed, RoundState* round) {
+  absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(target, FastFailing());
+  if (!client.ok()) return;
+  std::mt19937_64 rng(seed);
+  while (!round->stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 60));  // pacing
+    absl::StatusOr<uint64_t> epoch = (*client)->Fence();
+    if (!epoch.ok()) return;
+    std::lock_guard<std::mutex> lock(round->mu);
+    round->acked_epoch = std::max(round->acked_epoch, *epoch);
+    round->epoch = std::max(round->epoch.load(), *epoch);
+    ++round->fences;
   }
 }
 
@@ -234,6 +275,7 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
       return report;
     }
     want.epoch = *epoch;
+    ++report.fences;
     want.term = static_cast<uint64_t>(cut) + 1;
     const uint64_t first = log_last + 1;
     terms.StartRound(first, want.term);
@@ -242,12 +284,13 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     round.acked = log_last;
     round.snap_index = want.snap_index;
     round.snap_term = want.snap_term;
+    round.epoch = round.acked_epoch = want.epoch;
     std::vector<std::thread> clients;
     for (int s = 0; s < kStreams; ++s) {
-      clients.emplace_back(AppendLoop, daemon.target(), want.epoch, want.term, rng(), &round);
+      clients.emplace_back(AppendLoop, daemon.target(), want.term, rng(), &round);
     }
-    clients.emplace_back(SnapshotLoop, daemon.target(), want.epoch, std::cref(terms), rng(),
-                         &round);
+    clients.emplace_back(SnapshotLoop, daemon.target(), std::cref(terms), rng(), &round);
+    clients.emplace_back(FenceLoop, daemon.target(), rng(), &round);
     // Wait for the round's first acknowledgement, then cut at a random moment.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     auto acked = [&] {
@@ -281,6 +324,8 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
       report.files_reverted += std::stoull(cut_report.substr(at + 15));
     }
     want.acked = round.acked;
+    want.epoch = round.acked_epoch;
+    report.fences += round.fences;
     want.acked_commit = round.acked_commit;
     want.snap_index = round.snap_index;
     want.snap_term = round.snap_term;

@@ -5,7 +5,9 @@
 // pipelined AppendStreams append entries while a fourth client saves
 // snapshot markers at acknowledged indexes and releases the segments below
 // them (walrusd purges released segments at once; 64 KiB segments, so cuts,
-// releases and purges happen every round). Once the round has acknowledged
+// releases and purges happen every round), and a fifth fences now and then
+// (the writers reopen with the new epoch), so a cut can land in the middle
+// of the epoch file's tmp/fsync/rename/fsync. Once the round has acknowledged
 // something, after a random further delay: kill -9, power loss on the file
 // system (the last unsynced write torn at a
 // 512 or 4096 byte sector boundary, or not at all), unmount,
@@ -54,6 +56,7 @@ struct PowerLossReport {
   uint64_t acked_checked = 0;         // acknowledged entries compared, summed over cuts
   uint64_t fewest_acked_in_a_round = 0;
   int snapshots = 0;            // acknowledged SaveSnapshot calls
+  int fences = 0;               // acknowledged Fence calls (new writer epochs)
   uint64_t released = 0;        // segments released (then purged)
   int torn_writes = 0;          // cuts that kept a torn prefix of a write
   uint64_t files_reverted = 0;  // files that lost unsynced data, summed

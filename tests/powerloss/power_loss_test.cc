@@ -44,11 +44,12 @@ PowerLossOptions OptionsIn(const TempDir& tmp, int cuts) {
 void Print(const char* name, const PowerLossReport& r) {
   std::printf(
       "%s: cuts %d, recoveries %d, entries acknowledged %lu (fewest in a round %lu), "
-      "acknowledged entries checked %lu, snapshots %d, segments released and purged %lu, "
+      "acknowledged entries checked %lu, snapshots %d, fences %d, segments released and purged "
+      "%lu, "
       "torn writes kept %d, files that lost unsynced data %lu, %.1f s\n",
       name, r.cuts, r.recoveries, static_cast<unsigned long>(r.entries_acknowledged),
       static_cast<unsigned long>(r.fewest_acked_in_a_round),
-      static_cast<unsigned long>(r.acked_checked), r.snapshots,
+      static_cast<unsigned long>(r.acked_checked), r.snapshots, r.fences,
       static_cast<unsigned long>(r.released), r.torn_writes,
       static_cast<unsigned long>(r.files_reverted), r.seconds);
 }
@@ -64,6 +65,7 @@ TEST(PowerLoss, CutsAtRandomMoments_EveryAcknowledgementSurvives) {
   EXPECT_EQ(r.recoveries, cuts);
   EXPECT_GT(r.fewest_acked_in_a_round, 0u);
   EXPECT_GT(r.snapshots, 0);
+  EXPECT_GT(r.fences, cuts) << "no Fence during a round: the epoch file was never cut mid-write";
   EXPECT_GT(r.released, 0u) << "no segment was released: the purge path went untested";
   EXPECT_GT(r.files_reverted, 0u) << "no cut dropped unsynced data: the cuts test nothing";
 }
