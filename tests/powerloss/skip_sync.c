@@ -6,10 +6,14 @@
 //              returns 0 and does nothing: appends are acknowledged before
 //              they are durable;
 //   dirsync    fsync(2) of the WAL directory returns 0 and does nothing: a
-//              new segment's name is not durable when appends go into it.
+//              new segment's name is not durable when appends go into it;
+//   epochsync  fsync(2) of a directory holding a writer-epoch file returns 0
+//              and does nothing: a Fence is acknowledged before its new
+//              epoch file's name is durable.
 // Every other call goes through.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +33,9 @@ static int Skip(const char* mode, int fd) {
     return len > 4 && strcmp(path + len - 4, ".wal") == 0 && strstr(path, "/wal/") != NULL;
   }
   struct stat st;
-  return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && len > 4 &&
-         strcmp(path + len - 4, "/wal") == 0;
+  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  if (strcmp(mode, "epochsync") == 0) return fstatat(fd, "writer-epoch", &st, 0) == 0;
+  return len > 4 && strcmp(path + len - 4, "/wal") == 0;
 }
 
 int fdatasync(int fd) {
@@ -42,5 +47,5 @@ int fdatasync(int fd) {
 int fsync(int fd) {
   static int (*next)(int) = NULL;
   if (next == NULL) next = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-  return Skip("dirsync", fd) ? 0 : next(fd);
+  return Skip("dirsync", fd) || Skip("epochsync", fd) ? 0 : next(fd);
 }
