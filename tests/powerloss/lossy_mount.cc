@@ -16,10 +16,14 @@ namespace {
 
 constexpr char kControlName[] = "/.lossyfs-control";
 
-// Runs a command to completion; its exit code (-1 if it could not run).
-int RunCommand(std::vector<std::string> args) {
+// Runs a command to completion, its output appended to `log`; its exit code
+// (-1 if it could not run).
+int RunCommand(std::vector<std::string> args, const std::string& log) {
   pid_t pid = fork();
   if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fd, 2);
+    dup2(fd, 1);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -99,10 +103,13 @@ std::string LossyMount::Cut(uint64_t tear_sector, uint64_t seed) {
 
 bool LossyMount::Unmount() {
   if (pid_ <= 0) return true;
-  bool clean = RunCommand({"fusermount3", "-u", mountpoint_}) == 0 && WaitExit(10);
+  int rc = RunCommand({"fusermount3", "-u", mountpoint_}, log_);
+  bool clean = rc == 0 && WaitExit(10);
   if (!clean) {
+    error_ = rc != 0 ? "fusermount3 -u failed (exit " + std::to_string(rc) + ")"
+                     : "walrus-lossy-fs did not exit within 10 s of the unmount";
     // Busy or hung: detach the mount and stop the process.
-    (void)RunCommand({"fusermount3", "-u", "-z", mountpoint_});
+    (void)RunCommand({"fusermount3", "-u", "-z", mountpoint_}, log_);
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       (void)WaitExit(10);

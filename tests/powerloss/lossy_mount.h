@@ -35,9 +35,10 @@ class LossyMount {
   // report ("files_reverted=... torn_bytes=..."), or "error: ..." if the
   // command failed. The caller must have stopped every writer first.
   std::string Cut(uint64_t tear_sector, uint64_t seed);
-  // Unmounts and waits for the file-system process; false if it had to be
-  // killed or unmounted lazily.
+  // Unmounts and waits for the file-system process; false (error() says
+  // why) if it had to be killed or unmounted lazily.
   bool Unmount();
+  const std::string& error() const { return error_; }
 
   bool mounted() const { return pid_ > 0; }
   const std::string& mountpoint() const { return mountpoint_; }
@@ -49,6 +50,7 @@ class LossyMount {
   std::string backing_;
   std::string mountpoint_;
   std::string log_;
+  std::string error_;
   pid_t pid_ = -1;
 };
 

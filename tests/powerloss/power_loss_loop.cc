@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -187,6 +189,13 @@ std::string Tail(const std::string& text, size_t n = 4000) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
 }
 
+std::string ReadLog(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 // What the restarted daemon must hold; empty if it does.
 struct Expected {
   uint64_t epoch = 0;
@@ -315,7 +324,8 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     std::string cut_report = mount.Cut(tear, rng());
     std::string where = absl::StrCat("cut ", cut + 1, " (tear ", tear, "; ", cut_report, ")");
     if (cut_report.rfind("error", 0) == 0 || !mount.Unmount() || !mount.Mount(&report.error)) {
-      report.error = absl::StrCat(where, ": the file system failed ", report.error);
+      report.error = absl::StrCat(where, ": the file system failed: ", mount.error(), report.error,
+                                  "\n", Tail(ReadLog(options.work_dir + "/lossy-fs.log")));
       return report;
     }
     ++report.cuts;
