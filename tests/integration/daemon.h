@@ -24,6 +24,9 @@ class Daemon {
   Daemon(std::string data_dir, std::vector<std::string> extra_flags = {});
   ~Daemon();  // SIGKILL if still running
 
+  // The process gets SIGKILL when the thread that started it exits (so a
+  // dying test leaves no daemon behind): start it from the test's thread.
+  //
   // Starts the process and waits until it answers Status (10 s at most; an
   // UNAUTHENTICATED answer counts, for daemons started with a token file).
   // Returns false (and the log tells why) if it exited or never answered.

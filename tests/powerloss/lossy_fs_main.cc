@@ -1,7 +1,7 @@
 // walrus-lossy-fs: a FUSE file system for power-loss tests (LossyFs, see
 // lossy_fs.h, is the crash model). Usage:
 //
-//   walrus-lossy-fs BACKING MOUNTPOINT [FUSE options, e.g. -o auto_unmount]
+//   walrus-lossy-fs BACKING MOUNTPOINT [FUSE options, e.g. -o fsname=NAME]
 //
 // It loads the tree under BACKING (which must exist) as the durable state and
 // serves it, single-threaded and in the foreground, at MOUNTPOINT. Control:

@@ -2,12 +2,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,6 +41,28 @@ int RunCommand(std::vector<std::string> args, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// "tid state wchan [kernel stack]" of every thread of `pid` (diagnostics).
+std::string ThreadStates(pid_t pid) {
+  std::string out;
+  std::error_code ec;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& t : std::filesystem::directory_iterator(task, ec)) {
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    std::string stat = read(t.path().string() + "/stat");
+    size_t paren = stat.rfind(')');
+    out +=
+        t.path().filename().string() + " " +
+        (paren != std::string::npos && paren + 2 < stat.size() ? stat.substr(paren + 2, 1) : "?") +
+        " " + read(t.path().string() + "/wchan") + " [" + read(t.path().string() + "/stack") + "] ";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string LossyFsBinary() {
@@ -52,9 +79,13 @@ LossyMount::~LossyMount() {
 
 bool LossyMount::Mount(std::string* error) {
   std::vector<std::string> args = {LossyFsBinary(), backing_, mountpoint_, "-o",
-                                   "auto_unmount,fsname=walrus-lossy"};
+                                   "fsname=walrus-lossy"};
   pid_ = fork();
   if (pid_ == 0) {
+    // If the test dies, the file system gets SIGTERM, on which libfuse
+    // unmounts and exits. (Not -o auto_unmount: its helper outlives the
+    // process and may unmount the next mount at the same path.)
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(fd, 2);
     dup2(fd, 1);
@@ -107,7 +138,8 @@ bool LossyMount::Unmount() {
   bool clean = rc == 0 && WaitExit(10);
   if (!clean) {
     error_ = rc != 0 ? "fusermount3 -u failed (exit " + std::to_string(rc) + ")"
-                     : "walrus-lossy-fs did not exit within 10 s of the unmount";
+                     : "walrus-lossy-fs did not exit within 10 s of the unmount; its threads: " +
+                           ThreadStates(pid_);
     // Busy or hung: detach the mount and stop the process.
     (void)RunCommand({"fusermount3", "-u", "-z", mountpoint_}, log_);
     if (pid_ > 0) {

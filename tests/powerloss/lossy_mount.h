@@ -1,9 +1,9 @@
 // LossyMount: runs walrus-lossy-fs (see lossy_fs_main.cc) for a test: mounts
 // a backing directory, cuts power through the control file, unmounts.
 //
-// Cleanup: the file system is mounted with auto_unmount, so the kernel mount
-// goes away even if this process dies; the destructor unmounts (lazily if a
-// plain unmount fails) and reaps the file-system process.
+// Cleanup: the destructor unmounts (lazily if a plain unmount fails) and
+// reaps the file-system process; if this process dies instead, the file
+// system gets SIGTERM (PR_SET_PDEATHSIG) and unmounts itself.
 // Thread-safety: none; one test thread drives it.
 #ifndef WALRUS_TESTS_POWERLOSS_LOSSY_MOUNT_H_
 #define WALRUS_TESTS_POWERLOSS_LOSSY_MOUNT_H_

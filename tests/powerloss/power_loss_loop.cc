@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -52,7 +53,8 @@ struct RoundState {
   int snapshots = 0;
   int fences = 0;
   uint64_t released = 0;
-  std::atomic<uint64_t> epoch{0};  // the epoch writers use from now on
+  std::condition_variable acked_cv;  // notified when `acked` grows
+  std::atomic<uint64_t> epoch{0};    // the epoch writers use from now on
   std::atomic<bool> stop{false};
 };
 
@@ -93,6 +95,7 @@ void AppendLoop(const std::string& target, uint64_t term, uint64_t seed, RoundSt
       std::lock_guard<std::mutex> lock(round->mu);
       round->acked = std::max(round->acked, range.second);
       round->acked_commit = std::max(round->acked_commit, range.first - 1);
+      round->acked_cv.notify_all();
     };
     std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(options);
     while (!round->stop) {
@@ -274,15 +277,21 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
   Expected want;
   uint64_t log_last = 0;
   report.fewest_acked_in_a_round = UINT64_MAX;
-  for (int cut = 0; cut < options.cuts; ++cut) {
+  int cut = 0;
+  auto seconds = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  auto fail = [&](std::string error) {
+    report.error = absl::StrCat("cut ", cut + 1, ": ", error);
+    report.seconds = seconds();
+    return report;
+  };
+  for (; cut < options.cuts; ++cut) {
     absl::StatusOr<std::unique_ptr<WalClient>> fencer =
         WalClient::Connect(daemon.target(), FastFailing());
     absl::StatusOr<uint64_t> epoch =
         fencer.ok() ? (*fencer)->Fence() : absl::StatusOr<uint64_t>(fencer.status());
-    if (!epoch.ok()) {
-      report.error = absl::StrCat("cut ", cut, ": Fence: ", epoch.status().ToString());
-      return report;
-    }
+    if (!epoch.ok()) return fail("Fence: " + epoch.status().ToString());
     want.epoch = *epoch;
     ++report.fences;
     want.term = static_cast<uint64_t>(cut) + 1;
@@ -300,33 +309,29 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     }
     clients.emplace_back(SnapshotLoop, daemon.target(), std::cref(terms), rng(), &round);
     clients.emplace_back(FenceLoop, daemon.target(), rng(), &round);
-    // Wait for the round's first acknowledgement, then cut at a random moment.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    auto acked = [&] {
-      std::lock_guard<std::mutex> lock(round.mu);
-      return round.acked;
-    };
-    while (acked() < first && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Wait for the round's first acknowledgement, then cut at a random
+    // moment (the sleep picks the moment; it synchronises nothing).
+    bool progress;
+    {
+      std::unique_lock<std::mutex> lock(round.mu);
+      progress = round.acked_cv.wait_for(lock, std::chrono::seconds(30),
+                                         [&] { return round.acked >= first; });
     }
-    if (acked() >= first) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
+    if (progress) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
     daemon.Kill9();
     round.stop = true;
     for (std::thread& t : clients) t.join();
-    if (round.acked < first) {
-      report.error =
-          absl::StrCat("cut ", cut, ": no append acknowledged in 30 s:\n", Tail(daemon.log()));
-      return report;
-    }
+    if (daemon.running()) return fail("walrusd survived kill -9 for 10 s");
+    if (!progress) return fail("no append acknowledged in 30 s:\n" + Tail(daemon.log()));
     uint64_t tear = options.tear_sectors.empty()
                         ? 0
                         : options.tear_sectors[rng() % options.tear_sectors.size()];
     std::string cut_report = mount.Cut(tear, rng());
     std::string where = absl::StrCat("cut ", cut + 1, " (tear ", tear, "; ", cut_report, ")");
-    if (cut_report.rfind("error", 0) == 0 || !mount.Unmount() || !mount.Mount(&report.error)) {
-      report.error = absl::StrCat(where, ": the file system failed: ", mount.error(), report.error,
-                                  "\n", Tail(ReadLog(options.work_dir + "/lossy-fs.log")));
-      return report;
+    std::string mount_error;
+    if (cut_report.rfind("error", 0) == 0 || !mount.Unmount() || !mount.Mount(&mount_error)) {
+      return fail(absl::StrCat(where, ": the file system failed: ", mount.error(), mount_error,
+                               "\n", Tail(ReadLog(options.work_dir + "/lossy-fs.log"))));
     }
     ++report.cuts;
     if (cut_report.find("torn_bytes=0 ") == std::string::npos) ++report.torn_writes;
@@ -367,8 +372,7 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
   }
   daemon.Kill9();
   (void)mount.Unmount();
-  report.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report.seconds = seconds();
   return report;
 }
 
