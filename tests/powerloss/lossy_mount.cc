@@ -135,20 +135,26 @@ std::string LossyMount::Cut(uint64_t tear_sector, uint64_t seed) {
 bool LossyMount::Unmount() {
   if (pid_ <= 0) return true;
   int rc = RunCommand({"fusermount3", "-u", mountpoint_}, log_);
-  bool clean = rc == 0 && WaitExit(10);
-  if (!clean) {
-    error_ = rc != 0 ? "fusermount3 -u failed (exit " + std::to_string(rc) + ")"
-                     : "walrus-lossy-fs did not exit within 10 s of the unmount; its threads: " +
-                           ThreadStates(pid_);
-    // Busy or hung: detach the mount and stop the process.
+  if (rc != 0) {
+    error_ = "fusermount3 -u failed (exit " + std::to_string(rc) + ")";
+    // Busy or hung: detach the mount.
     (void)RunCommand({"fusermount3", "-u", "-z", mountpoint_}, log_);
-    if (pid_ > 0) {
+  }
+  if (!WaitExit(10)) {
+    // Unmounted here but still served: a mount namespace made elsewhere on
+    // the machine while this was mounted holds a copy of the mount, so the
+    // kernel keeps the connection. The image is written (at the cut, or is
+    // not wanted), so stop the process: SIGTERM ends libfuse's loop.
+    kill(pid_, SIGTERM);
+    if (!WaitExit(5)) {
+      if (rc == 0) error_ = "walrus-lossy-fs ignored SIGTERM; its threads: " + ThreadStates(pid_);
       kill(pid_, SIGKILL);
       (void)WaitExit(10);
+      rc = rc == 0 ? -1 : rc;
     }
   }
   pid_ = -1;
-  return clean;
+  return rc == 0;
 }
 
 bool LossyMount::WaitExit(double seconds) {

@@ -35,8 +35,10 @@ class LossyMount {
   // report ("files_reverted=... torn_bytes=..."), or "error: ..." if the
   // command failed. The caller must have stopped every writer first.
   std::string Cut(uint64_t tear_sector, uint64_t seed);
-  // Unmounts and waits for the file-system process; false (error() says
-  // why) if it had to be killed or unmounted lazily.
+  // Unmounts and waits for the file-system process (stopping it with
+  // SIGTERM if the kernel still serves the mount elsewhere, e.g. in a mount
+  // namespace created meanwhile); false (error() says why) if the unmount
+  // failed and was done lazily, or the process had to be killed.
   bool Unmount();
   const std::string& error() const { return error_; }
 
