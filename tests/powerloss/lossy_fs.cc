@@ -223,8 +223,6 @@ int LossyFs::Write(const NodePtr& node, uint64_t offset, const char* data, size_
   }
   node->dirty = true;
   last_write_node_ = node;
-  last_write_offset_ = offset;
-  last_write_data_.assign(data, size);
   Touch(node.get());
   return static_cast<int>(size);
 }
@@ -273,12 +271,19 @@ void LossyFs::Sync(LossyNode* node) {
 LossReport LossyFs::PowerLoss(uint64_t tear_sector, uint64_t seed) {
   LossReport report;
   NodePtr torn = last_write_node_.lock();
-  if (tear_sector > 0 && torn != nullptr && torn->dirty && !last_write_data_.empty()) {
+  if (tear_sector > 0 && torn != nullptr && torn->dirty && torn->dirty_lo < torn->dirty_hi) {
     std::set<const LossyNode*> seen;
     (void)FindPath(*root_, torn.get(), "", &seen, &report.torn_file);
-    // The sector boundaries inside the write split it into pieces; the disk
-    // got the first k of them, k in [0, pieces].
-    uint64_t begin = last_write_offset_, end = begin + last_write_data_.size();
+    // The file's unsynced changes, from the first byte changed to the last,
+    // reach the disk as a prefix cut at a sector boundary: the sector
+    // boundaries inside the range split it into pieces, and the disk got the
+    // first k of them, k in [0, pieces]. (A page cache that wrote back a
+    // later page but not an earlier one would leave a hole instead; walrus
+    // reports such a hole as corruption rather than guess, see
+    // core/decoder.h, so the model tears the way a device writing in order
+    // does, as core/mem_fs.h's kTearUnsynced does.)
+    const uint64_t begin = torn->dirty_lo;
+    const uint64_t end = std::min<uint64_t>(torn->dirty_hi, torn->data.size());
     std::vector<uint64_t> cuts;
     for (uint64_t b = (begin / tear_sector + 1) * tear_sector; b < end; b += tear_sector) {
       cuts.push_back(b);
@@ -288,8 +293,10 @@ LossReport LossyFs::PowerLoss(uint64_t tear_sector, uint64_t seed) {
     size_t k = rng() % (cuts.size() + 1);
     uint64_t kept_end = k == 0 ? begin : cuts[k - 1];
     std::string& disk = torn->durable_data;
-    if (disk.size() < kept_end) disk.resize(kept_end);
-    std::memcpy(disk.data() + begin, last_write_data_.data(), kept_end - begin);
+    if (kept_end > begin) {
+      if (disk.size() < kept_end) disk.resize(kept_end);
+      std::memcpy(disk.data() + begin, torn->data.data() + begin, kept_end - begin);
+    }
     report.torn_bytes = kept_end - begin;
     report.torn_of = end - begin;
   }
@@ -325,7 +332,6 @@ LossReport LossyFs::PowerLoss(uint64_t tear_sector, uint64_t seed) {
     }
   }
   last_write_node_.reset();
-  last_write_data_.clear();
   return report;
 }
 

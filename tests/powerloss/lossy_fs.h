@@ -10,8 +10,9 @@
 //    only when that directory is fsynced; each directory on its own, so a
 //    rename between two directories is durable in each one separately.
 //  - PowerLoss() replaces the visible state by the durable one. Optionally
-//    the last write not yet synced is torn: a prefix of it, cut at a sector
-//    boundary, reached the disk (and the file's size, if it grew the file).
+//    the unsynced changes of the file written last are torn: a prefix of
+//    them (from the first changed byte), cut at a sector boundary, reached
+//    the disk (and the file's size, if they grew the file).
 //    A file no durable entry names is gone; a file a durable entry names but
 //    whose data was never synced is empty.
 // This is stricter than ext4 or XFS (they persist metadata in journal
@@ -62,8 +63,8 @@ using NodePtr = std::shared_ptr<LossyNode>;
 struct LossReport {
   int files_reverted = 0;   // files with unsynced data or size
   int dirs_reverted = 0;    // directories with unsynced entry changes
-  uint64_t torn_bytes = 0;  // bytes of the last write that survived the tear
-  uint64_t torn_of = 0;     // the length of that write (0: nothing torn)
+  uint64_t torn_bytes = 0;  // unsynced bytes of the torn file that survived
+  uint64_t torn_of = 0;     // the unsynced range's length (0: nothing torn)
   std::string torn_file;    // the torn file's visible path before the loss
 };
 
@@ -82,7 +83,8 @@ class LossyFs {
 
   // Power failure: the visible state becomes the durable one. With
   // `tear_sector` > 0 a sector-aligned prefix (chosen by `seed`, possibly
-  // empty or whole) of the last unsynced write survives too.
+  // empty or whole) of the unsynced changes of the file written last
+  // survives too.
   LossReport PowerLoss(uint64_t tear_sector, uint64_t seed);
 
   // Path operations; `path` is absolute within the file system ("/a/b").
@@ -113,10 +115,8 @@ class LossyFs {
 
   NodePtr root_;
   uint64_t next_ino_ = 1;
-  // The last write not synced yet: the candidate for tearing.
+  // The file written last while unsynced: the candidate for tearing.
   std::weak_ptr<LossyNode> last_write_node_;
-  uint64_t last_write_offset_ = 0;
-  std::string last_write_data_;
 };
 
 }  // namespace walrus::testing
