@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
 # image's build stage does without them), etcd's own WAL package for
 # interoperability, libfiu for fault injection on real binaries, promtool for
 # exposition checks, clang for fuzzing, openssl for the certificates of the
-# TLS tests.
+# TLS tests, FUSE for the power-loss tests.
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   golang-go golang-etcd-server-dev etcd-server etcd-client
@@ -29,6 +29,8 @@ TEST_PACKAGES=(
   python3-yaml nodejs npm
   # Security tests: certificates made on the fly.
   openssl
+  # Power-loss tests: walrusd on a FUSE file system that drops unsynced data.
+  libfuse3-dev fuse3
 )
 
 # The container image test (ctest label `container`): podman with runc (crun

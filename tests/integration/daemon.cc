@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,9 @@ void Daemon::Spawn() {
   args.insert(args.begin(), prefix_.begin(), prefix_.end());
   pid_ = fork();
   if (pid_ == 0) {
+    // A test that dies (a ctest timeout) takes its daemon with it, which
+    // also frees a test file system the daemon's data directory is on.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(fd, 2);
     dup2(fd, 1);

@@ -24,6 +24,9 @@ class Daemon {
   Daemon(std::string data_dir, std::vector<std::string> extra_flags = {});
   ~Daemon();  // SIGKILL if still running
 
+  // The process gets SIGKILL when the thread that started it exits (so a
+  // dying test leaves no daemon behind): start it from the test's thread.
+  //
   // Starts the process and waits until it answers Status (10 s at most; an
   // UNAUTHENTICATED answer counts, for daemons started with a token file).
   // Returns false (and the log tells why) if it exited or never answered.
@@ -40,6 +43,10 @@ class Daemon {
   // daemon in the same process (e.g. /usr/bin/env VAR=VALUE), so pid() and
   // signals still reach it. Empty: walrusd itself.
   void set_command_prefix(std::vector<std::string> prefix) { prefix_ = std::move(prefix); }
+
+  // Where the process's stderr goes (default: beside the data directory).
+  // A data directory on a test file system that loses power would lose it.
+  void set_log_path(std::string path) { log_path_ = std::move(path); }
 
   const std::string& target() const { return target_; }
   const std::string& data_dir() const { return data_dir_; }
