@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
+#include "reflection.grpc.pb.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
 #include "tests/unit/test_util.h"
@@ -420,6 +422,55 @@ TEST(HealthListener, ServesHealthWithoutToken_AndNoWalService) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   auto wal_stub = v1::WAL::NewStub(channel);
   EXPECT_EQ(CallStatus(wal_stub.get(), "t0ken").error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// Asks `channel`'s reflection service for its services. The status of the
+// call; the names listed in *services.
+grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel,
+                                      std::vector<std::string>* services) {
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = stub->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("*");
+  stream->Write(request);
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& service : response.list_services_response().service()) {
+      services->push_back(service.name());
+    }
+  }
+  return stream->Finish();
+}
+
+TEST(HealthListener, ServesNoReflection_WhileTheMainListenerDoes) {
+  TempDir tmp;
+  std::string main = absl::StrCat("127.0.0.1:", FreePort());
+  std::string health = absl::StrCat("127.0.0.1:", FreePort());
+  Daemon daemon(tmp.Sub("data"), {"--listen", main, "--health-listen", health});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  std::vector<std::string> services;
+  grpc::Status status = ListServicesByReflection(
+      grpc::CreateChannel(main, grpc::InsecureChannelCredentials()), &services);
+  ASSERT_TRUE(status.ok()) << "the main listener serves reflection: " << status.error_message();
+  EXPECT_NE(std::find(services.begin(), services.end(), "walrus.v1.WAL"), services.end());
+  services.clear();
+  auto channel = grpc::CreateChannel(health, grpc::InsecureChannelCredentials());
+  status = ListServicesByReflection(channel, &services);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+      << status.error_message() << "; listed " << services.size() << " services";
+  EXPECT_TRUE(services.empty());
+  auto wal_stub = v1::WAL::NewStub(channel);
+  EXPECT_EQ(CallStatus(wal_stub.get()).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  status = grpc::health::v1::Health::NewStub(channel)->Check(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST(Limits, OversizedMessage_IsRefused_DaemonStaysHealthy_NothingWritten) {
