@@ -155,6 +155,24 @@ absl::StatusOr<ListenerPlan> PlanListeners(const Config& config) {
           "the clear; use TLS"));
     }
   }
+  // /metrics is plaintext HTTP without authentication, and what it shows
+  // (sizes, indexes, the data directory) maps the deployment: the same
+  // loopback-only rule as plaintext gRPC, with its own opt-in so that
+  // exposing metrics to a scraper does not also allow plaintext gRPC.
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<ListenAddress> metrics = ParseListenAddress(config.metrics_listen);
+    if (!metrics.ok() || metrics->kind != ListenAddress::Kind::kTcp) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-listen ", config.metrics_listen, ": want HOST:PORT"));
+    }
+    if (!metrics->loopback && !config.insecure_metrics && !config.insecure) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--metrics-listen ", config.metrics_listen,
+          ": refusing /metrics on a non-loopback address (plaintext HTTP without "
+          "authentication; it shows the WAL's sizes, indexes and data directory to anyone who "
+          "can reach it). Use a loopback address, or --insecure-metrics to allow it"));
+    }
+  }
   if (token) {
     absl::StatusOr<std::shared_ptr<TokenAuthenticator>> auth =
         TokenAuthenticator::Create(config.auth_token_file);

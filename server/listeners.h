@@ -73,7 +73,8 @@ struct ListenerPlan {
 };
 
 // INVALID_ARGUMENT (naming the address and the flag that would allow it)
-// for plaintext on a non-loopback address without --insecure, a token over
+// for plaintext on a non-loopback address without --insecure, --metrics-listen
+// on a non-loopback address without --insecure-metrics (or --insecure), a token over
 // such a listener, an abstract socket or a bad address; the file's error if a
 // TLS or token file cannot be read or holds no PEM block / token.
 [[nodiscard]] absl::StatusOr<ListenerPlan> PlanListeners(const Config& config);

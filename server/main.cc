@@ -91,6 +91,11 @@ int Run(const Config& config) {
           l.address.address);
     }
   }
+  if (!config.metrics_listen.empty() &&
+      !ParseListenAddress(config.metrics_listen).value_or(ListenAddress{}).loopback) {
+    spdlog::warn("serving /metrics (plaintext, no authentication) on non-loopback {}",
+                 config.metrics_listen);
+  }
   absl::StatusOr<std::unique_ptr<DataDirLock>> lock =
       DataDirLock::Acquire(config.data_dir, config.LockPath(), listeners);
   if (!lock.ok()) {

@@ -394,6 +394,15 @@ TEST(PlaintextPolicy, NonLoopbackAddressWithoutInsecure_IsRefusedBeforeBinding) 
       << "refused before taking the data directory";
 }
 
+TEST(PlaintextPolicy, MetricsOnNonLoopbackAddressWithoutFlag_IsRefusedBeforeBinding) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("0.0.0.0:", FreePort())});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("--insecure-metrics"), std::string::npos) << daemon.log();
+  EXPECT_FALSE(std::filesystem::exists(tmp.Sub("data") + "/walrusd.lock"))
+      << "refused before taking the data directory";
+}
+
 TEST(PlaintextPolicy, LoopbackTcpWithoutFlags_StillServes) {
   TempDir tmp;
   std::string address = absl::StrCat("127.0.0.1:", FreePort());

@@ -67,6 +67,27 @@ TEST(PlanListeners, PlaintextOffLoopback_RefusedWithoutInsecure_AllowedWithIt) {
   EXPECT_TRUE(allowed->listeners[1].plaintext_on_network);
 }
 
+TEST(PlanListeners, MetricsOffLoopback_RefusedWithoutAFlag_AllowedByInsecureMetricsOrInsecure) {
+  Config config;
+  config.metrics_listen = "0.0.0.0:9464";
+  absl::StatusOr<ListenerPlan> refused = PlanListeners(config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--insecure-metrics"), std::string::npos)
+      << refused.status();
+  config.metrics_listen = "[::]:9464";
+  EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kInvalidArgument);
+  config.insecure_metrics = true;
+  EXPECT_TRUE(PlanListeners(config).ok());
+  config.insecure_metrics = false;
+  config.insecure = true;
+  EXPECT_TRUE(PlanListeners(config).ok());
+  config.insecure = false;
+  for (const char* loopback : {"127.0.0.1:9464", "[::1]:9464", "localhost:9464", ""}) {
+    config.metrics_listen = loopback;
+    EXPECT_TRUE(PlanListeners(config).ok()) << loopback;
+  }
+}
+
 TEST(PlanListeners, TokenOverPlaintextOffLoopback_IsRefusedEvenWithInsecure) {
   testing::TempDir tmp;
   std::string tokens = tmp.Sub("tokens");
