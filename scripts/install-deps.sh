@@ -9,7 +9,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libisal-dev libjemalloc-dev
+  libisal-dev libjemalloc-dev libssl-dev
 )
 # Test-only tools: etcd's own WAL package for interoperability, libfiu for fault
 # injection on real binaries, promtool for exposition checks, clang for fuzzing,

@@ -228,6 +228,73 @@ TEST_F(SecurityTest, Tls_RotatedCertificate_IsServedWithoutRestartOrFailedRpc) {
   EXPECT_EQ(daemon->log().find("critical"), std::string::npos) << daemon->log();
 }
 
+// How many times `needle` occurs in `text`.
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(SecurityTest, Tls_CertificateAndKeyThatDoNotMatch_AreRefusedAtStart) {
+  WriteFile(key_, Certs::Pem("server-rotated.key"));
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+                                   "--tls-cert-file", cert_, "--tls-key-file", key_});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("the private key does not match the certificate"), std::string::npos)
+      << daemon.log();
+  EXPECT_FALSE(std::filesystem::exists(tmp_.Sub("data") + "/walrusd.lock"))
+      << "refused before taking the data directory";
+}
+
+TEST_F(SecurityTest, Tls_GarbageKeyAtStart_IsRefused) {
+  WriteFile(key_, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n");
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+                                   "--tls-cert-file", cert_, "--tls-key-file", key_});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("no PEM private key"), std::string::npos) << daemon.log();
+}
+
+TEST_F(SecurityTest, Tls_NewCertificateWithoutItsKeyOrGarbage_KeepsServingThePreviousPair) {
+  auto daemon = StartTls({"--tls-refresh-interval", "1s"});
+  constexpr char kRefused[] = "TLS files changed but are not usable";
+  // Every call on a fresh connection (a fresh handshake) must succeed with
+  // the first certificate until walrusd has logged `refusals` refusals.
+  auto serve_old_until_refused = [&](size_t refusals) {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    int calls = 0;
+    while (Count(daemon->log(), kRefused) < refusals &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::string cn;
+      grpc::Status status = CallStatus(TlsStub(address_, ClientCert{}).get(), "", &cn);
+      ASSERT_TRUE(status.ok()) << "call " << calls << ": " << status.error_message() << "\n"
+                               << daemon->log();
+      ASSERT_EQ(cn, "walrusd");
+      ++calls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(Count(daemon->log(), kRefused), refusals) << daemon->log();
+  };
+  ReplaceFile(cert_, Certs::Pem("server-rotated.pem"));  // its key is not there yet
+  ASSERT_NO_FATAL_FAILURE(serve_old_until_refused(1));
+  ReplaceFile(cert_, "garbage\n");
+  ASSERT_NO_FATAL_FAILURE(serve_old_until_refused(2));
+  // The matching pair arrives: served, with no failed call on the way.
+  ReplaceFile(key_, Certs::Pem("server-rotated.key"));
+  ReplaceFile(cert_, Certs::Pem("server-rotated.pem"));
+  std::string cn = "walrusd";
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (cn != "walrusd-rotated" && std::chrono::steady_clock::now() < give_up) {
+    grpc::Status status = CallStatus(TlsStub(address_, ClientCert{}).get(), "", &cn);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(cn, "walrusd-rotated") << daemon->log();
+  // Each bad state was logged once, not at every refresh. (A refusal between
+  // the last two renames -- the new key with the garbage certificate -- is a
+  // third state and may be logged.)
+  EXPECT_LE(Count(daemon->log(), kRefused), 3u) << daemon->log();
+}
+
 class TokenTest : public SecurityTest {
  protected:
   void SetUp() override {
