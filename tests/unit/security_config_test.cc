@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "gtest/gtest.h"
 #include "core/fs.h"
+#include "gtest/gtest.h"
 #include "server/auth_token.h"
 #include "server/config.h"
 #include "server/listeners.h"
