@@ -64,4 +64,5 @@ CMD ["--data-dir=/var/lib/walrus", \
      "--unix-socket-mode=0660", \
      "--health-listen=0.0.0.0:7071", \
      "--metrics-listen=0.0.0.0:9464", \
+     "--insecure-metrics=true", \
      "--log-format=json"]

@@ -18,6 +18,7 @@ int OfflineExitCode(const absl::Status& status) {
 }
 
 int RemoteExitCode(const absl::Status& status) {
+  if (IsRequestTooLarge(status)) return kExitTooLarge;
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;

@@ -25,13 +25,15 @@ constexpr int kExitUnavailable = 5;  // daemon unreachable, shutting down, fail-
 constexpr int kExitRefused = 6;      // the daemon refused the request; nothing was written
 constexpr int kExitNotFound = 7;     // snapshot marker not found
 constexpr int kExitNoSpace = 8;      // the daemon's disk is full
+constexpr int kExitTooLarge = 9;     // the request is larger than the daemon accepts
 
 // Offline commands: torn tail 2, DATA_LOSS 3, anything else 1.
 int OfflineExitCode(const absl::Status& status);
 // Remote commands, by the daemon's code:
 //   DATA_LOSS 3; UNAVAILABLE, DEADLINE_EXCEEDED 5; FAILED_PRECONDITION,
 //   INVALID_ARGUMENT, OUT_OF_RANGE, ALREADY_EXISTS 6; NOT_FOUND 7;
-//   RESOURCE_EXHAUSTED 8; anything else 1.
+//   RESOURCE_EXHAUSTED 8; a request over the daemon's message size limit
+//   (IsRequestTooLarge) 9; anything else 1.
 int RemoteExitCode(const absl::Status& status);
 
 // Prints "walrusctl: MESSAGE" on stderr and returns `code`.

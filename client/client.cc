@@ -9,8 +9,10 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
+#include "core/errors.h"
 #include "core/fs.h"
 
 namespace walrus {
@@ -36,6 +38,16 @@ absl::Status StatusFromGrpc(const grpc::Status& status) {
       code > 0 && code <= static_cast<int>(absl::StatusCode::kUnauthenticated)
           ? static_cast<absl::StatusCode>(code)
           : absl::StatusCode::kUnknown;
+  // gRPC refuses a message over either side's limit with RESOURCE_EXHAUSTED,
+  // the code walrus.v1 uses for a full disk ("retry when space returns"); an
+  // oversized request never succeeds, so it is reported as what it is.
+  if (absl_code == absl::StatusCode::kResourceExhausted &&
+      absl::StrContains(status.error_message(), "message larger than max")) {
+    return RequestTooLargeError(absl::StrCat(
+        "the request is larger than walrusd accepts (its --max-message-bytes, 16 MiB by "
+        "default; one entry must fit in one request): ",
+        status.error_message()));
+  }
   return absl::Status(absl_code, status.error_message());
 }
 

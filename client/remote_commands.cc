@@ -35,25 +35,49 @@ int FinishStdout() {
   return kExitOk;
 }
 
+// `status` with `prefix` and `suffix` around its message; code and payloads
+// (what tells a too-large request from a full disk) kept.
+absl::Status Annotate(const absl::Status& status, absl::string_view prefix,
+                      absl::string_view suffix) {
+  absl::Status out(status.code(), absl::StrCat(prefix, status.message(), suffix));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 // Sends the batches of `append --jsonl` and counts what went out.
 class JsonlAppender {
  public:
   explicit JsonlAppender(WalClient* client) : client_(client) {}
 
+  // On failure the status names the batch; AfterFailure() says what is durable.
   absl::Status Send(const std::vector<raftpb::Entry>& batch, const raftpb::HardState& state) {
     absl::StatusOr<uint64_t> last = client_->Append(state, batch);
     if (!last.ok()) {
       std::string what = batch.empty() ? "append of the hard state"
                                        : absl::StrCat("append of entries ", batch.front().index(),
                                                       "..", batch.back().index());
-      return absl::Status(last.status().code(),
-                          absl::StrCat(what, " failed (", entries_, " entries in ", appends_,
-                                       " appends went before it): ", last.status().message()));
+      std::string unknown;
+      // A timeout or a lost connection leaves the batch's fate unknown.
+      if (last.status().code() == absl::StatusCode::kUnavailable ||
+          last.status().code() == absl::StatusCode::kDeadlineExceeded) {
+        unknown = "; whether it was written is unknown (see walrusctl status)";
+      }
+      return Annotate(last.status(), absl::StrCat(what, " failed: "),
+                      absl::StrCat(unknown, "; ", Durable()));
     }
     ++appends_;
     entries_ += batch.size();
     last_index_ = *last;
     return absl::OkStatus();
+  }
+
+  // What the daemon has acknowledged so far, for a failure's message: a
+  // rerun must know where the log ends.
+  std::string Durable() const {
+    if (appends_ == 0) return "nothing from this input was appended";
+    return absl::StrCat("entries up to index ", last_index_, " are durable (", entries_,
+                        " entries in ", appends_, " appends went before it)");
   }
 
   uint64_t appends() const { return appends_; }
@@ -123,7 +147,10 @@ int RemoteAppend(WalClient* client, const Args& args) {
   LogLine line;
   while (true) {
     absl::StatusOr<bool> more = reader.Next(&line);
-    if (!more.ok()) return Fail(kExitError, absl::StrCat(path, ": ", more.status().message()));
+    if (!more.ok()) {
+      return Fail(kExitError,
+                  absl::StrCat(path, ": ", more.status().message(), "; ", appender.Durable()));
+    }
     if (!*more) break;
     switch (line.kind) {
       case LogLine::Kind::kMetadata: {
@@ -134,7 +161,8 @@ int RemoteAppend(WalClient* client, const Args& args) {
         }
         if (appender.appends() > 0 || batcher.pending_entries() > 0) {
           return Fail(kExitError, absl::StrCat(path, ": line ", reader.line_number(),
-                                               ": metadata must come before the entries"));
+                                               ": metadata must come before the entries; ",
+                                               appender.Durable()));
         }
         metadata = line.metadata;
         metadata_line = reader.line_number();
@@ -150,7 +178,7 @@ int RemoteAppend(WalClient* client, const Args& args) {
         if (std::optional<std::vector<raftpb::Entry>> full = batcher.Add(std::move(line.entry))) {
           // More entries follow, so this is not the last batch: no hard state.
           if (absl::Status s = appender.Send(*full, unchanged); !s.ok()) {
-            return FailRemote("append", s);
+            return FailRemote(absl::StrCat(path, ": line ", reader.line_number()), s);
           }
         }
         break;
@@ -158,7 +186,9 @@ int RemoteAppend(WalClient* client, const Args& args) {
   }
   std::vector<raftpb::Entry> last = batcher.TakePending();
   if (!last.empty() || !IsEmptyHardState(state)) {
-    if (absl::Status s = appender.Send(last, state); !s.ok()) return FailRemote("append", s);
+    if (absl::Status s = appender.Send(last, state); !s.ok()) {
+      return FailRemote(absl::StrCat(path, ": at the end"), s);
+    }
   }
   std::printf("%s; appended %lu entries in %lu appends%s\n",
               !metadata.has_value() ? "no metadata line (WAL must exist)"

@@ -3,7 +3,8 @@
 //
 // Exit codes (client/cli.h): 0 success, 1 usage or I/O error, 2 torn tail
 // (repairable), 3 corruption, 4 the directory is held by a live process;
-// remote: 5 daemon unavailable, 6 refused, 7 not found, 8 disk full.
+// remote: 5 daemon unavailable, 6 refused, 7 not found, 8 disk full, 9 request
+// too large.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -103,7 +104,10 @@ must finish within --timeout seconds (default 10; read: 300).
 Exit codes: 0 ok, 1 usage, I/O or input error, 2 torn tail, 3 corruption
 (DATA_LOSS), 4 in use, 5 daemon unavailable or timed out, 6 refused by the
 daemon (FAILED_PRECONDITION, INVALID_ARGUMENT: nothing written), 7 not found
-(snapshot marker), 8 the daemon's disk is full.
+(snapshot marker), 8 the daemon's disk is full, 9 a request larger than the
+daemon accepts (an entry over its --max-message-bytes; never succeeds on a
+retry). PERMISSION_DENIED (the daemon's file system refused it: an operator
+problem, the WAL fail-stops) exits 1.
 )";
 
 using cli::Args;

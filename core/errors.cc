@@ -13,6 +13,7 @@ namespace {
 
 constexpr char kErrnoPayload[] = "walrus/errno";
 constexpr char kTornTailPayload[] = "walrus/torn-tail";
+constexpr char kTooLargePayload[] = "walrus/request-too-large";
 
 absl::StatusCode CodeForErrno(int err) {
   switch (err) {
@@ -66,6 +67,16 @@ absl::Status TornTailError(absl::string_view message) {
 
 bool IsTornTail(const absl::Status& status) {
   return status.GetPayload(kTornTailPayload).has_value();
+}
+
+absl::Status RequestTooLargeError(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kTooLargePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsRequestTooLarge(const absl::Status& status) {
+  return status.GetPayload(kTooLargePayload).has_value();
 }
 
 }  // namespace walrus

@@ -24,6 +24,12 @@ std::optional<int> ErrnoOf(const absl::Status& status);
 absl::Status TornTailError(absl::string_view message);
 bool IsTornTail(const absl::Status& status);
 
+// INVALID_ARGUMENT for a request larger than the daemon accepts (its
+// --max-message-bytes), marked so that tools can give it an exit code of its
+// own: unlike a full disk it never succeeds on a retry.
+absl::Status RequestTooLargeError(absl::string_view message);
+bool IsRequestTooLarge(const absl::Status& status);
+
 }  // namespace walrus
 
 #endif  // WALRUS_CORE_ERRORS_H_

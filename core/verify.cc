@@ -154,6 +154,11 @@ absl::StatusOr<RepairReport> Repair(FileSystem* fs, const std::string& dir) {
   std::vector<std::unique_ptr<FileLock>> locks;
   for (const SegmentFile& segment : *segments) {
     absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(JoinPath(dir, segment.name));
+    if (!lock.ok() && lock.status().code() != absl::StatusCode::kFailedPrecondition) {
+      // Not a lock held by someone else: the file itself is the problem.
+      return absl::Status(lock.status().code(),
+                          absl::StrCat("refusing to repair ", dir, ": ", lock.status().message()));
+    }
     if (!lock.ok()) {
       return absl::FailedPreconditionError(absl::StrCat("refusing to repair ", dir,
                                                         ": it is in use by a live process (",

@@ -10,7 +10,7 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev
-  libisal-dev libjemalloc-dev
+  libisal-dev libjemalloc-dev libssl-dev
 )
 # Test-only: GoogleTest and Google Benchmark for the tests themselves (the
 # image's build stage does without them), etcd's own WAL package for

@@ -61,7 +61,9 @@ const std::vector<FlagSpec>& Specs() {
          }
          return !c->listen.empty();
        }},
-      {"metrics-listen", "HOST:PORT", "Prometheus /metrics listener; empty disables it",
+      {"metrics-listen", "HOST:PORT",
+       "Prometheus /metrics listener (plaintext HTTP); loopback only unless "
+       "--insecure-metrics; empty disables it",
        [](const Config& c) { return c.metrics_listen; },
        [](Config* c, const std::string& v, bool) { return c->metrics_listen = v, true; }},
       {"segment-size-bytes", "BYTES", "size at which a new WAL segment is cut (etcd: 64000000)",
@@ -152,6 +154,12 @@ const std::vector<FlagSpec>& Specs() {
        "log); logs a warning",
        [](const Config& c) { return c.insecure ? "true" : "false"; },
        [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->insecure); }},
+      {"insecure-metrics", "",
+       "allow --metrics-listen on a non-loopback address: /metrics is plaintext HTTP without "
+       "authentication and shows the WAL's sizes, indexes and data directory to anyone who can "
+       "reach it (--insecure allows it too)",
+       [](const Config& c) { return c.insecure_metrics ? "true" : "false"; },
+       [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->insecure_metrics); }},
       {"health-listen", "HOST:PORT",
        "separate plaintext listener serving only grpc.health.v1 (for probes that cannot "
        "speak TLS); empty disables it",

@@ -37,6 +37,7 @@ struct Config {
   uint32_t unix_socket_mode = 0600;  // 0600 or 0660
   std::string auth_token_file;       // "" disables token authentication
   bool insecure = false;             // allow plaintext on non-loopback TCP
+  bool insecure_metrics = false;     // allow --metrics-listen off loopback (implied by insecure)
   std::string health_listen;         // "" disables the plaintext health listener
   // Limits (0 disables the ones that are durations).
   uint32_t max_concurrent_streams = 100;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "core/errors.h"
 #include "core/fs.h"
+#include "server/tls_files.h"
 
 namespace walrus {
 namespace {
@@ -26,39 +27,22 @@ int ClampMs(std::chrono::microseconds d) {
   return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
 }
 
-// Reads `path` and checks it holds a PEM block of `kind`, so a wrong or empty
-// file stops walrusd at start instead of failing every handshake later.
-absl::Status CheckPem(const std::string& path, absl::string_view flag, absl::string_view kind) {
-  absl::StatusOr<std::string> pem = ReadFileToString(PosixFs(), path);
-  if (!pem.ok()) {
-    return absl::Status(pem.status().code(), absl::StrCat(flag, ": ", pem.status().message()));
-  }
-  if (!absl::StrContains(*pem, "-----BEGIN ") || !absl::StrContains(*pem, kind)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, " ", path, " holds no PEM ", kind, " block"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(const Config& c) {
-  if (absl::Status s = CheckPem(c.tls_cert_file, "--tls-cert-file", "CERTIFICATE"); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPem(c.tls_key_file, "--tls-key-file", "PRIVATE KEY"); !s.ok()) {
-    return s;
-  }
-  if (!c.tls_ca_file.empty()) {
-    if (absl::Status s = CheckPem(c.tls_ca_file, "--tls-ca-file", "CERTIFICATE"); !s.ok()) {
-      return s;
-    }
-  }
-  // The provider re-reads the files every refresh interval and hands new
-  // ones to new handshakes; connections already up keep theirs. A Kubernetes
-  // Secret volume swaps a symlink, so key and certificate change together.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
+    const Config& c, std::shared_ptr<ValidatedTlsFiles>* files_out) {
+  // gRPC reads validated copies (server/tls_files.h): a mismatched or broken
+  // pair stops walrusd here, and after start it is logged and never served.
+  absl::StatusOr<std::unique_ptr<ValidatedTlsFiles>> files =
+      ValidatedTlsFiles::Create({c.tls_cert_file, c.tls_key_file, c.tls_ca_file});
+  if (!files.ok()) return files.status();
+  std::shared_ptr<ValidatedTlsFiles> validated = std::move(*files);
+  // The provider re-reads the copies every refresh interval and hands new
+  // ones to new handshakes; connections already up keep theirs.
   auto refresh = static_cast<unsigned int>(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(c.tls_refresh_interval).count()));
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      c.tls_key_file, c.tls_cert_file, c.tls_ca_file, refresh);
+      validated->key_path(), validated->cert_path(), validated->ca_path(), refresh);
+  validated->StartWatching(c.tls_refresh_interval);
+  *files_out = validated;
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_identity_key_cert_pairs();
   if (!c.tls_ca_file.empty()) options.watch_root_certs();
@@ -155,6 +139,24 @@ absl::StatusOr<ListenerPlan> PlanListeners(const Config& config) {
           "the clear; use TLS"));
     }
   }
+  // /metrics is plaintext HTTP without authentication, and what it shows
+  // (sizes, indexes, the data directory) maps the deployment: the same
+  // loopback-only rule as plaintext gRPC, with its own opt-in so that
+  // exposing metrics to a scraper does not also allow plaintext gRPC.
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<ListenAddress> metrics = ParseListenAddress(config.metrics_listen);
+    if (!metrics.ok() || metrics->kind != ListenAddress::Kind::kTcp) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-listen ", config.metrics_listen, ": want HOST:PORT"));
+    }
+    if (!metrics->loopback && !config.insecure_metrics && !config.insecure) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--metrics-listen ", config.metrics_listen,
+          ": refusing /metrics on a non-loopback address (plaintext HTTP without "
+          "authentication; it shows the WAL's sizes, indexes and data directory to anyone who "
+          "can reach it). Use a loopback address, or --insecure-metrics to allow it"));
+    }
+  }
   if (token) {
     absl::StatusOr<std::shared_ptr<TokenAuthenticator>> auth =
         TokenAuthenticator::Create(config.auth_token_file);
@@ -163,7 +165,8 @@ absl::StatusOr<ListenerPlan> PlanListeners(const Config& config) {
   }
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials, unix_credentials;
   if (plan.tls) {
-    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls = TlsCredentials(config);
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls =
+        TlsCredentials(config, &plan.tls_files);
     if (!tls.ok()) return tls.status();
     tcp_credentials = *tls;
   }

@@ -8,8 +8,8 @@
 //                   process could connect.
 //   HOST:PORT       TCP. With --tls-cert-file: TLS (mutual TLS with
 //                   --tls-ca-file/--tls-require-client-cert), certificates
-//                   re-read from disk every --tls-refresh-interval by gRPC's
-//                   FileWatcherCertificateProvider. Without: plaintext, allowed
+//                   re-read from disk every --tls-refresh-interval and served
+//                   only once validated (server/tls_files.h). Without: plaintext, allowed
 //                   only on loopback (127.0.0.0/8, ::1, localhost) unless
 //                   --insecure, which logs a warning.
 //
@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "server/auth_token.h"
 #include "server/config.h"
+#include "server/tls_files.h"
 
 namespace walrus {
 
@@ -69,13 +70,18 @@ struct PlannedListener {
 struct ListenerPlan {
   std::vector<PlannedListener> listeners;
   std::shared_ptr<TokenAuthenticator> authenticator;  // null without a token file
+  // The files gRPC's certificate provider reads (null without TLS); outlives
+  // the servers built from this plan.
+  std::shared_ptr<ValidatedTlsFiles> tls_files;
   bool tls = false;
 };
 
 // INVALID_ARGUMENT (naming the address and the flag that would allow it)
-// for plaintext on a non-loopback address without --insecure, a token over
-// such a listener, an abstract socket or a bad address; the file's error if a
-// TLS or token file cannot be read or holds no PEM block / token.
+// for plaintext on a non-loopback address without --insecure, --metrics-listen
+// on a non-loopback address without --insecure-metrics (or --insecure), a token over
+// such a listener, an abstract socket, a bad address, or TLS files that are
+// not a matching certificate and key (or a CA bundle without a certificate);
+// the file's error if a TLS or token file cannot be read.
 [[nodiscard]] absl::StatusOr<ListenerPlan> PlanListeners(const Config& config);
 
 // Message size, concurrent streams, connection idle/age, handshake timeout

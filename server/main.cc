@@ -6,8 +6,11 @@
 // SIGTERM/SIGINT: health NOT_SERVING, stop taking calls, let in-flight ones
 // finish (the committer syncs them), close the WAL, exit 0.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -51,6 +54,18 @@ class LoggingMetrics : public ServerMetrics {
   double slow_seconds_;
 };
 
+// Takes every builder plugin off a server. Linking the reflection library
+// registers its plugin for every builder at load time, before main; the
+// health-only server must serve grpc.health.v1 (built in, not a plugin) and
+// nothing else, so neither reflection nor the descriptors it would hand out.
+class NoPlugins : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->clear();
+  }
+};
+
 int Run(const Config& config) {
   sigset_t signals;
   sigemptyset(&signals);
@@ -75,6 +90,11 @@ int Run(const Config& config) {
           "and write the log",
           l.address.address);
     }
+  }
+  if (!config.metrics_listen.empty() &&
+      !ParseListenAddress(config.metrics_listen).value_or(ListenAddress{}).loopback) {
+    spdlog::warn("serving /metrics (plaintext, no authentication) on non-loopback {}",
+                 config.metrics_listen);
   }
   absl::StatusOr<std::unique_ptr<DataDirLock>> lock =
       DataDirLock::Acquire(PosixFs(), config.data_dir, config.LockPath(), listeners);
@@ -124,12 +144,15 @@ int Run(const Config& config) {
 
   WalService service(store->get(), metrics.get());
   grpc::EnableDefaultHealthCheckService(true);
-  // The health-only server is built before the reflection plugin is
-  // registered (it applies to every builder made after), so it serves
-  // grpc.health.v1 and nothing else.
+  // Answers every method the health server does not register UNIMPLEMENTED.
+  // A server needs one service of its own to be polled; the built-in health
+  // service is added only at start. Declared first: it outlives the server.
+  grpc::CallbackGenericService unimplemented;
   std::unique_ptr<grpc::Server> health_server;
   if (!config.health_listen.empty()) {
     grpc::ServerBuilder health_builder;
+    health_builder.SetOption(std::make_unique<NoPlugins>());
+    health_builder.RegisterCallbackGenericService(&unimplemented);
     Config health_limits = config;
     health_limits.max_message_bytes = 64 << 10;
     health_limits.memory_quota_bytes = 16 << 20;

@@ -3,9 +3,14 @@
 #include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
 #include "client/cli.h"
 #include "client/client.h"
 #include "client/status_format.h"
+#include "core/errors.h"
 
 namespace walrus {
 namespace {
@@ -54,6 +59,45 @@ TEST(RemoteExitCode, DaemonCodes_MapToTheDocumentedExitCodes) {
   EXPECT_EQ(cli::RemoteExitCode(absl::NotFoundError("")), 7);
   EXPECT_EQ(cli::RemoteExitCode(absl::ResourceExhaustedError("")), 8);
   EXPECT_EQ(cli::RemoteExitCode(absl::InternalError("")), 1);
+}
+
+TEST(StatusFromGrpc, MessageOverTheSizeLimit_IsTooLargeNotDiskFull) {
+  absl::Status too_large = StatusFromGrpc(grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (120022 vs. 65536)"));
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kInvalidArgument) << too_large;
+  EXPECT_TRUE(IsRequestTooLarge(too_large));
+  EXPECT_NE(too_large.message().find("--max-message-bytes"), std::string::npos) << too_large;
+  EXPECT_EQ(cli::RemoteExitCode(too_large), cli::kExitTooLarge);
+  absl::Status full = StatusFromGrpc(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "write: No space left on device"));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(cli::RemoteExitCode(full), cli::kExitNoSpace);
+}
+
+// The codes walrus.proto's header lists ("//   CODE   meaning").
+std::vector<std::string> ProtoListedCodes() {
+  std::ifstream in(WALRUS_PROTO_PATH);
+  std::string line;
+  std::vector<std::string> codes;
+  while (std::getline(in, line)) {
+    if (line.rfind("//   ", 0) != 0 || line.size() < 6 || !std::isupper(line[5])) continue;
+    std::istringstream words(line.substr(5));
+    std::string code;
+    words >> code;
+    codes.push_back(code);
+  }
+  return codes;
+}
+
+TEST(ErrnoToStatus, ErrorsAWriteCanMeet_MapToCodesWalrusProtoLists) {
+  std::vector<std::string> listed = ProtoListedCodes();
+  ASSERT_FALSE(listed.empty()) << WALRUS_PROTO_PATH;
+  for (int err : {EIO, ENOSPC, EDQUOT, EACCES, EPERM, EROFS, ENOENT}) {
+    absl::Status status = ErrnoToStatus(err, "rename segment");
+    std::string code = absl::StatusCodeToString(status.code());
+    EXPECT_NE(std::find(listed.begin(), listed.end(), code), listed.end())
+        << "errno " << err << " becomes " << code << ", which walrus.proto does not list";
+  }
 }
 
 TEST(OfflineExitCode, IsUnchanged_DataLoss3_Else1) {

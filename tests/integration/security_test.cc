@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
+#include "reflection.grpc.pb.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
 #include "tests/unit/test_util.h"
@@ -226,6 +228,73 @@ TEST_F(SecurityTest, Tls_RotatedCertificate_IsServedWithoutRestartOrFailedRpc) {
   EXPECT_EQ(daemon->log().find("critical"), std::string::npos) << daemon->log();
 }
 
+// How many times `needle` occurs in `text`.
+size_t Count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(SecurityTest, Tls_CertificateAndKeyThatDoNotMatch_AreRefusedAtStart) {
+  WriteFile(key_, Certs::Pem("server-rotated.key"));
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+                                   "--tls-cert-file", cert_, "--tls-key-file", key_});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("the private key does not match the certificate"), std::string::npos)
+      << daemon.log();
+  EXPECT_FALSE(std::filesystem::exists(tmp_.Sub("data") + "/walrusd.lock"))
+      << "refused before taking the data directory";
+}
+
+TEST_F(SecurityTest, Tls_GarbageKeyAtStart_IsRefused) {
+  WriteFile(key_, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n");
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+                                   "--tls-cert-file", cert_, "--tls-key-file", key_});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("no PEM private key"), std::string::npos) << daemon.log();
+}
+
+TEST_F(SecurityTest, Tls_NewCertificateWithoutItsKeyOrGarbage_KeepsServingThePreviousPair) {
+  auto daemon = StartTls({"--tls-refresh-interval", "1s"});
+  constexpr char kRefused[] = "TLS files changed but are not usable";
+  // Every call on a fresh connection (a fresh handshake) must succeed with
+  // the first certificate until walrusd has logged `refusals` refusals.
+  auto serve_old_until_refused = [&](size_t refusals) {
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    int calls = 0;
+    while (Count(daemon->log(), kRefused) < refusals &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::string cn;
+      grpc::Status status = CallStatus(TlsStub(address_, ClientCert{}).get(), "", &cn);
+      ASSERT_TRUE(status.ok()) << "call " << calls << ": " << status.error_message() << "\n"
+                               << daemon->log();
+      ASSERT_EQ(cn, "walrusd");
+      ++calls;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(Count(daemon->log(), kRefused), refusals) << daemon->log();
+  };
+  ReplaceFile(cert_, Certs::Pem("server-rotated.pem"));  // its key is not there yet
+  ASSERT_NO_FATAL_FAILURE(serve_old_until_refused(1));
+  ReplaceFile(cert_, "garbage\n");
+  ASSERT_NO_FATAL_FAILURE(serve_old_until_refused(2));
+  // The matching pair arrives: served, with no failed call on the way.
+  ReplaceFile(key_, Certs::Pem("server-rotated.key"));
+  ReplaceFile(cert_, Certs::Pem("server-rotated.pem"));
+  std::string cn = "walrusd";
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (cn != "walrusd-rotated" && std::chrono::steady_clock::now() < give_up) {
+    grpc::Status status = CallStatus(TlsStub(address_, ClientCert{}).get(), "", &cn);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(cn, "walrusd-rotated") << daemon->log();
+  // Each bad state was logged once, not at every refresh. (A refusal between
+  // the last two renames -- the new key with the garbage certificate -- is a
+  // third state and may be logged.)
+  EXPECT_LE(Count(daemon->log(), kRefused), 3u) << daemon->log();
+}
+
 class TokenTest : public SecurityTest {
  protected:
   void SetUp() override {
@@ -392,6 +461,15 @@ TEST(PlaintextPolicy, NonLoopbackAddressWithoutInsecure_IsRefusedBeforeBinding) 
       << "refused before taking the data directory";
 }
 
+TEST(PlaintextPolicy, MetricsOnNonLoopbackAddressWithoutFlag_IsRefusedBeforeBinding) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("0.0.0.0:", FreePort())});
+  EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
+  EXPECT_NE(daemon.log().find("--insecure-metrics"), std::string::npos) << daemon.log();
+  EXPECT_FALSE(std::filesystem::exists(tmp.Sub("data") + "/walrusd.lock"))
+      << "refused before taking the data directory";
+}
+
 TEST(PlaintextPolicy, LoopbackTcpWithoutFlags_StillServes) {
   TempDir tmp;
   std::string address = absl::StrCat("127.0.0.1:", FreePort());
@@ -420,6 +498,55 @@ TEST(HealthListener, ServesHealthWithoutToken_AndNoWalService) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   auto wal_stub = v1::WAL::NewStub(channel);
   EXPECT_EQ(CallStatus(wal_stub.get(), "t0ken").error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// Asks `channel`'s reflection service for its services. The status of the
+// call; the names listed in *services.
+grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel,
+                                      std::vector<std::string>* services) {
+  auto stub = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto stream = stub->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest request;
+  request.set_list_services("*");
+  stream->Write(request);
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& service : response.list_services_response().service()) {
+      services->push_back(service.name());
+    }
+  }
+  return stream->Finish();
+}
+
+TEST(HealthListener, ServesNoReflection_WhileTheMainListenerDoes) {
+  TempDir tmp;
+  std::string main = absl::StrCat("127.0.0.1:", FreePort());
+  std::string health = absl::StrCat("127.0.0.1:", FreePort());
+  Daemon daemon(tmp.Sub("data"), {"--listen", main, "--health-listen", health});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  std::vector<std::string> services;
+  grpc::Status status = ListServicesByReflection(
+      grpc::CreateChannel(main, grpc::InsecureChannelCredentials()), &services);
+  ASSERT_TRUE(status.ok()) << "the main listener serves reflection: " << status.error_message();
+  EXPECT_NE(std::find(services.begin(), services.end(), "walrus.v1.WAL"), services.end());
+  services.clear();
+  auto channel = grpc::CreateChannel(health, grpc::InsecureChannelCredentials());
+  status = ListServicesByReflection(channel, &services);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+      << status.error_message() << "; listed " << services.size() << " services";
+  EXPECT_TRUE(services.empty());
+  auto wal_stub = v1::WAL::NewStub(channel);
+  EXPECT_EQ(CallStatus(wal_stub.get()).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  status = grpc::health::v1::Health::NewStub(channel)->Check(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
 TEST(Limits, OversizedMessage_IsRefused_DaemonStaysHealthy_NothingWritten) {

@@ -1,14 +1,17 @@
 // The security decisions walrusd makes before it binds anything: address
 // parsing, what counts as loopback, the plaintext policy, flags that go
-// together, and the token file's rules.
+// together, the token file's rules and which TLS files are served.
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
+#include "core/fs.h"
 #include "gtest/gtest.h"
 #include "server/auth_token.h"
 #include "server/config.h"
 #include "server/listeners.h"
+#include "server/tls_files.h"
 #include "tests/unit/test_util.h"
 
 namespace walrus {
@@ -67,6 +70,27 @@ TEST(PlanListeners, PlaintextOffLoopback_RefusedWithoutInsecure_AllowedWithIt) {
   EXPECT_TRUE(allowed->listeners[1].plaintext_on_network);
 }
 
+TEST(PlanListeners, MetricsOffLoopback_RefusedWithoutAFlag_AllowedByInsecureMetricsOrInsecure) {
+  Config config;
+  config.metrics_listen = "0.0.0.0:9464";
+  absl::StatusOr<ListenerPlan> refused = PlanListeners(config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--insecure-metrics"), std::string::npos)
+      << refused.status();
+  config.metrics_listen = "[::]:9464";
+  EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kInvalidArgument);
+  config.insecure_metrics = true;
+  EXPECT_TRUE(PlanListeners(config).ok());
+  config.insecure_metrics = false;
+  config.insecure = true;
+  EXPECT_TRUE(PlanListeners(config).ok());
+  config.insecure = false;
+  for (const char* loopback : {"127.0.0.1:9464", "[::1]:9464", "localhost:9464", ""}) {
+    config.metrics_listen = loopback;
+    EXPECT_TRUE(PlanListeners(config).ok()) << loopback;
+  }
+}
+
 TEST(PlanListeners, TokenOverPlaintextOffLoopback_IsRefusedEvenWithInsecure) {
   testing::TempDir tmp;
   std::string tokens = tmp.Sub("tokens");
@@ -98,6 +122,70 @@ TEST(PlanListeners, NotPemCertificate_IsInvalidArgument) {
   config.tls_cert_file = tmp.Sub("cert");
   config.tls_key_file = tmp.Sub("key");
   EXPECT_EQ(PlanListeners(config).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Test certificates (make_test_certs.sh) in a directory of their own.
+class TlsFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string cmd =
+        std::string("bash ") + WALRUS_CERT_SCRIPT + " " + tmp_.Sub("certs") + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    Put("cert", Pem("server.pem"));
+    Put("key", Pem("server.key"));
+  }
+  std::string Pem(const std::string& name) { return ReadAll(tmp_.Sub("certs/" + name)); }
+  static std::string ReadAll(const std::string& path) {
+    absl::StatusOr<std::string> text = ReadFileToString(PosixFs(), path);
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.value_or("");
+  }
+  // As a Secret volume or a careful operator does: a new file renamed over.
+  void Put(const std::string& name, const std::string& content) {
+    testing::WriteFile(tmp_.Sub(name + ".new"), content);
+    ASSERT_EQ(std::rename(tmp_.Sub(name + ".new").c_str(), tmp_.Sub(name).c_str()), 0);
+  }
+  ValidatedTlsFiles::Paths Paths() { return {tmp_.Sub("cert"), tmp_.Sub("key"), ""}; }
+  testing::TempDir tmp_;
+};
+
+TEST_F(TlsFilesTest, MismatchedOrGarbagePair_IsRefusedAtStart) {
+  Put("key", Pem("server-rotated.key"));
+  absl::StatusOr<std::unique_ptr<ValidatedTlsFiles>> files = ValidatedTlsFiles::Create(Paths());
+  EXPECT_EQ(files.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(files.status().message().find("does not match"), std::string::npos) << files.status();
+  Put("key", Pem("server.key"));
+  Put("cert", "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n");
+  EXPECT_EQ(ValidatedTlsFiles::Create(Paths()).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TlsFilesTest, BadUpdate_IsRefusedOnce_AndThePreviousPairStaysServed) {
+  absl::StatusOr<std::unique_ptr<ValidatedTlsFiles>> files = ValidatedTlsFiles::Create(Paths());
+  ASSERT_TRUE(files.ok()) << files.status();
+  ValidatedTlsFiles& tls = **files;
+  const std::string served = ReadAll(tls.cert_path());
+  EXPECT_EQ(tls.key_path(), tls.cert_path()) << "key and chain are one file";
+  EXPECT_TRUE(ValidateTlsPems(served, served, "").ok()) << served;
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kUnchanged);
+
+  Put("cert", Pem("server-rotated.pem"));  // without its key
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kRefused);
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kUnchanged) << "logged once, not again";
+  EXPECT_EQ(ReadAll(tls.cert_path()), served);
+  Put("cert", "garbage");
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kRefused);
+  EXPECT_EQ(ReadAll(tls.cert_path()), served);
+  std::remove(tmp_.Sub("key").c_str());
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kRefused);
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kUnchanged);
+
+  Put("key", Pem("server-rotated.key"));
+  Put("cert", Pem("server-rotated.pem"));
+  EXPECT_EQ(tls.Check(), ValidatedTlsFiles::CheckResult::kServed);
+  const std::string rotated = ReadAll(tls.cert_path());
+  EXPECT_NE(rotated, served);
+  EXPECT_TRUE(ValidateTlsPems(rotated, rotated, "").ok());
+  EXPECT_FALSE(ValidateTlsPems(rotated, served, "").ok()) << "a different key";
 }
 
 TEST(SecurityFlags, CertWithoutKey_CaWithoutCert_RequireWithoutCa_AreRefused) {
