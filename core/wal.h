@@ -37,6 +37,7 @@
 #include "core/decoder.h"
 #include "core/encoder.h"
 #include "core/fs.h"
+#include "core/log_reader.h"
 #include "core/metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
@@ -63,12 +64,6 @@ struct ReadAllResult {
   // Read mode only: the log ended in a torn tail (described here); the
   // records after it were never synced and are not returned.
   std::string torn_tail;
-};
-
-// A byte position in the log: segment sequence number and offset.
-struct LogPosition {
-  uint64_t seq = 0;
-  uint64_t offset = 0;
 };
 
 class Wal {
@@ -108,7 +103,8 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Reads metadata, the last hard state and the entries after the snapshot
-  // (an entry at index i replaces any earlier entry at i or later). Errors:
+  // (or, after OpenForRecovery, the whole log the segments hold) by the rules
+  // of core/log_reader.h. Errors:
   //  DATA_LOSS          corruption (file, offset, index range in the message),
   //                     metadata conflict, or, in write mode, a torn tail
   //                     (IsTornTail(): Repair() can fix it)
@@ -182,7 +178,6 @@ class Wal {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(
       const std::string& dir, const walpb::Snapshot* snapshot, const WalOptions& options,
       bool write_mode, std::optional<LogPosition> until);
-  [[nodiscard]] absl::StatusOr<ReadAllResult> DecodeAll(Decoder* decoder);
   // Append() over any indexable run of entries.
   template <typename Entries>
   [[nodiscard]] absl::Status AppendRun(const raftpb::HardState& state, const Entries& entries,
@@ -203,12 +198,8 @@ class Wal {
   bool closed_ = false;
 
   // Read state, between Open and ReadAll.
-  walpb::Snapshot start_;
-  bool check_snapshot_ = true;          // false for OpenForRecovery
-  std::optional<uint64_t> read_limit_;  // in the last file read
-  std::vector<std::string> read_paths_;
-  size_t read_first_ = 0;  // index into the listed segments of read_paths_[0]
-  std::vector<SegmentFile> listed_;
+  std::optional<walpb::Snapshot> start_;  // none for OpenForRecovery
+  std::optional<LogSegments> to_read_;
 
   // Write state.
   std::string metadata_;
