@@ -156,6 +156,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   out.metadata = std::move(log->metadata);
   out.state = log->state;
   out.entries = std::move(log->entries);
+  out.base_index = log->base_index;
   out.last_snapshot = log->last_snapshot;
   last_index_ = std::max(log->last_index, log->last_snapshot.index());
   if (!write_mode_) return out;

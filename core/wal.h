@@ -59,6 +59,10 @@ struct ReadAllResult {
   std::string metadata;
   raftpb::HardState state;
   std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order
+  // The index before entries[0] (or before the next entry, if there is
+  // none): the opening snapshot's index, or after OpenForRecovery the base
+  // of the log the segments hold (core/log_reader.h).
+  uint64_t base_index = 0;
   // The last snapshot marker in the segments read (index 0 if none).
   walpb::Snapshot last_snapshot;
   // Read mode only: the log ended in a torn tail (described here); the
@@ -91,9 +95,10 @@ class Wal {
       const std::string& dir, const walpb::Snapshot& snapshot, const WalOptions& options,
       std::optional<LogPosition> until = std::nullopt);
   // Opens for writing from the oldest segment present, without a snapshot:
-  // ReadAll returns every entry the segments hold and checks no snapshot
-  // marker. This is how a daemon recovers a log whose older segments may
-  // have been purged.
+  // ReadAll returns the log the segments hold, resolved from the oldest
+  // segment's name on (core/log_reader.h), and checks no snapshot marker.
+  // This is how a daemon recovers a log whose older segments may have been
+  // purged; Verify reads the same way.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenForRecovery(
       const std::string& dir, const WalOptions& options);
 

@@ -150,6 +150,7 @@ TEST_F(LogReaderTest, Recovery_MarkerBelowOldestSegmentsName_AfterPurge_Restarts
   ASSERT_EQ(recovered->entries.size(), 70u);
   EXPECT_EQ(recovered->entries.front().index(), 71u);
   EXPECT_EQ(recovered->entries.back().index(), 140u);
+  EXPECT_EQ(recovered->base_index, 70u);
   EXPECT_EQ(recovered->last_snapshot.index(), 130u);
   EXPECT_EQ(last_index, 140u);
   EXPECT_EQ(recovered->state.commit(), 140u);
@@ -167,6 +168,7 @@ TEST_F(LogReaderTest, Recovery_MarkerOverDivergentTail_ReplacesTheLog) {
   absl::StatusOr<ReadAllResult> recovered = Recover(&fs_);
   ASSERT_TRUE(recovered.ok()) << recovered.status();
   EXPECT_EQ(Describe(recovered->entries), "8/3 9/3");
+  EXPECT_EQ(recovered->base_index, 7u);
   absl::StatusOr<VerifyReport> report = Verify(&fs_, kDir);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->entries, 2u) << report->Describe();
