@@ -98,8 +98,20 @@ class Resolver {
     return absl::OkStatus();
   }
 
+  // Call at the end of the read: a gap no marker bridged is damage at the
+  // entry after it; the log is then what preceded the gap.
+  std::optional<std::pair<RecordPosition, std::string>> UnbridgedGap() {
+    if (!gap_.has_value()) return std::nullopt;
+    log_->base_index = gap_->base_before;
+    log_->last_index = gap_->last_before;
+    last_entry_read_ = gap_->last_before;
+    Clear();
+    return std::make_pair(gap_->position, gap_->reason);
+  }
+
   bool snapshot_found() const { return snapshot_found_; }
   uint64_t last_entry_read() const { return last_entry_read_; }
+  void set_position(const RecordPosition& position) { position_ = position; }
 
  private:
   absl::Status ApplyEntry(const raftpb::Entry& entry, std::string* damage) {
@@ -119,16 +131,23 @@ class Resolver {
     }
     if (index > log.last_index + 1) {
       if (options_.snapshot.has_value() && log.last_snapshot.index() + 1 >= index) {
-        // A marker past the last entry bridges the gap (a follower installed
-        // a snapshot): not damage, but readable only from that snapshot on.
-        return absl::FailedPreconditionError(
-            absl::StrCat("wal: entries ", log.last_index + 1, " to ", index - 1,
-                         " were replaced by the snapshot at index ", log.last_snapshot.index(),
-                         " (term ", log.last_snapshot.term(), "); read from that snapshot"));
+        return ReplacedBySnapshot(log.last_index + 1, index - 1, log.last_snapshot);
       }
-      *damage = absl::StrCat("entry ", index, " follows entry ", log.last_index, "; entries ",
-                             log.last_index + 1, " to ", index - 1, " are missing");
-      return absl::OkStatus();
+      std::string reason =
+          absl::StrCat("entry ", index, " follows entry ", log.last_index, "; entries ",
+                       log.last_index + 1, " to ", index - 1, " are missing");
+      if (gap_.has_value()) {
+        *damage = std::move(reason);
+        return absl::OkStatus();
+      }
+      // Raft may save a Ready's entries before the snapshot they follow
+      // (etcd's raftexample does): a marker later in the log can still
+      // bridge the gap. Until one does, the gap is pending damage.
+      gap_ = Gap{log.last_index + 1, index - 1, log.base_index,
+                 log.last_index,     position_, std::move(reason)};
+      log.base_index = index - 1;
+      log.last_index = index - 1;
+      Clear();
     }
     const size_t keep = static_cast<size_t>(index - log.base_index - 1);
     terms_.resize(keep);
@@ -146,6 +165,13 @@ class Resolver {
     log.snapshots.push_back(snapshot);
     log.last_snapshot = snapshot;
     const uint64_t index = snapshot.index();
+    if (gap_.has_value() && index >= gap_->to) {
+      const Gap gap = *gap_;
+      gap_.reset();
+      if (options_.snapshot.has_value() && gap.from > options_.snapshot->index()) {
+        return ReplacedBySnapshot(gap.from, gap.to, snapshot);
+      }
+    }
     if (options_.snapshot.has_value()) {
       if (index == options_.snapshot->index()) {
         if (snapshot.term() != options_.snapshot->term()) {
@@ -173,12 +199,31 @@ class Resolver {
     log_->entries.clear();
   }
 
+  // A snapshot marker stands for entries the read cannot return: not damage
+  // (a follower installed a snapshot), but readable only from that marker.
+  static absl::Status ReplacedBySnapshot(uint64_t from, uint64_t to,
+                                         const walpb::Snapshot& snapshot) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wal: entries ", from, " to ", to, " were replaced by the snapshot at index ",
+                     snapshot.index(), " (term ", snapshot.term(), "); read from that snapshot"));
+  }
+
+  // Entries missing before the entry at `position`, not yet bridged.
+  struct Gap {
+    uint64_t from = 0, to = 0;                  // the missing entries
+    uint64_t base_before = 0, last_before = 0;  // the log before the gap
+    RecordPosition position;
+    std::string reason;
+  };
+
   const LogReadOptions& options_;
   ReplayedLog* log_;
   std::vector<uint64_t> terms_;  // of the entries (base_index, last_index]
   bool metadata_seen_ = false;
   bool snapshot_found_ = false;
   uint64_t last_entry_read_ = 0;
+  RecordPosition position_;  // of the record being applied
+  std::optional<Gap> gap_;
 };
 
 }  // namespace
@@ -212,6 +257,7 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
         if (bad_record.empty()) {
           ++log.records;
           if (options.on_record) options.on_record(pos, payload);
+          resolver.set_position(pos);
           if (absl::Status s = resolver.Apply(payload, &bad_record); !s.ok()) return s;
         }
         if (!bad_record.empty()) {
@@ -236,7 +282,11 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
     }
   };
   const LogEnd& stop = decoder.end();
-  if (!bad_record.empty()) {
+  if (auto pending = resolver.UnbridgedGap(); pending.has_value()) {
+    // The gap comes before wherever else the read stopped.
+    set_damage(LogDamage::kCorrupt, segments.first + pending->first.file_index,
+               pending->first.offset, pending->second);
+  } else if (!bad_record.empty()) {
     set_damage(LogDamage::kCorrupt, segments.first + bad_position.file_index, bad_position.offset,
                bad_record);
   } else if (stop.kind != LogEnd::kClean) {

@@ -22,9 +22,14 @@
 //  - Entries. An entry at index i replaces every entry at i or later (Raft
 //    truncates a conflicting suffix by appending over it); one at or below
 //    the base lowers the base to i - 1 (from a snapshot: it is skipped, as
-//    etcd does). An entry past the end plus one is a gap: corruption, unless
-//    (from a snapshot) a later marker bridges it, which FAILED_PRECONDITION
-//    reports with the snapshot to read from instead.
+//    etcd does). An entry past the end plus one leaves a gap. A snapshot
+//    marker at or past the gap's last index bridges it, before the entry (a
+//    follower installed a snapshot) or after it (Raft may save a Ready's
+//    entries before the snapshot they follow, as etcd's raftexample does):
+//    from the oldest segment the log then continues after the gap; from a
+//    snapshot before the gap FAILED_PRECONDITION names the marker to read
+//    from instead. A gap no marker bridges is corruption at the entry after
+//    it.
 //  - Snapshot markers are all collected. From the oldest segment they also
 //    move the base, as Raft's log does when it saves a snapshot: a marker at
 //    or below the base changes nothing (Raft snapshots at its applied index,

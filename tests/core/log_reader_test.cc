@@ -174,6 +174,37 @@ TEST_F(LogReaderTest, Recovery_MarkerOverDivergentTail_ReplacesTheLog) {
   EXPECT_EQ(report->entries, 2u) << report->Describe();
 }
 
+// A follower's Ready can carry a leader's snapshot and the entries after it;
+// etcd's raftexample saves the entries and the hard state first, then the
+// marker. The marker bridges the gap the entries leave; without it the gap
+// is corruption.
+TEST_F(LogReaderTest, Recovery_EntriesSavedBeforeTheirSnapshotMarker_ReadFromTheMarker) {
+  auto wal = CreateWal();
+  ASSERT_TRUE(wal->Save(MakeState(1, 1, 5), MakeEntries(1, 5, 1)).ok());
+  ASSERT_TRUE(wal->Save(MakeState(2, 1, 103), MakeEntries(101, 103, 2)).ok());
+  std::unique_ptr<MemFileSystem> before_marker = Image();
+  ASSERT_TRUE(wal->SaveSnapshot(MakeSnapshot(100, 2)).ok());
+  ASSERT_TRUE(wal->Close().ok());
+  absl::StatusOr<ReadAllResult> recovered = Recover(&fs_);
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_EQ(Describe(recovered->entries), "101/2 102/2 103/2");
+  absl::StatusOr<VerifyReport> report = Verify(&fs_, kDir);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->outcome, VerifyReport::kClean) << report->Describe();
+  EXPECT_EQ(report->first_index, 101u) << report->Describe();
+  absl::StatusOr<std::unique_ptr<Wal>> from_marker =
+      Wal::OpenForRead(kDir, MakeSnapshot(100, 2), options_);
+  ASSERT_TRUE(from_marker.ok()) << from_marker.status();
+  absl::StatusOr<ReadAllResult> read = (*from_marker)->ReadAll();
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(Describe(read->entries), "101/2 102/2 103/2");
+  absl::StatusOr<std::unique_ptr<Wal>> from_zero =
+      Wal::OpenForRead(kDir, walpb::Snapshot(), options_);
+  ASSERT_TRUE(from_zero.ok()) << from_zero.status();
+  EXPECT_EQ((*from_zero)->ReadAll().status().code(), absl::StatusCode::kFailedPrecondition);
+  ExpectCorruption(before_marker.get(), "entries after a gap, no marker");
+}
+
 // A marker at the index of an entry of the same term (compaction) keeps it.
 TEST_F(LogReaderTest, Recovery_MarkerMatchingAnEntry_KeepsTheLog) {
   auto wal = CreateWal();
