@@ -5,24 +5,25 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/decoder.h"
-#include "core/payload.h"
+#include "core/log_reader.h"
 #include "core/segment.h"
 
 namespace walrus {
 
 absl::StatusOr<v1::StatusResponse> ReadDirStatus(FileSystem* fs, const std::string& dir) {
-  absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, dir);
-  if (!segments.ok()) return segments.status();
-  if (segments->empty()) return absl::NotFoundError(absl::StrCat("no WAL segments in ", dir));
+  // One listing for the per-segment lines and the read, so they agree even
+  // while a live writer cuts new segments.
+  absl::StatusOr<LogSegments> segments = SelectSegments(fs, dir, std::nullopt);
+  if (!segments.ok()) {
+    if (segments.status().code() != absl::StatusCode::kNotFound) return segments.status();
+    return absl::NotFoundError(absl::StrCat("no WAL segments in ", dir));
+  }
   v1::StatusResponse status;
   status.set_offline(true);
   status.set_created(true);
   status.set_data_dir(dir);
-  std::vector<std::string> paths;
-  for (const SegmentFile& file : *segments) {
+  for (const SegmentFile& file : segments->listed) {
     const std::string path = JoinPath(dir, file.name);
-    paths.push_back(path);
     v1::SegmentStatus* segment = status.add_segments();
     segment->set_name(file.name);
     segment->set_seq(file.id.seq);
@@ -45,58 +46,39 @@ absl::StatusOr<v1::StatusResponse> ReadDirStatus(FileSystem* fs, const std::stri
     status.set_total_bytes(total);
   }
 
-  Decoder decoder(fs, paths);
-  Payload payload;
-  bool any_entry = false;
-  absl::Status decoded =
-      decoder.Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
-        if (std::string why = ParsePayload(record, &payload); !why.empty()) {
-          return absl::DataLossError(
-              absl::StrCat(paths[pos.file_index], " at offset ", pos.offset, ": ", why));
-        }
-        v1::SegmentStatus* segment = status.mutable_segments(static_cast<int>(pos.file_index));
-        switch (payload.type) {
-          case RecordType::kEntry: {
-            const uint64_t index = payload.entry.index();
-            if (segment->entries() == 0) segment->set_first_entry(index);
-            segment->set_entries(segment->entries() + 1);
-            segment->set_last_entry(index);
-            if (!any_entry) status.set_first_index(index);
-            any_entry = true;
-            status.set_last_index(index);
-            break;
-          }
-          case RecordType::kState:
-            *status.mutable_hard_state() = payload.state;
-            break;
-          case RecordType::kSnapshot: {
-            v1::SnapshotMarker* marker = status.add_snapshots();
-            marker->set_index(payload.snapshot.index());
-            marker->set_term(payload.snapshot.term());
-            status.set_snapshot_index(payload.snapshot.index());
-            status.set_snapshot_term(payload.snapshot.term());
-            break;
-          }
-          default:
-            break;
-        }
-        return absl::OkStatus();
-      });
-  if (!decoded.ok() && decoded.code() != absl::StatusCode::kDataLoss) return decoded;
-  if (!decoded.ok()) {
-    status.set_damage(std::string(decoded.message()));
-  } else if (decoder.end().kind != LogEnd::kClean) {
-    const LogEnd& end = decoder.end();
-    status.set_damage(absl::StrCat(end.kind == LogEnd::kTornTail ? "torn tail" : "corruption",
-                                   " in ", paths[end.file_index], " at offset ", end.offset, ": ",
-                                   end.reason));
-  }
-  if (!any_entry) {
-    status.set_first_index(status.snapshot_index() + 1);
-    status.set_last_index(status.snapshot_index());
-  }
-  status.set_durable_segment(segments->back().id.seq);
-  status.set_durable_offset(decoder.last_valid_end());
+  // The log as recovery resolves it: what walrusd would serve.
+  LogReadOptions options;
+  options.keep_entries = false;
+  options.on_record = [&](const RecordPosition& pos, const Payload& payload) {
+    v1::SegmentStatus* segment = status.mutable_segments(static_cast<int>(pos.file_index));
+    switch (payload.type) {
+      case RecordType::kEntry: {
+        const uint64_t index = payload.entry.index();
+        if (segment->entries() == 0) segment->set_first_entry(index);
+        segment->set_entries(segment->entries() + 1);
+        segment->set_last_entry(index);
+        break;
+      }
+      case RecordType::kSnapshot: {
+        v1::SnapshotMarker* marker = status.add_snapshots();
+        marker->set_index(payload.snapshot.index());
+        marker->set_term(payload.snapshot.term());
+        break;
+      }
+      default:
+        break;
+    }
+  };
+  absl::StatusOr<ReplayedLog> log = Replay(fs, *segments, options);
+  if (!log.ok()) return log.status();
+  if (log->damage.kind != LogDamage::kNone) status.set_damage(log->damage.Describe());
+  *status.mutable_hard_state() = log->state;
+  status.set_snapshot_index(log->last_snapshot.index());
+  status.set_snapshot_term(log->last_snapshot.term());
+  status.set_first_index(log->base_index + 1);
+  status.set_last_index(log->last_index);
+  status.set_durable_segment(segments->listed.back().id.seq);
+  status.set_durable_offset(log->end_offset);
   return status;
 }
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/decoder.h"
 #include "core/format.h"
+#include "core/log_reader.h"
 #include "core/segment.h"
 
 namespace walrus {
@@ -89,26 +89,22 @@ absl::StatusOr<uint64_t> BackupWriter::TrimLastFile() {
   if (open_ != nullptr || files_.empty()) {
     return absl::FailedPreconditionError("backup: TrimLastFile needs a closed last file");
   }
-  std::vector<std::string> paths;
-  for (const std::string& name : files_) paths.push_back(JoinPath(tmp_, name));
-  Decoder decoder(fs_, paths);
-  if (absl::Status s =
-          decoder.Decode([](const RecordView&, const RecordPosition&) { return absl::OkStatus(); });
-      !s.ok()) {
-    return s;
+  // The copy read as recovery will read it.
+  LogReadOptions options;
+  options.keep_entries = false;
+  absl::StatusOr<ReplayedLog> log = ReadLog(fs_, tmp_, options);
+  if (!log.ok()) return log.status();
+  const LogDamage& damage = log->damage;
+  const std::string last_path = JoinPath(tmp_, files_.back());
+  if (damage.kind != LogDamage::kNone && damage.file != last_path) {
+    return absl::DataLossError(absl::StrCat("backup: ", damage.Describe()));
   }
-  const LogEnd& end = decoder.end();
-  const bool in_last = end.file_index + 1 == paths.size();
-  if (!in_last) {
-    return absl::DataLossError(absl::StrCat("backup: corruption in ", files_[end.file_index],
-                                            " at offset ", end.offset, " (", end.reason, ")"));
+  if (damage.kind == LogDamage::kCorrupt) {
+    return absl::AbortedError(
+        absl::StrCat("backup: ", files_.back(), " is damaged: ", damage.Describe()));
   }
-  if (end.kind == LogEnd::kCorrupt) {
-    return absl::AbortedError(absl::StrCat("backup: ", files_.back(), " is damaged at offset ",
-                                           end.offset, " (", end.reason, ")"));
-  }
-  const uint64_t valid_end = decoder.last_valid_end();
-  absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_->OpenWritableFile(paths.back(), 0);
+  const uint64_t valid_end = log->end_offset;
+  absl::StatusOr<std::unique_ptr<WritableFile>> file = fs_->OpenWritableFile(last_path, 0);
   if (!file.ok()) return file.status();
   if (absl::Status s = (*file)->Truncate(valid_end); !s.ok()) return s;
   if (absl::Status s = (*file)->Sync(); !s.ok()) return s;

@@ -78,6 +78,15 @@ std::optional<uint32_t> PeekRecordCrc(absl::string_view record) {
   return static_cast<uint32_t>(value);
 }
 
+// The type field of a record whose first bytes survive.
+std::optional<int64_t> PeekRecordType(absl::string_view record) {
+  uint64_t tag = 0, value = 0;
+  if (!varint::Read(&record, &tag) || tag != 0x08 || !varint::Read(&record, &value)) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(value);
+}
+
 bool Verifies(const RecordView& record, uint32_t prev_crc) {
   // Only records that carry data prove anything; an empty record's crc would
   // just repeat its predecessor's, which zeros and garbage can imitate.
@@ -134,6 +143,9 @@ Decoder::Decoder(FileSystem* fs, std::vector<std::string> paths)
 
 absl::Status Decoder::Decode(Visitor visit) {
   crc_ = 0;
+  chain_known_ = false;
+  state_before_file_ = false;
+  state_in_file_ = false;
   end_ = LogEnd();
   for (size_t i = 0; i < paths_.size(); ++i) {
     absl::StatusOr<absl::string_view> bytes = ReadFileInto(fs_, paths_[i], &buffer_);
@@ -154,9 +166,16 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
                                  Visitor visit, bool* stop) {
   uint64_t offset = 0;
   last_valid_end_ = 0;
+  file_records_ = 0;
+  state_before_file_ = state_before_file_ || state_in_file_;
+  state_in_file_ = false;
   auto fail = [&](std::string reason) {
     *stop = true;
-    if (is_last) {
+    if (InHeader(file_index, bytes, offset)) {
+      end_ = {LogEnd::kCorrupt, file_index, offset,
+              absl::StrCat(reason, "; inside the segment header, which was synced before the ",
+                           "segment was named")};
+    } else if (is_last) {
       ClassifyDamage(file_index, bytes, offset, std::move(reason));
     } else {
       end_ = {LogEnd::kCorrupt, file_index, offset, std::move(reason)};
@@ -185,14 +204,24 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
         break;
     }
     const RecordView& record = frame.record;
-    if (record.type == static_cast<int64_t>(RecordType::kCrc)) {
+    const bool is_crc = record.type == static_cast<int64_t>(RecordType::kCrc);
+    if (file_records_ == 0 && !is_crc) {
+      return fail(absl::StrCat("segment opens with a record of type ", record.type,
+                               ", not its crc record"));
+    }
+    if (file_records_ == 1 && record.type != static_cast<int64_t>(RecordType::kMetadata)) {
+      return fail(absl::StrCat("segment header holds a record of type ", record.type,
+                               " where its metadata record belongs"));
+    }
+    if (is_crc) {
       // The crc record opening a segment carries the running CRC of everything
-      // before it; 0 means we started mid-log and have nothing to compare with.
-      if (crc_ != 0 && record.crc != crc_) {
+      // before it; the first file read gives the chain its start.
+      if (chain_known_ && record.crc != crc_) {
         return fail(absl::StrCat("crc chain broken: segment expects 0x", absl::Hex(record.crc),
                                  ", previous records end at 0x", absl::Hex(crc_)));
       }
       crc_ = record.crc;
+      chain_known_ = true;
     } else {
       uint32_t expected = crc32c::Extend(crc_, record.data);
       if (expected != record.crc) {
@@ -201,13 +230,47 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
       }
       crc_ = expected;
     }
+    ++file_records_;
+    if (record.type == static_cast<int64_t>(RecordType::kState)) state_in_file_ = true;
     absl::Status status = visit(record, RecordPosition{file_index, offset, frame.end});
     if (!status.ok()) return status;
     offset = frame.end;
     last_valid_end_ = offset;
   }
-  if (is_last) end_ = {LogEnd::kClean, file_index, last_valid_end_, ""};
+  if (const size_t want = HeaderRecords(file_index); file_records_ < want) {
+    *stop = true;
+    std::string reason = file_records_ == 0
+                             ? std::string("segment holds no header: empty or zero-filled")
+                             : absl::StrCat("segment ends inside its header (", file_records_,
+                                            " of ", want, " records)");
+    end_ = {LogEnd::kCorrupt, file_index, last_valid_end_, std::move(reason)};
+    return absl::OkStatus();
+  }
+  if (is_last) end_ = {LogEnd::kClean, file_index, last_valid_end_, std::string()};
   return absl::OkStatus();
+}
+
+size_t Decoder::HeaderRecords(size_t file_index) const {
+  const std::string& path = paths_[file_index];
+  std::optional<SegmentId> id = ParseSegmentName(path.substr(path.rfind('/') + 1));
+  // Create writes crc, metadata and the snapshot marker {0, 0}; a cut writes
+  // crc, metadata and the last hard state, if one was ever saved.
+  if ((id.has_value() && id->seq == 0) || state_before_file_) return 3;
+  return 2;
+}
+
+bool Decoder::InHeader(size_t file_index, absl::string_view bytes, uint64_t offset) const {
+  const size_t want = HeaderRecords(file_index);
+  if (file_records_ < want) return true;
+  if (file_records_ > 2 || want > 2) return false;
+  // The third record of a segment read without its predecessors: a hard state
+  // there may be the header's; an entry or a snapshot marker is not.
+  std::optional<int64_t> type;
+  if (bytes.size() - offset > kFrameHeaderSize) {
+    type = PeekRecordType(bytes.substr(offset + kFrameHeaderSize));
+  }
+  return !type.has_value() || (*type != static_cast<int64_t>(RecordType::kEntry) &&
+                               *type != static_cast<int64_t>(RecordType::kSnapshot));
 }
 
 void Decoder::ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_t offset,

@@ -12,9 +12,23 @@
 //    truncate it; the record was never acknowledged because the fsync that
 //    would have covered it did not return.
 //  - kCorrupt: anything else: a bad frame in a sealed (non-last) segment, a
-//    malformed length field, a broken CRC chain between segments, or damage
+//    malformed length field, a broken CRC chain between segments, damage
 //    followed by a record that verifies (a valid record after the damage proves
-//    the damaged bytes had been synced). Never truncated.
+//    the damaged bytes had been synced), or a segment without its complete
+//    header. Never truncated.
+//
+// The segment header. Every file that carries a segment name had its header
+// written and fdatasynced before the rename gave it that name: a crc record,
+// the metadata record, then the snapshot marker {0, 0} (sequence 0, written
+// by Create) or the last hard state (later segments, present whenever a hard
+// state had been saved before the cut). So a named segment that is empty,
+// zero-filled, or ends or breaks inside its header lost synced bytes: that is
+// corruption, never a torn tail, even in the last segment. A torn tail can
+// only lie after the header of the last segment. Whether a later segment's
+// header holds a hard state is known when an earlier segment of the same read
+// held one (the cut restates the last hard state); when the segment is the
+// first one read, a damaged third record counts as header unless what is left
+// of it says it is an entry or a snapshot marker.
 //
 // The one ambiguity of any checksummed log: a bit flip in the very last record
 // looks like a torn write and is classified kTornTail. walrus also assumes a
@@ -84,6 +98,8 @@ class Decoder {
   const std::vector<std::string>& paths() const { return paths_; }
   // Running CRC after the last verified record.
   uint32_t last_crc() const { return crc_; }
+  // Verified records of the file where decoding stopped (or of the last file).
+  size_t records_in_last_file() const { return file_records_; }
   // End of the last verified frame in the last file read.
   uint64_t last_valid_end() const { return last_valid_end_; }
 
@@ -94,6 +110,12 @@ class Decoder {
   // Classifies damage at `offset` of the last file.
   void ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_t offset,
                       std::string reason);
+  // How many records file `file_index` must open with (its header), as far
+  // as the records read so far tell.
+  size_t HeaderRecords(size_t file_index) const;
+  // True if damage at `offset`, after the file's verified records, lies in
+  // its header.
+  bool InHeader(size_t file_index, absl::string_view bytes, uint64_t offset) const;
   // True if a frame after `offset` verifies against `prev_crc` or a pair of
   // consecutive frames verifies against each other.
   static bool VerifiableRecordAfter(absl::string_view bytes, uint64_t offset,
@@ -104,6 +126,10 @@ class Decoder {
   std::optional<uint64_t> last_file_limit_;
   std::string buffer_;  // one file's bytes at a time, reused across files
   uint32_t crc_ = 0;
+  bool chain_known_ = false;        // false until the first file's crc record
+  bool state_before_file_ = false;  // a hard state was read in an earlier file
+  bool state_in_file_ = false;
+  size_t file_records_ = 0;  // verified records in the current file
   uint64_t last_valid_end_ = 0;
   LogEnd end_;
 };

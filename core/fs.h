@@ -112,6 +112,12 @@ class FileSystem {
   [[nodiscard]] virtual absl::Status SyncDir(const std::string& dir) = 0;
   virtual bool Exists(const std::string& path) = 0;
   virtual bool IsDirectory(const std::string& path) = 0;
+  // Whether `path` is a regular file (not a directory, FIFO, socket or
+  // device). NOT_FOUND if it does not exist.
+  [[nodiscard]] virtual absl::StatusOr<bool> IsRegularFile(const std::string& path) {
+    if (!Exists(path)) return absl::NotFoundError(path);
+    return !IsDirectory(path);
+  }
   [[nodiscard]] virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
 
   // Drops the cached pages of the existing file `path` that are not dirty

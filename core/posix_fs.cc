@@ -143,9 +143,27 @@ class PosixFileSystem : public FileSystem {
   }
 
   absl::StatusOr<std::unique_ptr<ReadableFile>> NewReadableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer; regular
+    // files ignore the flag.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return Errno("open", path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      absl::Status s = Errno("stat", path);
+      ::close(fd);
+      return s;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
+    }
     return std::make_unique<PosixReadableFile>(path, fd);
+  }
+
+  absl::StatusOr<bool> IsRegularFile(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
+    return S_ISREG(st.st_mode);
   }
 
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {

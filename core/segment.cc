@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace walrus {
 
 absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs, const std::string& dir) {
@@ -9,9 +11,19 @@ absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs, const std:
   if (!names.ok()) return names.status();
   std::vector<SegmentFile> segments;
   for (const std::string& name : *names) {
-    if (std::optional<SegmentId> id = ParseSegmentName(name)) {
-      segments.push_back({*id, name});
+    std::optional<SegmentId> id = ParseSegmentName(name);
+    if (!id.has_value()) continue;
+    // A directory or a FIFO under a segment's name would fail or block every
+    // read; say so instead.
+    absl::StatusOr<bool> regular = fs->IsRegularFile(JoinPath(dir, name));
+    if (!regular.ok() && regular.status().code() != absl::StatusCode::kNotFound) {
+      return regular.status();
     }
+    if (regular.ok() && !*regular) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "wal: ", JoinPath(dir, name), " has a segment's name but is not a regular file"));
+    }
+    segments.push_back({*id, name});
   }
   std::sort(segments.begin(), segments.end(),
             [](const SegmentFile& a, const SegmentFile& b) { return a.id.seq < b.id.seq; });

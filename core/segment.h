@@ -19,7 +19,8 @@ struct SegmentFile {
 };
 
 // The segment files of `dir` in sequence order; other names are ignored.
-// NOT_FOUND if `dir` does not exist.
+// NOT_FOUND if `dir` does not exist; FAILED_PRECONDITION if a segment name
+// belongs to something other than a regular file (a directory, a FIFO).
 [[nodiscard]] absl::StatusOr<std::vector<SegmentFile>> ListSegments(FileSystem* fs,
                                                                     const std::string& dir);
 

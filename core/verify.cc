@@ -5,9 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/decoder.h"
 #include "core/format.h"
-#include "core/payload.h"
+#include "core/log_reader.h"
 #include "core/segment.h"
 #include "raft.pb.h"
 #include "record.pb.h"
@@ -21,110 +20,67 @@ std::string VerifyReport::Describe() const {
                             : "no entries";
     return absl::StrCat("clean: ", segments, " segments, ", records, " records, ", range);
   }
-  std::string affected =
-      affected_to.has_value()
-          ? absl::StrCat("entries ", affected_from, " to ", *affected_to, " affected")
-          : absl::StrCat("entries from index ", affected_from, " on affected");
-  return absl::StrCat(outcome == kTornTail ? "torn tail (repairable)" : "corruption", ": ", file,
-                      " at offset ", offset, ": ", reason, "; ", affected);
+  LogDamage damage;
+  damage.kind = outcome == kTornTail ? LogDamage::kTornTail : LogDamage::kCorrupt;
+  damage.file = file;
+  damage.offset = offset;
+  damage.reason = reason;
+  damage.affected_from = affected_from;
+  damage.affected_to = affected_to;
+  return damage.Describe();
 }
 
 absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir,
                                     const VerifyProgressFn& progress) {
-  absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, dir);
-  if (!segments.ok()) return segments.status();
-  if (segments->empty()) return absl::NotFoundError(absl::StrCat("no WAL segments in ", dir));
-  VerifyReport report;
-  report.segments = segments->size();
-  if (!IsContiguous(*segments, 0)) {
-    for (size_t i = 1; i < segments->size(); ++i) {
-      if ((*segments)[i].id.seq != (*segments)[i - 1].id.seq + 1) {
-        report.outcome = VerifyReport::kCorrupt;
-        report.file = JoinPath(dir, (*segments)[i].name);
-        report.reason = absl::StrCat("segment sequence gap before ", (*segments)[i].name);
-        report.affected_from = (*segments)[i - 1].id.index;
-        report.affected_to = (*segments)[i].id.index - 1;
-        return report;
-      }
+  // The segments recovery reads: all of them, from the oldest.
+  absl::StatusOr<LogSegments> segments = SelectSegments(fs, dir, std::nullopt);
+  if (!segments.ok()) {
+    if (segments.status().code() == absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(absl::StrCat("no WAL segments in ", dir));
     }
+    return segments.status();
   }
-  std::vector<std::string> paths;
-  for (const SegmentFile& segment : *segments) paths.push_back(JoinPath(dir, segment.name));
+  const size_t files = segments->listed.size();
   // Bytes before each file, for progress.
-  std::vector<uint64_t> before(paths.size() + 1, 0);
+  std::vector<uint64_t> before(files + 1, 0);
+  LogReadOptions options;
+  options.keep_entries = false;
   if (progress) {
-    for (size_t i = 0; i < paths.size(); ++i) {
-      absl::StatusOr<uint64_t> size = fs->FileSize(paths[i]);
+    for (size_t i = 0; i < files; ++i) {
+      absl::StatusOr<uint64_t> size = fs->FileSize(segments->PathOf(i));
       before[i + 1] = before[i] + (size.ok() ? *size : 0);
     }
-    progress(0, before.back(), 0, paths.size());
+    progress(0, before.back(), 0, files);
+    size_t progress_file = 0;
+    uint64_t records = 0;
+    options.on_record = [&](const RecordPosition& pos, const Payload&) {
+      if (pos.file_index != progress_file || ++records % 4096 == 0) {
+        progress_file = pos.file_index;
+        progress(before[pos.file_index] + pos.end, before.back(), pos.file_index, files);
+      }
+    };
   }
-  size_t progress_file = 0;
+  absl::StatusOr<ReplayedLog> log = Replay(fs, *segments, options);
+  if (!log.ok()) return log.status();
+  if (progress) progress(before.back(), before.back(), files, files);
 
-  Decoder decoder(fs, paths);
-  std::optional<std::string> metadata;
-  std::string record_error;
-  RecordPosition bad_position;
-  Payload payload;
-  uint64_t last_snapshot = 0;
-  absl::Status status =
-      decoder.Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
-        ++report.records;
-        if (progress && (pos.file_index != progress_file || report.records % 4096 == 0)) {
-          progress_file = pos.file_index;
-          progress(before[pos.file_index] + pos.end, before.back(), pos.file_index, paths.size());
-        }
-        record_error = ParsePayload(record, &payload);
-        if (record_error.empty() && payload.type == RecordType::kSnapshot) {
-          last_snapshot = std::max(last_snapshot, payload.snapshot.index());
-        }
-        if (record_error.empty() && payload.type == RecordType::kEntry &&
-            report.last_index.has_value() &&
-            payload.entry.index() > std::max(*report.last_index, last_snapshot) + 1) {
-          // An entry may replace earlier ones (truncation), never skip ahead.
-          record_error =
-              absl::StrCat("entry index ", payload.entry.index(), " leaves a gap after index ",
-                           std::max(*report.last_index, last_snapshot));
-        }
-        if (record_error.empty() && payload.type == RecordType::kEntry) {
-          ++report.entries;
-          if (!report.first_index.has_value()) report.first_index = payload.entry.index();
-          report.last_index = payload.entry.index();
-        }
-        if (record_error.empty() && payload.type == RecordType::kMetadata) {
-          if (metadata.has_value() && *metadata != payload.metadata) {
-            record_error = "conflicting metadata";
-          }
-          metadata = std::string(payload.metadata);
-        }
-        if (!record_error.empty()) {
-          bad_position = pos;
-          return absl::DataLossError(record_error);
-        }
-        return absl::OkStatus();
-      });
-
-  auto set_damage = [&](VerifyReport::Outcome outcome, size_t file_index, uint64_t offset,
-                        std::string reason) {
-    report.outcome = outcome;
-    report.file = paths[file_index];
-    report.offset = offset;
-    report.reason = std::move(reason);
-    report.affected_from = report.last_index.value_or(0) + 1;
-    if (file_index + 1 < segments->size()) {
-      report.affected_to = (*segments)[file_index + 1].id.index - 1;
-    }
-  };
-  if (!record_error.empty()) {
-    set_damage(VerifyReport::kCorrupt, bad_position.file_index, bad_position.offset, record_error);
-    return report;
+  VerifyReport report;
+  report.segments = files;
+  report.records = log->records;
+  report.entries = log->entry_count();
+  if (log->entry_count() > 0) {
+    report.first_index = log->base_index + 1;
+    report.last_index = log->last_index;
   }
-  if (!status.ok()) return status;
-  if (progress) progress(before.back(), before.back(), paths.size(), paths.size());
-  const LogEnd& end = decoder.end();
-  if (end.kind != LogEnd::kClean) {
-    set_damage(end.kind == LogEnd::kTornTail ? VerifyReport::kTornTail : VerifyReport::kCorrupt,
-               end.file_index, end.offset, end.reason);
+  const LogDamage& damage = log->damage;
+  if (damage.kind != LogDamage::kNone) {
+    report.outcome =
+        damage.kind == LogDamage::kTornTail ? VerifyReport::kTornTail : VerifyReport::kCorrupt;
+    report.file = damage.file;
+    report.offset = damage.offset;
+    report.reason = damage.reason;
+    report.affected_from = damage.affected_from;
+    report.affected_to = damage.affected_to;
   }
   return report;
 }

@@ -18,7 +18,7 @@ struct VerifyReport {
   Outcome outcome = kClean;
   size_t segments = 0;
   uint64_t records = 0;
-  uint64_t entries = 0;
+  uint64_t entries = 0;                 // in the log as resolved
   std::optional<uint64_t> first_index;  // of the entries read intact
   std::optional<uint64_t> last_index;
   // Where reading stopped, for kTornTail and kCorrupt.
@@ -30,7 +30,8 @@ struct VerifyReport {
   uint64_t affected_from = 0;
   std::optional<uint64_t> affected_to;
 
-  // One line for people: outcome, file, offset, reason, index range.
+  // One line for people: outcome, file, offset, reason, index range; for
+  // damage, LogDamage::Describe()'s words.
   std::string Describe() const;
 };
 
@@ -39,8 +40,11 @@ struct VerifyReport {
 using VerifyProgressFn = std::function<void(uint64_t bytes_done, uint64_t bytes_total,
                                             size_t files_done, size_t files_total)>;
 
-// Reads every segment of `dir` from the first, checking frames, the CRC chain
-// across segments, metadata agreement and that every record parses. Takes no
+// Reads every segment of `dir` from the oldest, as recovery does, with the
+// log reader (core/log_reader.h): frames, the CRC chain, segment headers,
+// metadata agreement, every record parsed, no gaps. `entries`, `first_index`
+// and `last_index` describe the log recovery resolves, which walrusd serves;
+// damage is described in the words walrusd refuses to start with. Takes no
 // locks and changes nothing. An error status means the log could not be read
 // at all (no directory, no segments, an I/O error). `progress` may be empty.
 [[nodiscard]] absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir,

@@ -17,14 +17,6 @@ absl::Status FailStopped(const absl::Status& first) {
       absl::StrCat("wal is fail-stopped after an I/O error: ", first.message()));
 }
 
-// Describes the entries a damaged region affects, for error messages.
-std::string AffectedRange(uint64_t last_good_index, std::optional<uint64_t> next_known_index) {
-  if (next_known_index.has_value() && *next_known_index > last_good_index + 1) {
-    return absl::StrCat("entries ", last_good_index + 1, " to ", *next_known_index - 1);
-  }
-  return absl::StrCat("entries after index ", last_good_index);
-}
-
 }  // namespace
 
 Wal::Wal(std::string dir, const WalOptions& options, bool write_mode)
@@ -75,6 +67,14 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
   // The lock and the descriptor follow the file across the rename.
   if (absl::Status s = fs->Rename(tmp, dir); !s.ok()) return s;
   if (absl::Status s = fs->SyncDir(ParentDir(dir)); !s.ok()) return s;
+  // The handle still carries the build directory's path, which no longer
+  // exists: reopen the segment under its real name, which every error about
+  // it must show.
+  absl::StatusOr<std::unique_ptr<WritableFile>> tail =
+      fs->OpenWritableFile(JoinPath(dir, SegmentName(first)), wal->tail_->Offset());
+  if (!tail.ok()) return tail.status();
+  (void)wal->tail_->Close();
+  wal->tail_ = std::move(*tail);
   wal->preparer_ = std::make_unique<SegmentPreparer>(fs, dir, options.segment_size,
                                                      options.prepare_in_background);
   if (options.metrics != nullptr) options.metrics->SetLockedSegments(1);
@@ -104,76 +104,74 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenAt(const std::string& dir,
                                                  const WalOptions& options, bool write_mode,
                                                  std::optional<LogPosition> until) {
   FileSystem* fs = options.fs;
-  absl::StatusOr<std::vector<SegmentFile>> listed = ListSegments(fs, dir);
-  if (!listed.ok()) {
-    return absl::NotFoundError(absl::StrCat("wal: file not found: ", listed.status().message()));
-  }
-  if (listed->empty()) return absl::NotFoundError(absl::StrCat("wal: file not found in ", dir));
-  if (until.has_value()) {
-    // Segments cut after the reader's limit do not exist for it.
-    while (!listed->empty() && listed->back().id.seq > until->seq) listed->pop_back();
-    if (listed->empty()) return absl::NotFoundError(absl::StrCat("wal: file not found in ", dir));
-  }
-  std::optional<size_t> first =
-      snapshot != nullptr ? SearchIndex(*listed, snapshot->index()) : std::optional<size_t>(0);
-  if (!first.has_value()) {
-    return absl::NotFoundError(absl::StrCat("wal: file not found: no segment in ", dir,
-                                            " holds index ", snapshot->index()));
-  }
-  if (!IsContiguous(*listed, *first)) {
-    return absl::NotFoundError(
-        absl::StrCat("wal: file not found: segment sequence in ", dir, " has a gap"));
-  }
+  std::optional<walpb::Snapshot> start;
+  if (snapshot != nullptr) start = *snapshot;
+  absl::StatusOr<LogSegments> segments = SelectSegments(fs, dir, start, until);
+  if (!segments.ok()) return segments.status();
   auto wal = std::unique_ptr<Wal>(new Wal(dir, options, write_mode));
-  if (snapshot != nullptr) wal->start_ = *snapshot;
-  wal->check_snapshot_ = snapshot != nullptr;
-  if (until.has_value() && listed->back().id.seq == until->seq) wal->read_limit_ = until->offset;
-  for (size_t i = *first; i < listed->size(); ++i) {
-    const SegmentFile& segment = (*listed)[i];
-    std::string path = JoinPath(dir, segment.name);
-    if (write_mode) {
-      absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(path);
+  wal->start_ = start;
+  if (write_mode) {
+    for (size_t i = segments->first; i < segments->listed.size(); ++i) {
+      absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(segments->PathOf(i));
       if (!lock.ok()) return lock.status();
-      wal->locks_.push_back({segment.id, std::move(*lock)});
+      wal->locks_.push_back({segments->listed[i].id, std::move(*lock)});
     }
-    wal->read_paths_.push_back(std::move(path));
   }
-  wal->listed_ = std::move(*listed);
-  wal->read_first_ = *first;
+  wal->to_read_ = std::move(*segments);
   return wal;
 }
 
 absl::StatusOr<ReadAllResult> Wal::ReadAll() {
-  if (ready_ || closed_ || read_paths_.empty()) {
+  if (ready_ || closed_ || !to_read_.has_value()) {
     return absl::FailedPreconditionError("wal: ReadAll must be called once, right after Open");
   }
-  Decoder decoder(fs_, read_paths_);
-  if (read_limit_.has_value()) decoder.LimitLastFile(*read_limit_);
-  absl::StatusOr<ReadAllResult> result = DecodeAll(&decoder);
-  if (!write_mode_ && !read_limit_.has_value() && !result.ok() &&
-      decoder.end().kind == LogEnd::kCorrupt &&
-      decoder.end().file_index + 1 == read_paths_.size()) {
+  const LogSegments segments = std::move(*to_read_);
+  to_read_.reset();
+  LogReadOptions read_options;
+  read_options.snapshot = start_;
+  absl::StatusOr<ReplayedLog> log = Replay(fs_, segments, read_options);
+  if (!write_mode_ && !segments.last_limit.has_value() && log.ok() &&
+      log->damage.kind == LogDamage::kCorrupt &&
+      log->damage.file == segments.PathOf(segments.listed.size() - 1)) {
     // A reader racing the writer can see the pages of an in-flight write out
     // of order; what is real corruption is still there on a second look.
-    Decoder again(fs_, read_paths_);
-    result = DecodeAll(&again);
+    log = Replay(fs_, segments, read_options);
   }
-  if (!result.ok() || !write_mode_) {
-    read_paths_.clear();
-    return result;
+  if (!log.ok()) return log.status();
+  const LogDamage& damage = log->damage;
+  ReadAllResult out;
+  switch (damage.kind) {
+    case LogDamage::kNone:
+      break;
+    case LogDamage::kCorrupt:
+      return absl::DataLossError(absl::StrCat("wal: ", damage.Describe()));
+    case LogDamage::kTornTail:
+      if (write_mode_) {
+        return TornTailError(
+            absl::StrCat("wal: ", damage.Describe(), "; never synced, repair truncates it"));
+      }
+      out.torn_tail = damage.Where();
+      break;
   }
+  out.metadata = std::move(log->metadata);
+  out.state = log->state;
+  out.entries = std::move(log->entries);
+  out.base_index = log->base_index;
+  out.last_snapshot = log->last_snapshot;
+  last_index_ = std::max(log->last_index, log->last_snapshot.index());
+  if (!write_mode_) return out;
 
   // Ready for appends: continue the last segment right after its last valid
   // record, chaining the CRC.
   const SegmentId tail_id = locks_.back().id;
   absl::StatusOr<std::unique_ptr<WritableFile>> tail =
-      fs_->OpenWritableFile(read_paths_.back(), decoder.last_valid_end());
+      fs_->OpenWritableFile(SegmentPath(tail_id), log->end_offset);
   if (!tail.ok()) return tail.status();
   tail_ = std::move(*tail);
-  encoder_ = Encoder(decoder.last_crc());
-  metadata_ = result->metadata;
-  state_ = result->state;
-  durable_ = {tail_id.seq, decoder.last_valid_end()};
+  encoder_ = Encoder(log->end_crc);
+  metadata_ = out.metadata;
+  state_ = out.state;
+  durable_ = {tail_id.seq, log->end_offset};
   checkpoint_ = {encoder_.mark(), state_, last_index_};
   // Segments prepared by a previous incarnation that never got used.
   if (absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir_); names.ok()) {
@@ -183,154 +181,11 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   }
   preparer_ = std::make_unique<SegmentPreparer>(fs_, dir_, options_.segment_size,
                                                 options_.prepare_in_background);
-  read_paths_.clear();
   ready_ = true;
   if (options_.metrics != nullptr) {
     options_.metrics->SetLastIndexSaved(last_index_);
     options_.metrics->SetLockedSegments(locks_.size());
   }
-  return result;
-}
-
-absl::StatusOr<ReadAllResult> Wal::DecodeAll(Decoder* decoder) {
-  ReadAllResult out;
-  bool metadata_seen = false;
-  bool snapshot_found = false;
-  uint64_t last_entry = 0;
-  const uint64_t start = start_.index();
-  auto where = [&](const RecordPosition& pos) {
-    return absl::StrCat(read_paths_[pos.file_index], " at offset ", pos.offset);
-  };
-  // A record that verifies but does not parse as its type is damage like a
-  // CRC mismatch: reported with the affected range below.
-  std::string bad_record;
-  RecordPosition bad_position;
-  std::optional<uint64_t> recovery_base;  // OpenForRecovery: index before entries[0]
-  bool base_from_snapshot = false;
-  size_t reserved_for = 0;
-  Payload payload;
-  absl::Status status =
-      decoder->Decode([&](const RecordView& record, const RecordPosition& pos) -> absl::Status {
-        if (std::string why = ParsePayload(record, &payload); !why.empty()) {
-          bad_record = why;
-          bad_position = pos;
-          return absl::DataLossError(why);
-        }
-        switch (payload.type) {
-          case RecordType::kEntry: {
-            raftpb::Entry& entry = payload.entry;
-            if (!check_snapshot_) {
-              // Recovery reads whatever the oldest segment holds: the first
-              // entry sets the base; an earlier one replaces everything,
-              // unless a snapshot marker set the base (Raft writes nothing
-              // at or below a snapshot).
-              if (!recovery_base.has_value() ||
-                  (entry.index() <= *recovery_base && !base_from_snapshot)) {
-                recovery_base = entry.index() - 1;
-                base_from_snapshot = false;
-                out.entries.clear();
-              }
-            }
-            if (pos.file_index > 0 && pos.file_index != reserved_for) {
-              // Segments hold about as many entries as the ones before them:
-              // reserve for the rest rather than grow by doubling.
-              reserved_for = pos.file_index;
-              out.entries.reserve(out.entries.size() * decoder->paths().size() / pos.file_index);
-            }
-            const uint64_t base = check_snapshot_ ? start : *recovery_base;
-            if (entry.index() > base) {
-              uint64_t up = entry.index() - base - 1;
-              if (up > out.entries.size()) {
-                const uint64_t last = base + out.entries.size();
-                if (out.last_snapshot.index() + 1 >= entry.index()) {
-                  // A snapshot marker past the last entry bridges the gap (a
-                  // follower installed a snapshot): not damage, but readable
-                  // only from that snapshot on.
-                  return absl::FailedPreconditionError(absl::StrCat(
-                      "wal: entries ", last + 1, " to ", entry.index() - 1,
-                      " were replaced by the snapshot at index ", out.last_snapshot.index(),
-                      " (term ", out.last_snapshot.term(), "); read from that snapshot"));
-                }
-                return absl::DataLossError(absl::StrCat(
-                    "wal: corruption in ", where(pos), ": entry ", entry.index(), " follows entry ",
-                    last, "; entries ", last + 1, " to ", entry.index() - 1, " are missing"));
-              }
-              out.entries.resize(up);
-              out.entries.push_back(std::move(entry));
-              last_entry = out.entries.back().index();
-            } else {
-              last_entry = entry.index();
-            }
-            break;
-          }
-          case RecordType::kState:
-            out.state = payload.state;
-            break;
-          case RecordType::kMetadata:
-            if (metadata_seen && out.metadata != payload.metadata) {
-              return absl::DataLossError(
-                  absl::StrCat("wal: conflicting metadata found in ", where(pos)));
-            }
-            out.metadata = std::string(payload.metadata);
-            metadata_seen = true;
-            break;
-          case RecordType::kCrc:
-            break;  // the decoder checked the chain
-          case RecordType::kSnapshot: {
-            const walpb::Snapshot& snapshot = payload.snapshot;
-            out.last_snapshot = snapshot;
-            if (!check_snapshot_ && (!recovery_base.has_value() ||
-                                     snapshot.index() > *recovery_base + out.entries.size())) {
-              // A snapshot past the last entry supersedes the entries.
-              out.entries.clear();
-              recovery_base = snapshot.index();
-              base_from_snapshot = true;
-            }
-            if (check_snapshot_ && snapshot.index() == start) {
-              if (snapshot.term() != start_.term()) {
-                return absl::FailedPreconditionError(
-                    absl::StrCat("wal: snapshot mismatch: snapshot at index ", start, " has term ",
-                                 snapshot.term(), ", expected ", start_.term()));
-              }
-              snapshot_found = true;
-            }
-            break;
-          }
-        }
-        return absl::OkStatus();
-      });
-  if (!bad_record.empty()) {
-    std::optional<uint64_t> next_index;
-    size_t listed_index = read_first_ + bad_position.file_index;
-    if (listed_index + 1 < listed_.size()) next_index = listed_[listed_index + 1].id.index;
-    return absl::DataLossError(absl::StrCat("wal: corruption in ", where(bad_position), " (",
-                                            bad_record, "); ",
-                                            AffectedRange(last_entry, next_index)));
-  }
-  if (!status.ok()) return status;
-
-  const LogEnd& end = decoder->end();
-  if (end.kind != LogEnd::kClean) {
-    const std::string& path = decoder->paths()[end.file_index];
-    std::optional<uint64_t> next_index;
-    size_t listed_index = read_first_ + end.file_index;
-    if (listed_index + 1 < listed_.size()) next_index = listed_[listed_index + 1].id.index;
-    std::string what = absl::StrCat(path, " at offset ", end.offset, " (", end.reason, "); ",
-                                    AffectedRange(last_entry, next_index));
-    if (end.kind == LogEnd::kCorrupt) {
-      return absl::DataLossError(absl::StrCat("wal: corruption in ", what));
-    }
-    if (write_mode_) {
-      return TornTailError(
-          absl::StrCat("wal: torn tail in ", what, " were never synced; repair truncates them"));
-    }
-    out.torn_tail = what;
-  }
-  if (check_snapshot_ && !snapshot_found) {
-    return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ", start,
-                                            " term ", start_.term()));
-  }
-  last_index_ = std::max(last_entry, out.last_snapshot.index());
   return out;
 }
 

@@ -41,6 +41,7 @@
 #include "core/decoder.h"
 #include "core/encoder.h"
 #include "core/fs.h"
+#include "core/log_reader.h"
 #include "core/metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
@@ -62,17 +63,15 @@ struct ReadAllResult {
   std::string metadata;
   raftpb::HardState state;
   std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order
+  // The index before entries[0] (or before the next entry, if there is
+  // none): the opening snapshot's index, or after OpenForRecovery the base
+  // of the log the segments hold (core/log_reader.h).
+  uint64_t base_index = 0;
   // The last snapshot marker in the segments read (index 0 if none).
   walpb::Snapshot last_snapshot;
   // Read mode only: the log ended in a torn tail (described here); the
   // records after it were never synced and are not returned.
   std::string torn_tail;
-};
-
-// A byte position in the log: segment sequence number and offset.
-struct LogPosition {
-  uint64_t seq = 0;
-  uint64_t offset = 0;
 };
 
 class Wal {
@@ -100,9 +99,10 @@ class Wal {
       const std::string& dir, const walpb::Snapshot& snapshot, const WalOptions& options,
       std::optional<LogPosition> until = std::nullopt);
   // Opens for writing from the oldest segment present, without a snapshot:
-  // ReadAll returns every entry the segments hold and checks no snapshot
-  // marker. This is how a daemon recovers a log whose older segments may
-  // have been purged.
+  // ReadAll returns the log the segments hold, resolved from the oldest
+  // segment's name on (core/log_reader.h), and checks no snapshot marker.
+  // This is how a daemon recovers a log whose older segments may have been
+  // purged; Verify reads the same way.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenForRecovery(
       const std::string& dir, const WalOptions& options);
 
@@ -112,7 +112,8 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Reads metadata, the last hard state and the entries after the snapshot
-  // (an entry at index i replaces any earlier entry at i or later). Errors:
+  // (or, after OpenForRecovery, the whole log the segments hold) by the rules
+  // of core/log_reader.h. Errors:
   //  DATA_LOSS          corruption (file, offset, index range in the message),
   //                     metadata conflict, or, in write mode, a torn tail
   //                     (IsTornTail(): Repair() can fix it)
@@ -186,7 +187,6 @@ class Wal {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(
       const std::string& dir, const walpb::Snapshot* snapshot, const WalOptions& options,
       bool write_mode, std::optional<LogPosition> until);
-  [[nodiscard]] absl::StatusOr<ReadAllResult> DecodeAll(Decoder* decoder);
   // Append() over any indexable run of entries.
   template <typename Entries>
   [[nodiscard]] absl::Status AppendRun(const raftpb::HardState& state, const Entries& entries,
@@ -209,12 +209,8 @@ class Wal {
   bool closed_ = false;
 
   // Read state, between Open and ReadAll.
-  walpb::Snapshot start_;
-  bool check_snapshot_ = true;          // false for OpenForRecovery
-  std::optional<uint64_t> read_limit_;  // in the last file read
-  std::vector<std::string> read_paths_;
-  size_t read_first_ = 0;  // index into the listed segments of read_paths_[0]
-  std::vector<SegmentFile> listed_;
+  std::optional<walpb::Snapshot> start_;  // none for OpenForRecovery
+  std::optional<LogSegments> to_read_;
 
   // Write state.
   std::string metadata_;

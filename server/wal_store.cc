@@ -46,7 +46,13 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
     if (!epoch.ok()) return epoch.status();
     epoch_ = *epoch;
   }
-  if (!WalExists(fs, options_.wal_dir)) return absl::OkStatus();  // waits for Create
+  // A listing that fails (a segment name on something other than a file,
+  // an I/O error) must stop the start, not pass for "no WAL yet".
+  absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, options_.wal_dir);
+  if (!segments.ok() && segments.status().code() != absl::StatusCode::kNotFound) {
+    return segments.status();
+  }
+  if (!segments.ok() || segments->empty()) return absl::OkStatus();  // waits for Create
   summary->existed = true;
   // Read what the device holds, not what the page cache kept from a failed
   // fdatasync (core/segment.h). On every start: the process before may have

@@ -9,13 +9,15 @@
 // Invariants: no crash or sanitizer report; every entry ReadAll or recovery
 // returns is one an independent reader verifies (tests/fuzz/fuzz_util.h), in
 // contiguous index order; a Repair that succeeds leaves a log that verifies
-// clean.
+// clean; Verify's verdict is recovery's (clean: the same number of entries;
+// torn tail; corruption), so `walrusctl verify` speaks for walrusd's start.
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "core/format.h"
 #include "core/mem_fs.h"
 #include "core/verify.h"
@@ -89,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-  (void)walrus::Verify(&fs, kDir);
+  absl::StatusOr<walrus::VerifyReport> report = walrus::Verify(&fs, kDir);
   {
     std::unique_ptr<walrus::MemFileSystem> copy = fs.CrashClone({walrus::CrashMode::kKeepAll});
     absl::StatusOr<walrus::RepairReport> repaired = walrus::Repair(copy.get(), kDir);
@@ -102,6 +104,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (auto wal = walrus::Wal::OpenForRecovery(kDir, options); wal.ok()) {
     absl::StatusOr<walrus::ReadAllResult> read = (*wal)->ReadAll();
+    // One rule set: verify's verdict is recovery's, and a clean log serves
+    // exactly the entries verify counted.
+    if (report.ok()) {
+      switch (report->outcome) {
+        case walrus::VerifyReport::kClean:
+          FUZZ_CHECK(read.ok(), "verify clean, recovery fails: %s",
+                     std::string(read.status().message()).c_str());
+          FUZZ_CHECK(read->entries.size() == report->entries,
+                     "verify counted %lu entries, recovery serves %zu",
+                     (unsigned long)report->entries, read->entries.size());
+          break;
+        case walrus::VerifyReport::kTornTail:
+          FUZZ_CHECK(walrus::IsTornTail(read.status()), "verify: torn tail, recovery: %s",
+                     std::string(read.status().message()).c_str());
+          break;
+        case walrus::VerifyReport::kCorrupt:
+          FUZZ_CHECK(read.status().code() == absl::StatusCode::kDataLoss &&
+                         !walrus::IsTornTail(read.status()),
+                     "verify: corruption, recovery: %s",
+                     std::string(read.status().message()).c_str());
+          break;
+      }
+    }
     if (read.ok()) {
       CheckServed(read->entries, verified, "recovery");
       // A recovered log takes an append.
