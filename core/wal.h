@@ -37,6 +37,7 @@
 #include "core/decoder.h"
 #include "core/encoder.h"
 #include "core/fs.h"
+#include "core/log_model.h"
 #include "core/metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
@@ -142,9 +143,25 @@ class Wal {
   [[nodiscard]] absl::Status SaveSnapshot(const walpb::Snapshot& snapshot);
 
   // Releases the locks of segments wholly before the one holding `index`,
-  // keeping that one and the one before it (the seed's ReleaseLockTo), so a
+  // keeping that one and the one before it (etcd's ReleaseLockTo), so a
   // purge may delete their files.
   [[nodiscard]] absl::Status ReleaseTo(uint64_t index);
+
+  // The checked path, for requests from remote Raft nodes. Append() and
+  // AppendSnapshot() above are etcd's WAL API: they record what they are
+  // given. These validate against the log model first (the rules are in
+  // core/log_model.h) and encode only what is new; nothing is encoded when a
+  // request is refused. OK means the request is accepted once the next Sync()
+  // succeeds if `awaits_sync` is set, and right away otherwise.
+  struct Accepted {
+    bool awaits_sync = false;
+    uint64_t last_index = 0;  // the log's last index with the request applied
+  };
+  [[nodiscard]] absl::StatusOr<Accepted> AppendChecked(const LogRequest& request);
+  [[nodiscard]] absl::StatusOr<Accepted> AppendSnapshotChecked(uint64_t index, uint64_t term);
+  // ReleaseTo(min(index, the newest durable snapshot marker)): a purge never
+  // deletes entries no snapshot covers. Returns the index released to.
+  [[nodiscard]] absl::StatusOr<uint64_t> ReleaseToSnapshot(uint64_t index);
 
   // Write mode: writes and syncs what is pending, closes the tail, removes a
   // prepared segment, releases all locks. Idempotent.
@@ -155,9 +172,11 @@ class Wal {
   bool write_mode() const { return write_mode_; }
   const std::string& dir() const { return dir_; }
   // Index of the last entry appended (or of the last snapshot saved, if later).
-  uint64_t last_index() const { return last_index_; }
+  uint64_t last_index() const { return model_.encoded().last_index(); }
   // The last hard state appended.
-  const raftpb::HardState& hard_state() const { return state_; }
+  const raftpb::HardState& hard_state() const { return model_.encoded().hard_state; }
+  // What the log holds: synced, and with what is encoded but not yet synced.
+  const LogModel& model() const { return model_; }
   const std::string& metadata() const { return metadata_; }
   // End of the data made durable by the last successful sync.
   LogPosition durable_position() const { return durable_; }
@@ -169,12 +188,6 @@ class Wal {
   struct LockedSegment {
     SegmentId id;
     std::unique_ptr<FileLock> lock;
-  };
-  // What is rolled back if a write runs out of space.
-  struct Checkpoint {
-    Encoder::Mark mark;
-    raftpb::HardState state;
-    uint64_t last_index;
   };
 
   Wal(std::string dir, const WalOptions& options, bool write_mode);
@@ -212,10 +225,10 @@ class Wal {
 
   // Write state.
   std::string metadata_;
-  raftpb::HardState state_;
-  uint64_t last_index_ = 0;
+  // The log's state; rolled back with the encoder if a write runs out of space.
+  LogModel model_;
   Encoder encoder_{0};
-  Checkpoint checkpoint_{};
+  Encoder::Mark synced_mark_{};
   std::vector<LockedSegment> locks_;  // oldest first; back() is the tail
   std::unique_ptr<WritableFile> tail_;
   LogPosition durable_;

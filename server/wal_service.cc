@@ -511,8 +511,12 @@ grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* con
   Clock::time_point started = Clock::now();
   Started();
   store_->ReleaseTo(request->index(), request->epoch(),
-                    [this, reactor, response, started](absl::StatusOr<uint32_t> r) {
-                      if (r.ok()) response->set_released_segments(*r);
+                    [this, reactor, response, started](absl::StatusOr<ReleaseResult> r) {
+                      if (r.ok()) {
+                        response->set_released_segments(r->released_segments);
+                        response->set_released_to(r->released_to);
+                        response->set_clamped(r->clamped);
+                      }
                       grpc::Status status = ToGrpcStatus(r.status());
                       Observe("ReleaseTo", status, started);
                       reactor->Finish(status);
