@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
+#include "google/protobuf/unknown_field_set.h"
 
 namespace walrus {
 namespace {
@@ -13,9 +14,26 @@ bool IsEmpty(const raftpb::HardState& s) {
   return s.term() == 0 && s.vote() == 0 && s.commit() == 0;
 }
 
-// The entry types of etcd's raftpb (EntryNormal, EntryConfChange,
-// EntryConfChangeV2); anything else no Raft node could apply.
-constexpr int kMaxEntryType = 2;
+constexpr int kMaxEntryType = 2;  // EntryConfChangeV2
+
+// The entry's type if it is none of etcd's raftpb (EntryNormal,
+// EntryConfChange, EntryConfChangeV2), which no Raft node could apply. The
+// parser keeps an unknown enum value of a proto2 message as an unknown field 1
+// (and type() reads as normal), so that is where it shows.
+std::optional<uint64_t> UnknownType(const raftpb::Entry& e) {
+  if (static_cast<int>(e.type()) < 0 || static_cast<int>(e.type()) > kMaxEntryType) {
+    return static_cast<uint64_t>(e.type());
+  }
+  const google::protobuf::UnknownFieldSet& unknown = e.unknown_fields();
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    const google::protobuf::UnknownField& field = unknown.field(i);
+    if (field.number() == raftpb::Entry::kTypeFieldNumber &&
+        field.type() == google::protobuf::UnknownField::TYPE_VARINT) {
+      return field.varint();
+    }
+  }
+  return std::nullopt;
+}
 
 absl::Status CheckShape(const LogRequest& request) {
   static const google::protobuf::RepeatedPtrField<raftpb::Entry> kNone;
@@ -35,9 +53,9 @@ absl::Status CheckShape(const LogRequest& request) {
     if (i > 0 && e.term() < entries[i - 1].term()) {
       return absl::InvalidArgumentError(absl::StrCat("entry terms decrease at index ", e.index()));
     }
-    if (static_cast<int>(e.type()) < 0 || static_cast<int>(e.type()) > kMaxEntryType) {
+    if (std::optional<uint64_t> type = UnknownType(e); type.has_value()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("entry ", e.index(), " has type ", static_cast<int>(e.type()),
+          absl::StrCat("entry ", e.index(), " has type ", *type,
                        "; Raft entries are normal (0), conf change (1) or conf change v2 (2)"));
     }
     if (crcs != 0) {
@@ -198,6 +216,11 @@ absl::StatusOr<SnapshotPlan> LogModel::PlanSnapshot(uint64_t index, uint64_t ter
           "a snapshot at index ", index, " was saved with term ", newest.term, ", not ", term));
     }
   } else if (index > newest.index) {
+    if (term < newest.term) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot at index ", index, " has term ", term, ", below the term ", newest.term,
+          " of the snapshot at index ", newest.index, "; terms never decrease along a Raft log"));
+    }
     std::optional<uint64_t> entry_term = log.terms.TermAt(index);
     if (entry_term.has_value() && *entry_term != term && index <= log.hard_state.commit()) {
       return absl::FailedPreconditionError(absl::StrCat(

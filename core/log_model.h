@@ -154,9 +154,10 @@ class LogModel {
   // already there or older than the newest one (a retry: nothing to do).
   // INVALID_ARGUMENT: index 2^64-1 (no entry could follow it), or index 0
   // with a term. FAILED_PRECONDITION: another term than the newest marker at
-  // the same index, or than the entry at `index` when that entry is at or
-  // below the saved commit. A differing entry above the commit is a divergent
-  // uncommitted tail, which Raft discards on installing the snapshot: allowed.
+  // the same index, a term below the newest marker's, or another term than
+  // the entry at `index` when that entry is at or below the saved commit. A differing entry above
+  // the commit is a divergent uncommitted tail, which Raft discards on installing the snapshot:
+  // allowed.
   [[nodiscard]] absl::StatusOr<SnapshotPlan> PlanSnapshot(uint64_t index, uint64_t term) const;
   // How far a release of `index` may go: no further than the newest durable
   // snapshot marker, so a purge never deletes entries no snapshot covers.

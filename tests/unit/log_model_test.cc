@@ -81,6 +81,17 @@ TEST_F(LogModelTest, EachAppendRule_RefusedWithItsCode) {
   EXPECT_EQ(model_.encoded().last_index(), 10u);
 }
 
+// An enum value proto2 does not know arrives as an unknown field, and type()
+// reads as normal: the parsed bytes would still be written with type 7.
+TEST_F(LogModelTest, UnknownEntryTypeFromTheWire_RefusedInvalidArgument) {
+  Request r;
+  ASSERT_TRUE(r.entries.Add()->ParseFromString(std::string("\x08\x07\x10\x01\x18\x01", 6)));
+  ASSERT_EQ(r.entries[0].index(), 1u);
+  ASSERT_EQ(r.entries[0].type(), raftpb::EntryNormal);
+  absl::StatusOr<AppendPlan> plan = model_.PlanAppend(r.view());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument) << plan.status();
+}
+
 TEST_F(LogModelTest, Retry_SkipsPresentEntriesAndStaleState) {
   ASSERT_TRUE(Apply(Make(1, 5, 1, MakeState(1, 1, 5))).ok());
   ASSERT_TRUE(Apply(Make(6, 9, 1, MakeState(1, 1, 7))).ok());
@@ -128,6 +139,10 @@ TEST_F(LogModelTest, Snapshot_LimitsAndContradictions) {
       << "a retry of what the marker covers is skipped";
   EXPECT_EQ(Code(Make(4, 6, 2, MakeState(2, 0, 3))), absl::StatusCode::kFailedPrecondition)
       << "nothing is written at or below a marker";
+  ASSERT_TRUE(Apply(Make(6, 6, 2, MakeState(2, 0, 3))).ok());
+  ASSERT_TRUE(Snapshot(5, 2).ok()) << "over the uncommitted entry (5, 1)";
+  EXPECT_EQ(model_.PlanSnapshot(6, 1).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "a term below the newest marker's";
 }
 
 TEST_F(LogModelTest, ReleaseLimit_IsTheNewestDurableMarker) {
