@@ -13,6 +13,14 @@
 // the sync (entries present, or term or vote changed), like etcd's Save. A
 // group-commit batcher calls Append() for each request and Sync() once.
 //
+// The log's state (the terms of the entries held, the last index, the hard
+// state, the snapshot markers) has one owner, the LogModel (core/log_model.h)
+// inside the Wal: every append records into it, Sync() commits it together
+// with the bytes, and a failed write rolls both back. The checked methods
+// (AppendChecked, AppendSnapshotChecked, ReleaseToSnapshot) validate requests
+// from remote Raft nodes against it; the etcd API (Append, Save,
+// AppendSnapshot, SaveSnapshot, ReleaseTo) records what it is given.
+//
 // Failure model: a failed write or fdatasync makes the Wal fail-stop: every
 // later mutating call returns UNAVAILABLE naming the first error, and an
 // fdatasync is never retried (after a failed fsync Linux may have dropped the
