@@ -97,14 +97,14 @@ class BackupGcTest : public ::testing::Test {
     }
     return last;
   }
-  // What Raft does: snapshot at `index`, then release what the snapshot
-  // covers (a release never goes past the newest durable marker).
+  // Snapshots at the last entry appended, then releases up to `index`: a
+  // release never goes past the newest durable marker.
   grpc::Status Release(v1::WAL::Stub* stub, uint64_t index) {
     {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       v1::SaveSnapshotRequest request;
-      request.set_index(index);
+      request.set_index(next_ - 1);
       request.set_term(1);
       v1::SaveSnapshotResponse response;
       grpc::Status saved = stub->SaveSnapshot(&context, request, &response);
