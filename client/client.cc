@@ -312,7 +312,7 @@ absl::Status WalClient::SaveSnapshot(uint64_t index, uint64_t term) {
   });
 }
 
-absl::StatusOr<uint32_t> WalClient::ReleaseTo(uint64_t index) {
+absl::StatusOr<WalClient::Released> WalClient::ReleaseTo(uint64_t index) {
   v1::ReleaseToRequest request;
   request.set_index(index);
   request.set_epoch(epoch());
@@ -321,7 +321,7 @@ absl::StatusOr<uint32_t> WalClient::ReleaseTo(uint64_t index) {
     return stub_->ReleaseTo(context, request, &response);
   });
   if (!status.ok()) return status;
-  return response.released_segments();
+  return Released{response.released_segments(), response.released_to(), response.clamped()};
 }
 
 absl::StatusOr<v1::StatusResponse> WalClient::Status() {

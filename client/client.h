@@ -148,8 +148,14 @@ class WalClient {
   // Records a snapshot marker; durable on return.
   [[nodiscard]] absl::Status SaveSnapshot(uint64_t index, uint64_t term);
 
-  // Releases segments wholly before the one holding `index`; returns how many.
-  [[nodiscard]] absl::StatusOr<uint32_t> ReleaseTo(uint64_t index);
+  // Releases segments wholly before the one holding `index`, but never past
+  // the newest durable snapshot marker (the daemon clamps `index` to it).
+  struct Released {
+    uint32_t segments = 0;
+    uint64_t released_to = 0;  // the index actually released to
+    bool clamped = false;      // released_to is below the requested index
+  };
+  [[nodiscard]] absl::StatusOr<Released> ReleaseTo(uint64_t index);
 
   [[nodiscard]] absl::StatusOr<v1::StatusResponse> Status();
 

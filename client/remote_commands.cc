@@ -242,10 +242,18 @@ int RemoteRelease(WalClient* client, const Args& args) {
   uint64_t index = 0;
   std::string error;
   if (!cli::GetUint(args, "index", &index, &error)) return Fail(kExitError, error);
-  absl::StatusOr<uint32_t> released = client->ReleaseTo(index);
+  absl::StatusOr<WalClient::Released> released = client->ReleaseTo(index);
   if (!released.ok()) return FailRemote("release", released.status());
-  std::printf("released %u segment%s before the one holding index %lu\n", *released,
-              *released == 1 ? "" : "s", static_cast<unsigned long>(index));
+  if (released->clamped) {
+    std::printf(
+        "released to index %lu, not %lu: the newest durable snapshot marker is at %lu, and "
+        "entries no snapshot covers are never released\n",
+        static_cast<unsigned long>(released->released_to), static_cast<unsigned long>(index),
+        static_cast<unsigned long>(released->released_to));
+  }
+  std::printf("released %u segment%s before the one holding index %lu\n", released->segments,
+              released->segments == 1 ? "" : "s",
+              static_cast<unsigned long>(released->released_to));
   return FinishStdout();
 }
 

@@ -72,7 +72,8 @@ WALRUS_SERVER environment variable; ADDR is host:port or unix:PATH):
   snapshot --index N --term T
         Record a snapshot marker (durable when the command returns).
   release --index N
-        Release the segments wholly before the one holding index N.
+        Release the segments wholly before the one holding index N, clamped
+        to the newest durable snapshot marker (the output says so).
   status [--json]
         The daemon's state: entries, hard state, segments (held, released,
         pinned by a backup), purge policy and what blocks it, health.

@@ -158,7 +158,6 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   out.entries = std::move(log->entries);
   out.base_index = log->base_index;
   out.last_snapshot = log->last_snapshot;
-  last_index_ = std::max(log->last_index, log->last_snapshot.index());
   if (!write_mode_) return out;
 
   // Ready for appends: continue the last segment right after its last valid
@@ -170,9 +169,10 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   tail_ = std::move(*tail);
   encoder_ = Encoder(log->end_crc);
   metadata_ = out.metadata;
-  state_ = out.state;
+  model_.Reset(out.entries, out.base_index, out.last_snapshot.index(), out.last_snapshot.term(),
+               locks_.front().id.seq, out.state);
   durable_ = {tail_id.seq, log->end_offset};
-  checkpoint_ = {encoder_.mark(), state_, last_index_};
+  synced_mark_ = encoder_.mark();
   // Segments prepared by a previous incarnation that never got used.
   if (absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(dir_); names.ok()) {
     for (const std::string& name : *names) {
@@ -183,7 +183,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
                                                 options_.prepare_in_background);
   ready_ = true;
   if (options_.metrics != nullptr) {
-    options_.metrics->SetLastIndexSaved(last_index_);
+    options_.metrics->SetLastIndexSaved(last_index());
     options_.metrics->SetLockedSegments(locks_.size());
   }
   return out;
@@ -215,14 +215,15 @@ absl::Status Wal::AppendRun(const raftpb::HardState& state, const Entries& entri
   }
   // Raft's MustSync: new entries, or a changed term or vote, must be durable
   // before the node acts on them; a commit-only change need not be.
-  bool must = from != to || state.term() != state_.term() || state.vote() != state_.vote();
+  const raftpb::HardState& saved = model_.encoded().hard_state;
+  bool must = from != to || state.term() != saved.term() || state.vote() != saved.vote();
   for (size_t i = from; i < to; ++i) {
     encoder_.AddEntry(entries[i]);
-    last_index_ = entries[i].index();
+    model_.RecordEntry(entries[i].index(), entries[i].term());
   }
   if (!IsEmptyHardState(state)) {
-    state_ = state;
     encoder_.AddHardState(state);
+    model_.RecordState(state);
   }
   *must_sync = must || tail_->Offset() + encoder_.pending_size() >= options_.segment_size;
   return absl::OkStatus();
@@ -246,7 +247,7 @@ absl::Status Wal::Sync() {
   if (tail_->Offset() >= options_.segment_size) {
     if (absl::Status s = Cut(); !s.ok()) return s;
   }
-  if (options_.metrics != nullptr) options_.metrics->SetLastIndexSaved(last_index_);
+  if (options_.metrics != nullptr) options_.metrics->SetLastIndexSaved(last_index());
   return absl::OkStatus();
 }
 
@@ -259,7 +260,7 @@ absl::Status Wal::Save(const raftpb::HardState& state, absl::Span<const raftpb::
 absl::Status Wal::AppendSnapshot(const walpb::Snapshot& snapshot) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   encoder_.AddSnapshot(snapshot);
-  if (last_index_ < snapshot.index()) last_index_ = snapshot.index();
+  model_.RecordSnapshot(snapshot.index(), snapshot.term(), locks_.back().id.seq);
   return absl::OkStatus();
 }
 
@@ -270,6 +271,8 @@ absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
 
 absl::Status Wal::Fail(absl::Status status) {
   if (failure_.ok()) failure_ = status;
+  // Nothing encoded since the last sync may be taken for durable.
+  model_.Rollback();
   return status;
 }
 
@@ -288,9 +291,8 @@ absl::Status Wal::WriteAndSync() {
       // appends can resume when space returns.
       if (absl::Status t = tail_->Truncate(before); !t.ok()) return Fail(t);
       if (absl::Status t = tail_->Sync(); !t.ok()) return Fail(t);
-      encoder_.RollbackTo(checkpoint_.mark);
-      state_ = checkpoint_.state;
-      last_index_ = checkpoint_.last_index;
+      encoder_.RollbackTo(synced_mark_);
+      model_.Rollback();
       return s;
     }
     encoder_.ClearPending();
@@ -307,7 +309,8 @@ absl::Status Wal::WriteAndSync() {
   if (!s.ok()) return Fail(s);
   if (absl::Status linked = CheckTailLinked(); !linked.ok()) return Fail(linked);
   durable_ = {locks_.back().id.seq, tail_->Offset()};
-  checkpoint_ = {encoder_.mark(), state_, last_index_};
+  model_.Commit();
+  synced_mark_ = encoder_.mark();
   return absl::OkStatus();
 }
 
@@ -337,13 +340,13 @@ absl::Status Wal::Cut() {
     // the current one; the next sync tries again.
     return absl::OkStatus();
   }
-  const SegmentId next{locks_.back().id.seq + 1, last_index_ + 1};
+  const SegmentId next{locks_.back().id.seq + 1, last_index() + 1};
   const std::string path = SegmentPath(next);
   // The new segment opens with the chain's CRC so far, the metadata and the
   // last hard state: it can be read on its own once older ones are purged.
   encoder_.AddCrcRecord();
   encoder_.AddMetadata(metadata_);
-  if (!IsEmptyHardState(state_)) encoder_.AddHardState(state_);
+  if (!IsEmptyHardState(hard_state())) encoder_.AddHardState(hard_state());
   if (absl::Status s = prepared->file->Append(encoder_.pending()); !s.ok()) return Fail(s);
   if (absl::Status s = prepared->file->Sync(); !s.ok()) return Fail(s);
   // Lock before the file gets its .wal name (the lock follows it across the
@@ -360,7 +363,7 @@ absl::Status Wal::Cut() {
   locks_.push_back({next, std::move(*lock)});
   encoder_.ClearPending();
   durable_ = {next.seq, tail_->Offset()};
-  checkpoint_ = {encoder_.mark(), state_, last_index_};
+  synced_mark_ = encoder_.mark();
   if (options_.metrics != nullptr) {
     options_.metrics->SegmentCut(next.seq);
     options_.metrics->SetLockedSegments(locks_.size());
@@ -380,10 +383,45 @@ absl::Status Wal::ReleaseTo(uint64_t index) {
       break;
     }
   }
-  if (smaller == 0) return absl::OkStatus();
-  locks_.erase(locks_.begin(), locks_.begin() + static_cast<ptrdiff_t>(smaller));
-  if (options_.metrics != nullptr) options_.metrics->SetLockedSegments(locks_.size());
+  if (smaller > 0) {
+    locks_.erase(locks_.begin(), locks_.begin() + static_cast<ptrdiff_t>(smaller));
+    if (options_.metrics != nullptr) options_.metrics->SetLockedSegments(locks_.size());
+  }
+  model_.Release(index, locks_.front().id.seq);
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Wal::ReleaseToSnapshot(uint64_t index) {
+  const uint64_t limit = model_.ReleaseLimit(index);
+  if (absl::Status s = ReleaseTo(limit); !s.ok()) return s;
+  return limit;
+}
+
+absl::StatusOr<Wal::Accepted> Wal::AppendChecked(const LogRequest& request) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  absl::StatusOr<AppendPlan> plan = model_.PlanAppend(request);
+  if (!plan.ok()) return plan.status();
+  static const google::protobuf::RepeatedPtrField<raftpb::Entry> kNone;
+  const auto& entries = request.entries != nullptr ? *request.entries : kNone;
+  const raftpb::HardState state = plan->write_state ? request.hard_state : raftpb::HardState();
+  bool must_sync = false;
+  if (absl::Status s = Append(state, entries, static_cast<int>(plan->skip), &must_sync); !s.ok()) {
+    return s;
+  }
+  return Accepted{plan->awaits_sync, last_index()};
+}
+
+absl::StatusOr<Wal::Accepted> Wal::AppendSnapshotChecked(uint64_t index, uint64_t term) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  absl::StatusOr<SnapshotPlan> plan = model_.PlanSnapshot(index, term);
+  if (!plan.ok()) return plan.status();
+  if (plan->write) {
+    walpb::Snapshot snapshot;
+    snapshot.set_index(index);
+    snapshot.set_term(term);
+    if (absl::Status s = AppendSnapshot(snapshot); !s.ok()) return s;
+  }
+  return Accepted{plan->awaits_sync, last_index()};
 }
 
 absl::Status Wal::Close() {

@@ -13,6 +13,14 @@
 // the sync (entries present, or term or vote changed), like etcd's Save. A
 // group-commit batcher calls Append() for each request and Sync() once.
 //
+// The log's state (the terms of the entries held, the last index, the hard
+// state, the snapshot markers) has one owner, the LogModel (core/log_model.h)
+// inside the Wal: every append records into it, Sync() commits it together
+// with the bytes, and a failed write rolls both back. The checked methods
+// (AppendChecked, AppendSnapshotChecked, ReleaseToSnapshot) validate requests
+// from remote Raft nodes against it; the etcd API (Append, Save,
+// AppendSnapshot, SaveSnapshot, ReleaseTo) records what it is given.
+//
 // Failure model: a failed write or fdatasync makes the Wal fail-stop: every
 // later mutating call returns UNAVAILABLE naming the first error, and an
 // fdatasync is never retried (after a failed fsync Linux may have dropped the
@@ -42,6 +50,7 @@
 #include "core/encoder.h"
 #include "core/fs.h"
 #include "core/log_reader.h"
+#include "core/log_model.h"
 #include "core/metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
@@ -147,9 +156,25 @@ class Wal {
   [[nodiscard]] absl::Status SaveSnapshot(const walpb::Snapshot& snapshot);
 
   // Releases the locks of segments wholly before the one holding `index`,
-  // keeping that one and the one before it (the seed's ReleaseLockTo), so a
+  // keeping that one and the one before it (etcd's ReleaseLockTo), so a
   // purge may delete their files.
   [[nodiscard]] absl::Status ReleaseTo(uint64_t index);
+
+  // The checked path, for requests from remote Raft nodes. Append() and
+  // AppendSnapshot() above are etcd's WAL API: they record what they are
+  // given. These validate against the log model first (the rules are in
+  // core/log_model.h) and encode only what is new; nothing is encoded when a
+  // request is refused. OK means the request is accepted once the next Sync()
+  // succeeds if `awaits_sync` is set, and right away otherwise.
+  struct Accepted {
+    bool awaits_sync = false;
+    uint64_t last_index = 0;  // the log's last index with the request applied
+  };
+  [[nodiscard]] absl::StatusOr<Accepted> AppendChecked(const LogRequest& request);
+  [[nodiscard]] absl::StatusOr<Accepted> AppendSnapshotChecked(uint64_t index, uint64_t term);
+  // ReleaseTo(min(index, the newest durable snapshot marker)): a purge never
+  // deletes entries no snapshot covers. Returns the index released to.
+  [[nodiscard]] absl::StatusOr<uint64_t> ReleaseToSnapshot(uint64_t index);
 
   // Write mode: writes and syncs what is pending, closes the tail, removes a
   // prepared segment, releases all locks. Idempotent.
@@ -160,9 +185,11 @@ class Wal {
   bool write_mode() const { return write_mode_; }
   const std::string& dir() const { return dir_; }
   // Index of the last entry appended (or of the last snapshot saved, if later).
-  uint64_t last_index() const { return last_index_; }
+  uint64_t last_index() const { return model_.encoded().last_index(); }
   // The last hard state appended.
-  const raftpb::HardState& hard_state() const { return state_; }
+  const raftpb::HardState& hard_state() const { return model_.encoded().hard_state; }
+  // What the log holds: synced, and with what is encoded but not yet synced.
+  const LogModel& model() const { return model_; }
   const std::string& metadata() const { return metadata_; }
   // End of the data made durable by the last successful sync.
   LogPosition durable_position() const { return durable_; }
@@ -174,12 +201,6 @@ class Wal {
   struct LockedSegment {
     SegmentId id;
     std::unique_ptr<FileLock> lock;
-  };
-  // What is rolled back if a write runs out of space.
-  struct Checkpoint {
-    Encoder::Mark mark;
-    raftpb::HardState state;
-    uint64_t last_index;
   };
 
   Wal(std::string dir, const WalOptions& options, bool write_mode);
@@ -214,10 +235,10 @@ class Wal {
 
   // Write state.
   std::string metadata_;
-  raftpb::HardState state_;
-  uint64_t last_index_ = 0;
+  // The log's state; rolled back with the encoder if a write runs out of space.
+  LogModel model_;
   Encoder encoder_{0};
-  Checkpoint checkpoint_{};
+  Encoder::Mark synced_mark_{};
   std::vector<LockedSegment> locks_;  // oldest first; back() is the tail
   std::unique_ptr<WritableFile> tail_;
   LogPosition durable_;

@@ -484,8 +484,12 @@ grpc::ServerUnaryReactor* WalService::ReleaseTo(grpc::CallbackServerContext* con
   return Unary<v1::ReleaseToRequest, v1::ReleaseToResponse>(
       "ReleaseTo", context, request, response, [this](Call* call) {
         const v1::ReleaseToRequest& r = call->request();
-        store_->ReleaseTo(r.index(), r.epoch(), [call](absl::StatusOr<uint32_t> released) {
-          if (released.ok()) call->response().set_released_segments(*released);
+        store_->ReleaseTo(r.index(), r.epoch(), [call](absl::StatusOr<ReleaseResult> released) {
+          if (released.ok()) {
+            call->response().set_released_segments(released->released_segments);
+            call->response().set_released_to(released->released_to);
+            call->response().set_clamped(released->clamped);
+          }
           call->Finish(ToGrpcStatus(released.status()));
         });
       });

@@ -1,14 +1,9 @@
 #include "server/wal_store.h"
 
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
-#include "core/segment.h"
-#include "core/verify.h"
 #include "server/writer_epoch.h"
 
 namespace walrus {
@@ -29,95 +24,40 @@ absl::StatusOr<std::unique_ptr<WalStore>> WalStore::Open(const StoreOptions& opt
   auto store = std::unique_ptr<WalStore>(new WalStore(options, metrics));
   if (absl::Status s = store->Recover(summary); !s.ok()) return s;
   store->PublishStatus();
-  store->committer_ = std::thread([s = store.get()] { s->Run(); });
-  store->pins_.set_on_unpin([s = store.get()] { s->RequestPurge(); });
-  store->purger_ = std::thread([s = store.get()] { s->PurgeLoop(); });
+  store->purger_ = std::make_unique<PurgeRunner>(
+      options.fs, options.wal_dir, options.retain_released_segments, &store->pins_, metrics);
+  if (store->wal_ != nullptr) {
+    store->purger_->SetFirstUnreleased(store->wal_->locked_segments().front().seq);
+  }
+  store->pins_.set_on_unpin([s = store.get()] { s->purger_->Request(); });
+  if (options.run_threads) {
+    store->committer_ = std::thread([s = store.get()] { s->Run(); });
+    store->purger_->StartThread();
+  }
   return store;
 }
 
 WalStore::~WalStore() { Shutdown(); }
 
+WalOptions WalStore::MakeWalOptions() const {
+  WalOptions wal_options;
+  wal_options.fs = options_.fs;
+  wal_options.segment_size = options_.segment_size;
+  wal_options.metrics = metrics_;
+  wal_options.prepare_in_background = options_.run_threads;
+  return wal_options;
+}
+
 absl::Status WalStore::Recover(RecoverySummary* summary) {
-  const Clock::time_point started = Clock::now();
-  FileSystem* fs = options_.fs;
-  *summary = RecoverySummary();
   if (!options_.epoch_path.empty()) {
-    absl::StatusOr<uint64_t> epoch = LoadWriterEpoch(fs, options_.epoch_path);
+    absl::StatusOr<uint64_t> epoch = LoadWriterEpoch(options_.fs, options_.epoch_path);
     if (!epoch.ok()) return epoch.status();
     epoch_ = *epoch;
   }
-  // A listing that fails (a segment name on something other than a file,
-  // an I/O error) must stop the start, not pass for "no WAL yet".
-  absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs, options_.wal_dir);
-  if (!segments.ok() && segments.status().code() != absl::StatusCode::kNotFound) {
-    return segments.status();
-  }
-  if (!segments.ok() || segments->empty()) return absl::OkStatus();  // waits for Create
-  summary->existed = true;
-  // Read what the device holds, not what the page cache kept from a failed
-  // fdatasync (core/segment.h). On every start: the process before may have
-  // died without a chance to record that it failed, and dropping clean pages
-  // costs one read of the log, which recovery does anyway.
-  if (absl::Status s = DropCachedSegments(fs, options_.wal_dir); !s.ok()) return s;
-
-  if (options_.read_only) {
-    // No writer: only say what state the log is in.
-    absl::StatusOr<VerifyReport> report = Verify(fs, options_.wal_dir);
-    if (!report.ok()) return report.status();
-    summary->segments = report->segments;
-    if (report->outcome != VerifyReport::kClean) summary->repair_detail = report->Describe();
-    summary->seconds = SecondsSince(started);
-    return absl::OkStatus();
-  }
-
-  // One read of the log: the writer's own ReadAll tells a torn tail (repair,
-  // then read again) from corruption (refuse); Verify runs only on the rare
-  // damaged path.
-  WalOptions wal_options;
-  wal_options.fs = fs;
-  wal_options.segment_size = options_.segment_size;
-  wal_options.metrics = metrics_;
-  std::unique_ptr<Wal> wal;
-  absl::StatusOr<ReadAllResult> read;
-  for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<std::unique_ptr<Wal>> opened =
-        Wal::OpenForRecovery(options_.wal_dir, wal_options);
-    if (!opened.ok()) return opened.status();
-    wal = std::move(*opened);
-    read = wal->ReadAll();
-    if (read.ok() || attempt > 0 || !IsTornTail(read.status())) break;
-    wal.reset();  // Repair takes the segment locks itself
-    absl::StatusOr<RepairReport> repaired = Repair(fs, options_.wal_dir);
-    if (!repaired.ok()) return repaired.status();
-    summary->repaired = true;
-    summary->repair_detail =
-        absl::StrCat(repaired->file, " cut at offset ", repaired->truncated_at, " (",
-                     repaired->before.reason, "), original kept as ", repaired->broken_copy);
-  }
-  if (!read.ok()) {
-    if (read.status().code() != absl::StatusCode::kDataLoss) return read.status();
-    return absl::DataLossError(absl::StrCat(
-        "refusing to start: ", read.status().message(),
-        ". Inspect with `walrusctl verify`, restore from a backup, or start with --read-only "
-        "to serve what can be read"));
-  }
-  summary->segments = wal->locked_segments().size();
-  tip_ = LogTip();
-  tip_.terms = TermLog(read->last_snapshot.index() + 1);
-  for (const raftpb::Entry& entry : read->entries) tip_.terms.Put(entry.index(), entry.term());
-  tip_.terms.Checkpoint();
-  tip_.snapshot_index = read->last_snapshot.index();
-  tip_.snapshot_term = read->last_snapshot.term();
-  tip_.state = read->state;
-  wal_ = std::move(wal);
-  first_unreleased_seq_ = wal_->locked_segments().front().seq;
-  status_.set_snapshot_index(read->last_snapshot.index());
-  status_.set_snapshot_term(read->last_snapshot.term());
-
-  summary->first_index = tip_.terms.empty() ? tip_.snapshot_index + 1 : tip_.terms.first_index();
-  summary->last_index = tip_.last_index();
-  summary->state = tip_.state;
-  summary->seconds = SecondsSince(started);
+  absl::StatusOr<std::unique_ptr<Wal>> wal =
+      RecoverWal(options_.wal_dir, MakeWalOptions(), options_.read_only, summary);
+  if (!wal.ok()) return wal.status();
+  wal_ = std::move(*wal);
   return absl::OkStatus();
 }
 
@@ -165,15 +105,12 @@ void WalStore::SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
 }
 
 void WalStore::ReleaseTo(uint64_t index, uint64_t epoch,
-                         std::function<void(absl::StatusOr<uint32_t>)> done) {
+                         std::function<void(absl::StatusOr<ReleaseResult>)> done) {
   Op op;
   op.kind = Op::kRelease;
   op.epoch = epoch;
   op.index = index;
-  op.done = [done = std::move(done)](absl::StatusOr<uint64_t> r) {
-    done(r.ok() ? absl::StatusOr<uint32_t>(static_cast<uint32_t>(*r))
-                : absl::StatusOr<uint32_t>(r.status()));
-  };
+  op.release_done = std::move(done);
   Enqueue(std::move(op));
 }
 
@@ -208,16 +145,33 @@ void WalStore::Run() {
         // Optional: trade latency for larger batches on fast disks.
         cv_.wait_for(lock, options_.max_batch_delay, [this] { return stopping_; });
       }
-      size_t bytes = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
-        bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      batch = TakeBatch();
     }
     CommitBatch(&batch);
   }
+}
+
+std::vector<WalStore::Op> WalStore::TakeBatch() {
+  std::vector<Op> batch;
+  size_t bytes = 0;
+  while (!queue_.empty() &&
+         (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+    bytes += queue_.front().bytes;
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return batch;
+}
+
+size_t WalStore::RunOnce() {
+  std::vector<Op> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    batch = TakeBatch();
+  }
+  if (!batch.empty()) CommitBatch(&batch);
+  purger_->RunPending();
+  return batch.size();
 }
 
 absl::Status WalStore::WriteError() const {
@@ -253,6 +207,13 @@ absl::StatusOr<uint64_t> WalStore::RaiseEpoch() {
   if (options_.epoch_path.empty()) {
     return absl::FailedPreconditionError("fencing is not configured (no epoch file)");
   }
+  if (epoch_ == std::numeric_limits<uint64_t>::max()) {
+    // Wrapping to 0 would let every fenced-out writer back in.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "writer epoch ", epoch_,
+        " is the largest there is and cannot be raised; fencing is "
+        "exhausted for this data directory (recreate it to start again from epoch 0)"));
+  }
   const uint64_t next = epoch_ + 1;
   // In force from here on, even if storing fails: the file may already hold
   // it, and refusing the old writer is the safe side. Nobody learns `next`
@@ -264,8 +225,8 @@ absl::StatusOr<uint64_t> WalStore::RaiseEpoch() {
   return next;
 }
 
-void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
-  *encoded = false;
+void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* awaits_sync) {
+  *awaits_sync = false;
   if (op.kind != Op::kFence) {
     if (absl::Status s = CheckEpoch(op.epoch); !s.ok()) {
       if (op.chain != nullptr) op.chain->store(true);
@@ -291,19 +252,14 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = WriteError();
         return;
       }
-      WalOptions wal_options;
-      wal_options.fs = options_.fs;
-      wal_options.segment_size = options_.segment_size;
-      wal_options.metrics = metrics_;
       absl::StatusOr<std::unique_ptr<Wal>> wal =
-          Wal::Create(options_.wal_dir, op.metadata, wal_options);
+          Wal::Create(options_.wal_dir, op.metadata, MakeWalOptions());
       if (!wal.ok()) {
         *result = wal.status();
         return;
       }
       wal_ = std::move(*wal);
-      first_unreleased_seq_ = wal_->locked_segments().front().seq;
-      tip_ = LogTip();
+      purger_->SetFirstUnreleased(wal_->locked_segments().front().seq);
       *result = 1;
       return;
     }
@@ -317,16 +273,16 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = std::move(s);
       };
       if (absl::Status s = WriteError(); !s.ok()) return fail(s);
-      absl::StatusOr<AppendPlan> plan = PlanAppend(tip_, *op.request);
-      if (!plan.ok()) return fail(plan.status());
-      raftpb::HardState state = plan->write_state ? op.request->hard_state() : raftpb::HardState();
-      bool must_sync = false;
-      absl::Status s =
-          wal_->Append(state, op.request->entries(), static_cast<int>(plan->skip), &must_sync);
-      if (!s.ok()) return fail(s);
-      ApplyPlan(*plan, *op.request, &tip_);
-      *result = tip_.last_index();
-      *encoded = true;
+      const v1::AppendRequest& request = *op.request;
+      LogRequest log_request;
+      log_request.hard_state = request.hard_state();
+      log_request.entries = &request.entries();
+      log_request.entry_crc32c =
+          absl::MakeConstSpan(request.entry_crc32c().data(), request.entry_crc32c_size());
+      absl::StatusOr<Wal::Accepted> accepted = wal_->AppendChecked(log_request);
+      if (!accepted.ok()) return fail(accepted.status());
+      *result = accepted->last_index;
+      *awaits_sync = accepted->awaits_sync;
       return;
     }
     case Op::kSnapshot: {
@@ -334,22 +290,13 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         *result = s;
         return;
       }
-      absl::StatusOr<bool> write = PlanSnapshot(tip_, op.index, op.term);
-      if (!write.ok() || !*write) {
-        *result = write.ok() ? absl::StatusOr<uint64_t>(op.index) : write.status();
+      absl::StatusOr<Wal::Accepted> accepted = wal_->AppendSnapshotChecked(op.index, op.term);
+      if (!accepted.ok()) {
+        *result = accepted.status();
         return;
       }
-      walpb::Snapshot snapshot;
-      snapshot.set_index(op.index);
-      snapshot.set_term(op.term);
-      if (absl::Status s = wal_->AppendSnapshot(snapshot); !s.ok()) {
-        *result = s;
-        return;
-      }
-      tip_.snapshot_index = op.index;
-      tip_.snapshot_term = op.term;
       *result = op.index;
-      *encoded = true;
+      *awaits_sync = accepted->awaits_sync;
       return;
     }
     case Op::kRelease: {
@@ -358,53 +305,58 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
         return;
       }
       size_t before = wal_->locked_segments().size();
-      if (absl::Status s = wal_->ReleaseTo(op.index); !s.ok()) {
-        *result = s;
+      absl::StatusOr<uint64_t> released_to = wal_->ReleaseToSnapshot(op.index);
+      if (!released_to.ok()) {
+        *result = released_to.status();
         return;
       }
       const uint64_t released = before - wal_->locked_segments().size();
-      *result = released;
+      op.release.released_segments = static_cast<uint32_t>(released);
+      op.release.released_to = *released_to;
+      op.release.clamped = *released_to < op.index;
+      *result = *released_to;
       if (released > 0) {
         if (metrics_ != nullptr) metrics_->AddReleasedSegments(released);
-        first_unreleased_seq_ = wal_->locked_segments().front().seq;
-        RequestPurge();
+        purger_->Request(wal_->locked_segments().front().seq);
       }
       return;
     }
   }
 }
 
+void WalStore::Complete(Op& op, absl::StatusOr<uint64_t> result) {
+  if (op.kind == Op::kRelease) {
+    op.release_done(result.ok() ? absl::StatusOr<ReleaseResult>(op.release)
+                                : absl::StatusOr<ReleaseResult>(result.status()));
+    return;
+  }
+  op.done(std::move(result));
+}
+
 void WalStore::CommitBatch(std::vector<Op>* batch) {
   std::vector<absl::StatusOr<uint64_t>> results(batch->size(), absl::UnknownError("not run"));
   std::vector<bool> waits(batch->size(), false);
-  const uint64_t saved_snapshot_index = tip_.snapshot_index;
-  const uint64_t saved_snapshot_term = tip_.snapshot_term;
-  const raftpb::HardState saved_state = tip_.state;
   bool any = false;
   size_t appends = 0, entries = 0, bytes = 0;
   for (size_t i = 0; i < batch->size(); ++i) {
-    bool encoded = false;
-    Encode((*batch)[i], &results[i], &encoded);
-    waits[i] = encoded;
-    any = any || encoded;
-    if (encoded && (*batch)[i].kind == Op::kAppend) {
+    bool awaits_sync = false;
+    Encode((*batch)[i], &results[i], &awaits_sync);
+    waits[i] = awaits_sync;
+    any = any || awaits_sync;
+    if (awaits_sync && (*batch)[i].kind == Op::kAppend) {
       ++appends;
       entries += (*batch)[i].request->entries_size();
       bytes += (*batch)[i].bytes;
     }
   }
   if (any) {
+    // The model commits (or rolls back) with the sync: one place, in core.
     absl::Status synced = wal_->Sync();
     if (synced.ok()) {
-      tip_.terms.Checkpoint();
       if (metrics_ != nullptr) metrics_->ObserveBatch(appends, entries, bytes);
     } else {
-      // Nothing of this batch is durable: none of it is acknowledged, and the
-      // validation state goes back to what the disk holds.
-      tip_.terms.Rollback();
-      tip_.snapshot_index = saved_snapshot_index;
-      tip_.snapshot_term = saved_snapshot_term;
-      tip_.state = saved_state;
+      // Nothing of this batch is durable: none of it is acknowledged, nor is
+      // anything decided on the strength of it.
       for (size_t i = 0; i < batch->size(); ++i) {
         if (!waits[i]) continue;
         results[i] = synced;
@@ -425,224 +377,26 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
   PublishStatus();
   for (size_t i = 0; i < batch->size(); ++i) {
     Op& op = (*batch)[i];
-    if (op.kind == Op::kSnapshot && results[i].ok() && waits[i]) {
-      std::lock_guard<std::mutex> lock(status_mu_);
-      status_.set_snapshot_index(op.index);
-      status_.set_snapshot_term(op.term);
-    }
     if (op.kind == Op::kAppend && results[i].ok() && metrics_ != nullptr) {
       metrics_->ObserveAppend(SecondsSince(op.enqueued), op.request->entries_size());
     }
-    op.done(std::move(results[i]));
+    Complete(op, std::move(results[i]));
   }
-}
-
-void WalStore::PublishStatus() {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  status_.set_created(wal_ != nullptr);
-  status_.set_read_only(options_.read_only);
-  status_.set_data_dir(options_.wal_dir);
-  status_.set_version(WALRUS_VERSION);
-  status_.set_writer_epoch(epoch_);
-  if (wal_ == nullptr) return;
-  status_.set_first_index(tip_.terms.empty() ? tip_.snapshot_index + 1 : tip_.terms.first_index());
-  status_.set_last_index(tip_.last_index());
-  *status_.mutable_hard_state() = tip_.state;
-  LogPosition durable = wal_->durable_position();
-  durable_ = durable;
-  last_entry_index_ = tip_.terms.empty() ? 0 : tip_.terms.last_index();
-  status_.set_durable_segment(durable.seq);
-  status_.set_durable_offset(durable.offset);
-  status_.set_fail_stop(!wal_->failure().ok());
-  status_.set_fail_stop_reason(std::string(wal_->failure().message()));
-  status_.clear_segments();
-  for (const SegmentId& id : wal_->locked_segments()) {
-    v1::SegmentStatus* segment = status_.add_segments();
-    segment->set_seq(id.seq);
-    segment->set_first_index(id.index);
-    segment->set_locked(true);
-  }
-}
-
-v1::StatusResponse WalStore::Status() const {
-  v1::StatusResponse status;
-  {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    status = status_;
-  }
-  // Segments from the directory, marked with what the writer holds.
-  std::vector<uint64_t> locked;
-  for (const v1::SegmentStatus& s : status.segments()) locked.push_back(s.seq());
-  status.clear_segments();
-  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
-  uint64_t total = 0;
-  if (files.ok()) {
-    for (const SegmentFile& file : *files) {
-      v1::SegmentStatus* segment = status.add_segments();
-      segment->set_name(file.name);
-      segment->set_seq(file.id.seq);
-      segment->set_first_index(file.id.index);
-      segment->set_locked(std::find(locked.begin(), locked.end(), file.id.seq) != locked.end());
-      if (std::optional<std::string> holder = pins_.HolderOf(file.id.seq)) {
-        segment->set_pinned(true);
-        segment->set_pinned_by(*holder);
-      }
-      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
-      if (size.ok()) {
-        segment->set_size_bytes(*size);
-        total += *size;
-      }
-    }
-  }
-  status.set_total_bytes(total);
-  // After a purge the oldest segment left bounds what the log still holds
-  // (a segment's name carries the first index it holds).
-  if (status.created() && files.ok() && !files->empty() &&
-      files->front().id.index > status.first_index() &&
-      files->front().id.index <= status.last_index()) {
-    status.set_first_index(files->front().id.index);
-  }
-  status.set_retain_released_segments(options_.retain_released_segments);
-  status.set_backups_in_progress(static_cast<uint32_t>(pins_.List().size()));
-  {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    status.set_purge_blocked_by(purge_blocked_by_);
-  }
-  return status;
-}
-
-absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
-  std::optional<LogPosition> durable;
-  uint64_t last_entry = 0;
-  {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    if (!status_.created()) {
-      return absl::FailedPreconditionError("WAL not created: nothing to back up");
-    }
-    durable = durable_;
-    last_entry = last_entry_index_;
-  }
-  if (!durable.has_value()) {
-    return absl::FailedPreconditionError(
-        "this walrusd has no writer (read-only), so it has no durable end to back up to; "
-        "back the directory up offline: walrusctl backup DIR DEST");
-  }
-  BackupPlan plan;
-  // Pin first, list second: a segment the listing shows stays until the pin
-  // goes (purge checks the pins and deletes under one mutex).
-  plan.pin = pins_.PinRange(0, durable->seq, holder);
-  plan.durable = *durable;
-  plan.last_entry_index = last_entry;
-  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
-  if (!files.ok()) return files.status();
-  while (!files->empty() && files->back().id.seq > durable->seq) files->pop_back();
-  if (files->empty() || files->back().id.seq != durable->seq || !IsContiguous(*files, 0)) {
-    return absl::InternalError(absl::StrCat("backup: the segments of ", options_.wal_dir,
-                                            " do not reach the durable segment ", durable->seq,
-                                            " without a gap"));
-  }
-  for (const SegmentFile& file : *files) {
-    uint64_t bytes = durable->offset;
-    if (file.id.seq != durable->seq) {
-      // Sealed segments were cut to their data when the next one started.
-      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
-      if (!size.ok()) return size.status();
-      bytes = *size;
-    }
-    v1::BackupFile* out = &plan.files.emplace_back();
-    out->set_name(file.name);
-    out->set_size_bytes(bytes);
-    plan.total_bytes += bytes;
-  }
-  return plan;
-}
-
-void WalStore::RequestPurge() {
-  std::lock_guard<std::mutex> lock(purge_mu_);
-  purge_requested_ = true;
-  purge_cv_.notify_one();
-}
-
-void WalStore::PurgeLoop() {
-  std::unique_lock<std::mutex> lock(purge_mu_);
-  while (!purge_stopping_) {
-    // A pin of our own says when it goes (on_unpin); another process's lock
-    // does not, so a blocked purge looks again every second.
-    auto wait = last_blocked_.empty() ? std::chrono::seconds(30) : std::chrono::seconds(1);
-    purge_cv_.wait_for(lock, wait, [this] { return purge_stopping_ || purge_requested_; });
-    if (purge_stopping_) break;
-    purge_requested_ = false;
-    const uint64_t first = first_unreleased_seq_.load();
-    if (first == 0) continue;
-    lock.unlock();
-    RunPurge(first);
-    lock.lock();
-  }
-}
-
-void WalStore::RunPurge(uint64_t first_unreleased_seq) {
-  PurgeReport report;
-  absl::StatusOr<PurgeReport> done = PurgeReleased(
-      options_.fs, options_.wal_dir,
-      PurgePolicy{first_unreleased_seq, options_.retain_released_segments}, &pins_, &report);
-  if (!report.purged.empty()) spdlog::info("purge: {}", report.Describe());
-  if (!done.ok()) {
-    spdlog::error("purge of {} failed (the log stays contiguous; retrying later): {}",
-                  options_.wal_dir, std::string(done.status().message()));
-  }
-  std::string blocked;
-  if (report.blocked.has_value()) {
-    blocked = absl::StrCat(report.blocked->file, ": ", report.blocked->holder);
-  }
-  const bool newly_blocked = !blocked.empty() && blocked != last_blocked_;
-  if (newly_blocked) {
-    spdlog::warn(
-        "purge blocked: {} and every later segment stay until it goes ({} released segments "
-        "on disk, policy keeps {})",
-        blocked, report.released, options_.retain_released_segments);
-  } else if (blocked.empty() && !last_blocked_.empty()) {
-    spdlog::info("purge unblocked: {}", report.Describe());
-  }
-  if (metrics_ != nullptr) {
-    metrics_->ObservePurge(report.purged.size(), report.purged_bytes, !blocked.empty(),
-                           newly_blocked);
-  }
-  last_blocked_ = blocked;
-  std::lock_guard<std::mutex> lock(status_mu_);
-  purge_blocked_by_ = blocked;
-}
-
-absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
-  std::optional<LogPosition> durable;
-  {
-    std::lock_guard<std::mutex> lock(status_mu_);
-    if (!status_.created() && !options_.read_only) {
-      return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
-    }
-    durable = durable_;
-  }
-  WalOptions wal_options;
-  wal_options.fs = options_.fs;
-  absl::StatusOr<std::unique_ptr<Wal>> wal =
-      Wal::OpenForRead(options_.wal_dir, snapshot, wal_options, durable);
-  if (!wal.ok()) return wal.status();
-  return (*wal)->ReadAll();
 }
 
 void WalStore::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !committer_.joinable()) return;
+    if (stopping_ && !committer_.joinable() && (options_.run_threads || queue_.empty())) return;
     stopping_ = true;
   }
   cv_.notify_all();
   if (committer_.joinable()) committer_.join();
-  {
-    std::lock_guard<std::mutex> lock(purge_mu_);
-    purge_stopping_ = true;
+  if (!options_.run_threads) {
+    while (RunOnce() > 0) {
+    }
   }
-  purge_cv_.notify_all();
-  if (purger_.joinable()) purger_.join();
+  if (purger_ != nullptr) purger_->Stop();
   if (wal_ != nullptr) (void)wal_->Close();
 }
 

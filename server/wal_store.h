@@ -7,9 +7,11 @@
 //   1. takes everything pending, up to max_batch_bytes (optionally waiting
 //      max_batch_delay for more to arrive);
 //   2. validates each request in order against the log as the batch so far
-//      leaves it (server/append_plan.h) and encodes the valid ones;
+//      leaves it and encodes the valid ones (Wal's checked methods; the rules
+//      and the log's state live in core/log_model.h);
 //   3. issues one write and one fdatasync for the whole batch;
-//   4. completes every request of the batch, in order.
+//   4. completes every request of the batch, in order. A request whose answer
+//      rests on anything this batch encoded shares the fate of its sync.
 //
 // Requests that arrive during an fsync form the next batch, so many in-flight
 // appends share one fsync. Nothing is acknowledged before the fsync covering
@@ -26,8 +28,24 @@
 // can slip past a fence. The epoch is stored durably (server/writer_epoch.h)
 // before Fence completes, and loaded again by Open.
 //
+// ReleaseTo releases no further than the newest durable snapshot marker (so
+// a purge never deletes entries no snapshot covers) and says how far it went.
+//
+// This file holds queueing, batching and dispatch. Recovery is in
+// server/recovery.h, the purge thread in server/purge_runner.h, and what
+// readers see (Status, ReadAll, BeginBackup) in server/store_status.cc.
+//
+// Deterministic mode (StoreOptions::run_threads = false), for simulators and
+// tests: no committer thread, no purge thread, and the next segment is
+// prepared inline. Ops are queued with the usual methods (Create, Append,
+// SaveSnapshot, ReleaseTo, Fence) and nothing happens until the caller calls
+// RunOnce(), which commits one batch of what is queued and completes it on the
+// caller's thread, then runs any requested purge inline. The same inputs give
+// the same file-system calls in the same order.
+//
 // Thread-safety: all public methods are thread-safe. Completions run on the
-// committer thread and must not block.
+// committer thread (the caller of RunOnce in deterministic mode) and must not
+// block.
 #ifndef WALRUS_SERVER_WAL_STORE_H_
 #define WALRUS_SERVER_WAL_STORE_H_
 
@@ -47,8 +65,9 @@
 #include "core/purge.h"
 #include "core/segment_pins.h"
 #include "core/wal.h"
-#include "server/append_plan.h"
 #include "server/metrics.h"
+#include "server/purge_runner.h"
+#include "server/recovery.h"
 #include "walrus.pb.h"
 
 namespace walrus {
@@ -64,11 +83,23 @@ struct StoreOptions {
   // it). Empty: Fence fails FAILED_PRECONDITION and only epoch 0 is accepted.
   std::string epoch_path;
   FileSystem* fs = PosixFs();
-  // Issue 4: the purge policy (core/purge.h). Released segments kept.
+  // The purge policy (core/purge.h): released segments kept.
   uint64_t retain_released_segments = 5;
+  // false: deterministic mode (see the class comment): no threads, the caller
+  // drives commits with RunOnce().
+  bool run_threads = true;
 };
 
-// Issue 4: what a point-in-time backup copies, fixed when it starts.
+// What a release did.
+struct ReleaseResult {
+  uint32_t released_segments = 0;
+  // The index released to: the request's, or the newest durable snapshot
+  // marker if that is lower (clamped).
+  uint64_t released_to = 0;
+  bool clamped = false;
+};
+
+// What a point-in-time backup copies, fixed when it starts.
 struct BackupPlan {
   // Keeps purge away from every file below until destroyed.
   std::unique_ptr<SegmentPins::Pin> pin;
@@ -76,18 +107,6 @@ struct BackupPlan {
   LogPosition durable;                // the durable end at the start
   uint64_t last_entry_index = 0;      // last entry acknowledged at the start
   uint64_t total_bytes = 0;
-};
-
-// What recovery found, for the start-up log line.
-struct RecoverySummary {
-  bool existed = false;
-  bool repaired = false;
-  std::string repair_detail;
-  size_t segments = 0;
-  uint64_t first_index = 0;
-  uint64_t last_index = 0;
-  raftpb::HardState state;
-  double seconds = 0;
 };
 
 class WalStore {
@@ -115,12 +134,12 @@ class WalStore {
   void SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
                     std::function<void(absl::Status)> done);
   void ReleaseTo(uint64_t index, uint64_t epoch,
-                 std::function<void(absl::StatusOr<uint32_t>)> done);
+                 std::function<void(absl::StatusOr<ReleaseResult>)> done);
   // Raises the writer epoch by one and stores it durably; `done` gets the new
   // epoch. Works before Create and on a fail-stopped WAL (the epoch file is
-  // not part of the WAL); FAILED_PRECONDITION when read-only or without an
-  // epoch_path. If storing fails, the new epoch is in force anyway (refusing
-  // the old writer is the safe side) but nobody was given it: the caller
+  // not part of the WAL); FAILED_PRECONDITION when read-only, without an
+  // epoch_path, or when the epoch is 2^64-1 (it never wraps). If storing fails, the new epoch is in
+  // force anyway (refusing the old writer is the safe side) but nobody was given it: the caller
   // retries and gets the next one.
   void Fence(std::function<void(absl::StatusOr<uint64_t>)> done);
 
@@ -129,7 +148,7 @@ class WalStore {
   [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
   [[nodiscard]] v1::StatusResponse Status() const;
 
-  // Issue 4: starts a backup: pins every segment up to the durable end (so
+  // Starts a backup: pins every segment up to the durable end (so
   // the purge leaves them alone), fixes that end, and lists the files with
   // the bytes to copy of each: sealed segments whole, the durable segment up
   // to the durable offset (a record boundary: the copy ends cleanly). Every
@@ -147,6 +166,12 @@ class WalStore {
   // completes everything already queued, closes the WAL. Idempotent.
   void Shutdown();
 
+  // Deterministic mode only: commits one batch of what is queued (up to
+  // max_batch_bytes), runs its completions, then runs a requested purge.
+  // Returns the number of ops completed (0: the queue was empty).
+  // REQUIRES: options().run_threads is false; one caller at a time.
+  size_t RunOnce();
+
  private:
   struct Op {
     enum Kind { kCreate, kAppend, kSnapshot, kRelease, kFence } kind = kAppend;
@@ -158,34 +183,35 @@ class WalStore {
     uint64_t epoch = 0;  // the caller's writer epoch (mutating ops)
     size_t bytes = 0;
     Clock::time_point enqueued;
-    std::function<void(absl::StatusOr<uint64_t>)> done;  // value: kind-specific
+    std::function<void(absl::StatusOr<uint64_t>)> done;               // value: kind-specific
+    std::function<void(absl::StatusOr<ReleaseResult>)> release_done;  // kRelease
+    ReleaseResult release;                                            // kRelease
   };
 
   explicit WalStore(const StoreOptions& options, ServerMetrics* metrics);
 
   [[nodiscard]] absl::Status Recover(RecoverySummary* summary);
+  WalOptions MakeWalOptions() const;
   void Enqueue(Op op);
   void Run();
+  // Takes the next batch off the queue (mu_ held).
+  std::vector<Op> TakeBatch();
   void CommitBatch(std::vector<Op>* batch);
-  // Validates and encodes one op; sets *result for ops that are decided now.
-  void Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded);
+  // Validates and encodes one op; sets *result, and *awaits_sync if the
+  // result holds only once the batch is synced.
+  void Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* awaits_sync);
+  void Complete(Op& op, absl::StatusOr<uint64_t> result);
   absl::Status WriteError() const;
   // OK if `epoch` is the current writer epoch.
   absl::Status CheckEpoch(uint64_t epoch) const;
   absl::StatusOr<uint64_t> RaiseEpoch();
   void PublishStatus();
-  // Issue 4: the purge thread. Purges run there, never on the committer, so
-  // unlinks and the directory fsync never delay an append.
-  void RequestPurge();
-  void PurgeLoop();
-  void RunPurge(uint64_t first_unreleased_seq);
 
   const StoreOptions options_;
   ServerMetrics* const metrics_;
 
   // Committer-owned.
   std::unique_ptr<Wal> wal_;
-  LogTip tip_;
   uint64_t epoch_ = 0;  // current writer epoch
   std::function<void(const absl::Status&)> on_fail_stop_;
   bool fail_stop_reported_ = false;
@@ -201,20 +227,10 @@ class WalStore {
   v1::StatusResponse status_;           // guarded by status_mu_
   std::optional<LogPosition> durable_;  // guarded by status_mu_
   uint64_t last_entry_index_ = 0;       // guarded by status_mu_
-  std::string purge_blocked_by_;        // guarded by status_mu_
 
-  // Issue 4: garbage collection.
+  // Garbage collection; the runner is declared after pins_ so it stops first.
   SegmentPins pins_;
-  std::atomic<uint64_t> next_backup_id_{1};
-  // The writer's oldest locked segment (0: no writer yet); set by the
-  // committer after each release, read by the purge thread.
-  std::atomic<uint64_t> first_unreleased_seq_{0};
-  std::mutex purge_mu_;
-  std::condition_variable purge_cv_;
-  bool purge_requested_ = false;  // guarded by purge_mu_
-  bool purge_stopping_ = false;   // guarded by purge_mu_
-  std::string last_blocked_;      // purge thread only
-  std::thread purger_;
+  std::unique_ptr<PurgeRunner> purger_;
 };
 
 }  // namespace walrus

@@ -99,13 +99,27 @@ class BackupGcTest : public ::testing::Test {
     }
     return last;
   }
+  // Snapshots at the last entry appended, then releases up to `index`: a
+  // release never goes past the newest durable marker.
   grpc::Status Release(v1::WAL::Stub* stub, uint64_t index) {
+    {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      v1::SaveSnapshotRequest request;
+      request.set_index(next_ - 1);
+      request.set_term(1);
+      v1::SaveSnapshotResponse response;
+      grpc::Status saved = stub->SaveSnapshot(&context, request, &response);
+      if (!saved.ok()) return saved;
+    }
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     v1::ReleaseToRequest request;
     request.set_index(index);
     v1::ReleaseToResponse response;
-    return stub->ReleaseTo(&context, request, &response);
+    grpc::Status status = stub->ReleaseTo(&context, request, &response);
+    EXPECT_EQ(response.released_to(), index);
+    return status;
   }
   std::string Ctl() { return absl::StrCat("--server ", daemon_->target()); }
   // Polls Status until `done` holds (the purge runs on its own thread).

@@ -147,8 +147,12 @@ TEST_F(DaemonTest, Validation_EachRuleRejectedWithItsCodeAndNothingWritten) {
     r.add_entry_crc32c(7);
     cases.push_back({"CRC count mismatch", r, grpc::StatusCode::INVALID_ARGUMENT});
   }
-  cases.push_back({"commit beyond the last index", MakeAppend(11, 12, 2, 30),
-                   grpc::StatusCode::INVALID_ARGUMENT});
+  cases.push_back({"commit lowered", MakeAppend(11, 12, 3, 4), grpc::StatusCode::INVALID_ARGUMENT});
+  {
+    v1::AppendRequest r = MakeAppend(11, 12, 2, 5);
+    r.mutable_entries(0)->set_type(static_cast<raftpb::EntryType>(7));
+    cases.push_back({"unknown entry type", r, grpc::StatusCode::INVALID_ARGUMENT});
+  }
   {
     v1::AppendRequest r = MakeAppend(11, 12, 2, 5);
     r.mutable_hard_state()->set_vote(9);

@@ -205,7 +205,7 @@ TEST_F(StoreTest, ConcurrentAppendersReadersAndPollers_EveryAckDurableAndReadsSe
   for (int t = 0; t < 4; ++t) threads[t].join();
   // Wait for the committer to acknowledge everything submitted.
   std::promise<void> flushed;  // queued behind every append
-  store_->ReleaseTo(1, /*epoch=*/0, [&](absl::StatusOr<uint32_t>) { flushed.set_value(); });
+  store_->ReleaseTo(1, /*epoch=*/0, [&](absl::StatusOr<ReleaseResult>) { flushed.set_value(); });
   flushed.get_future().get();
   stop = true;
   for (size_t t = 4; t < threads.size(); ++t) threads[t].join();

@@ -1,0 +1,152 @@
+// What readers of a WalStore see: the status published after each batch, the
+// plan of a backup, and ReadAll of the durable log. These run on the callers'
+// threads and never wait for the committer; they read what the committer
+// published under status_mu_ and the files themselves.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/segment.h"
+#include "server/wal_store.h"
+
+namespace walrus {
+
+void WalStore::PublishStatus() {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_.set_created(wal_ != nullptr);
+  status_.set_read_only(options_.read_only);
+  status_.set_data_dir(options_.wal_dir);
+  status_.set_version(WALRUS_VERSION);
+  status_.set_writer_epoch(epoch_);
+  if (wal_ == nullptr) return;
+  // The durable view: what a restart would find.
+  const LogState& log = wal_->model().synced();
+  status_.set_first_index(log.terms.empty() ? log.newest_marker().index + 1
+                                            : log.terms.first_index());
+  status_.set_last_index(log.last_index());
+  *status_.mutable_hard_state() = log.hard_state;
+  status_.set_snapshot_index(log.newest_marker().index);
+  status_.set_snapshot_term(log.newest_marker().term);
+  LogPosition durable = wal_->durable_position();
+  durable_ = durable;
+  last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();
+  status_.set_durable_segment(durable.seq);
+  status_.set_durable_offset(durable.offset);
+  status_.set_fail_stop(!wal_->failure().ok());
+  status_.set_fail_stop_reason(std::string(wal_->failure().message()));
+  status_.clear_segments();
+  for (const SegmentId& id : wal_->locked_segments()) {
+    v1::SegmentStatus* segment = status_.add_segments();
+    segment->set_seq(id.seq);
+    segment->set_first_index(id.index);
+    segment->set_locked(true);
+  }
+}
+
+v1::StatusResponse WalStore::Status() const {
+  v1::StatusResponse status;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    status = status_;
+  }
+  // Segments from the directory, marked with what the writer holds.
+  std::vector<uint64_t> locked;
+  for (const v1::SegmentStatus& s : status.segments()) locked.push_back(s.seq());
+  status.clear_segments();
+  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
+  uint64_t total = 0;
+  if (files.ok()) {
+    for (const SegmentFile& file : *files) {
+      v1::SegmentStatus* segment = status.add_segments();
+      segment->set_name(file.name);
+      segment->set_seq(file.id.seq);
+      segment->set_first_index(file.id.index);
+      segment->set_locked(std::find(locked.begin(), locked.end(), file.id.seq) != locked.end());
+      if (std::optional<std::string> holder = pins_.HolderOf(file.id.seq)) {
+        segment->set_pinned(true);
+        segment->set_pinned_by(*holder);
+      }
+      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
+      if (size.ok()) {
+        segment->set_size_bytes(*size);
+        total += *size;
+      }
+    }
+  }
+  status.set_total_bytes(total);
+  // After a purge the oldest segment left bounds what the log still holds
+  // (a segment's name carries the first index it holds).
+  if (status.created() && files.ok() && !files->empty() &&
+      files->front().id.index > status.first_index() &&
+      files->front().id.index <= status.last_index()) {
+    status.set_first_index(files->front().id.index);
+  }
+  status.set_retain_released_segments(options_.retain_released_segments);
+  status.set_backups_in_progress(static_cast<uint32_t>(pins_.List().size()));
+  status.set_purge_blocked_by(purger_ != nullptr ? purger_->blocked_by() : "");
+  return status;
+}
+
+absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
+  std::optional<LogPosition> durable;
+  uint64_t last_entry = 0;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (!status_.created()) {
+      return absl::FailedPreconditionError("WAL not created: nothing to back up");
+    }
+    durable = durable_;
+    last_entry = last_entry_index_;
+  }
+  if (!durable.has_value()) {
+    return absl::FailedPreconditionError(
+        "this walrusd has no writer (read-only), so it has no durable end to back up to; "
+        "back the directory up offline: walrusctl backup DIR DEST");
+  }
+  BackupPlan plan;
+  // Pin first, list second: a segment the listing shows stays until the pin
+  // goes (purge checks the pins and deletes under one mutex).
+  plan.pin = pins_.PinRange(0, durable->seq, holder);
+  plan.durable = *durable;
+  plan.last_entry_index = last_entry;
+  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
+  if (!files.ok()) return files.status();
+  while (!files->empty() && files->back().id.seq > durable->seq) files->pop_back();
+  if (files->empty() || files->back().id.seq != durable->seq || !IsContiguous(*files, 0)) {
+    return absl::InternalError(absl::StrCat("backup: the segments of ", options_.wal_dir,
+                                            " do not reach the durable segment ", durable->seq,
+                                            " without a gap"));
+  }
+  for (const SegmentFile& file : *files) {
+    uint64_t bytes = durable->offset;
+    if (file.id.seq != durable->seq) {
+      // Sealed segments were cut to their data when the next one started.
+      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
+      if (!size.ok()) return size.status();
+      bytes = *size;
+    }
+    v1::BackupFile* out = &plan.files.emplace_back();
+    out->set_name(file.name);
+    out->set_size_bytes(bytes);
+    plan.total_bytes += bytes;
+  }
+  return plan;
+}
+
+absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
+  std::optional<LogPosition> durable;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    if (!status_.created() && !options_.read_only) {
+      return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
+    }
+    durable = durable_;
+  }
+  WalOptions wal_options;
+  wal_options.fs = options_.fs;
+  absl::StatusOr<std::unique_ptr<Wal>> wal =
+      Wal::OpenForRead(options_.wal_dir, snapshot, wal_options, durable);
+  if (!wal.ok()) return wal.status();
+  return (*wal)->ReadAll();
+}
+
+}  // namespace walrus

@@ -1,0 +1,264 @@
+// WalStore driven the way Raft nodes drive it: the orders of writes etcd's
+// raft produces, the commit rule, and the limits. Runs in deterministic mode
+// (no threads; RunOnce commits one batch), so two ops can be put in one batch
+// on purpose.
+#include <cerrno>
+#include <cstdint>
+#include <future>
+#include <limits>
+#include <string>
+
+#include "core/mem_fs.h"
+#include "gtest/gtest.h"
+#include "server/wal_store.h"
+#include "server/writer_epoch.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus {
+namespace {
+
+using testing::Describe;
+using testing::MakeEntries;
+using testing::MakeState;
+
+constexpr char kWalDir[] = "/data/wal";
+constexpr char kEpochPath[] = "/data/epoch";
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+
+class RaftOrdersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs_.CreateDir("/data").ok());
+    options_.wal_dir = kWalDir;
+    options_.epoch_path = kEpochPath;
+    options_.fs = &fs_;
+    options_.segment_size = 16 * 1024;
+    options_.run_threads = false;
+  }
+
+  void Open() {
+    store_.reset();
+    RecoverySummary summary;
+    absl::StatusOr<std::unique_ptr<WalStore>> store = WalStore::Open(options_, nullptr, &summary);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+
+  void OpenAndCreate() {
+    Open();
+    std::promise<absl::StatusOr<bool>> done;
+    store_->Create("meta", epoch_, [&](absl::StatusOr<bool> r) { done.set_value(r); });
+    ASSERT_TRUE(Await(done).ok());
+  }
+
+  // Commits what is queued and returns the op's answer.
+  template <typename T>
+  T Await(std::promise<T>& done) {
+    store_->RunOnce();
+    return done.get_future().get();
+  }
+
+  static v1::AppendRequest MakeAppend(uint64_t first, uint64_t last, uint64_t term,
+                                      const raftpb::HardState& state) {
+    v1::AppendRequest request;
+    if (first <= last) {
+      for (raftpb::Entry& e : MakeEntries(first, last, term, 200)) {
+        *request.add_entries() = std::move(e);
+      }
+    }
+    *request.mutable_hard_state() = state;
+    return request;
+  }
+
+  absl::Status Append(const v1::AppendRequest& request) {
+    v1::AppendRequest copy = request;
+    copy.set_epoch(epoch_);
+    std::promise<absl::StatusOr<uint64_t>> done;
+    store_->Append(&copy, [&](absl::StatusOr<uint64_t> r) { done.set_value(r); });
+    return Await(done).status();
+  }
+  absl::Status Append(uint64_t first, uint64_t last, uint64_t term,
+                      const raftpb::HardState& state) {
+    return Append(MakeAppend(first, last, term, state));
+  }
+
+  // A hard state alone (a Ready without entries).
+  absl::Status AppendState(const raftpb::HardState& state) {
+    return Append(MakeAppend(1, 0, 0, state));
+  }
+
+  absl::Status Snapshot(uint64_t index, uint64_t term) {
+    std::promise<absl::Status> done;
+    store_->SaveSnapshot(index, term, epoch_, [&](absl::Status s) { done.set_value(s); });
+    return Await(done);
+  }
+
+  // "index/term ..." of what ReadAll returns from the marker (index, term),
+  // or the error.
+  std::string ReadFrom(uint64_t index, uint64_t term) {
+    walpb::Snapshot snapshot;
+    snapshot.set_index(index);
+    snapshot.set_term(term);
+    absl::StatusOr<ReadAllResult> read = store_->ReadAll(snapshot);
+    if (!read.ok()) return std::string(read.status().ToString());
+    return Describe(read->entries);
+  }
+
+  MemFileSystem fs_;
+  StoreOptions options_;
+  std::unique_ptr<WalStore> store_;
+  uint64_t epoch_ = 0;
+};
+
+// A follower holds uncommitted entries of an old leader; the new leader's
+// snapshot lands inside that tail with another term. Raft discards the
+// conflicting log and must persist the marker, as etcd's WAL does.
+TEST_F(RaftOrdersTest, SaveSnapshot_OverDivergentUncommittedTail_AcceptedAndTailReplaced) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
+  ASSERT_TRUE(Append(6, 10, 2, MakeState(2, 2, 5)).ok());
+  absl::Status saved = Snapshot(7, 3);
+  ASSERT_TRUE(saved.ok()) << saved;
+  ASSERT_TRUE(Append(8, 9, 3, MakeState(3, 0, 7)).ok());
+  EXPECT_EQ(ReadFrom(7, 3), "8/3 9/3");
+  EXPECT_EQ(store_->Status().last_index(), 9u);
+  Open();  // a restart reads the same log
+  EXPECT_EQ(ReadFrom(7, 3), "8/3 9/3");
+  EXPECT_EQ(store_->Status().last_index(), 9u);
+  EXPECT_TRUE(Append(10, 10, 3, MakeState(3, 0, 9)).ok());
+}
+
+TEST_F(RaftOrdersTest, SaveSnapshot_ContradictingCommittedEntry_RefusedFailedPrecondition) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
+  EXPECT_EQ(Snapshot(4, 2).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Snapshot(4, 1).ok());
+}
+
+// A higher term with a lower commit: accepting it let a later append at
+// index 2 truncate committed entries.
+TEST_F(RaftOrdersTest, HardState_LowerCommitWithHigherTerm_RefusedAndNothingWritten) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
+  const uint64_t offset = store_->Status().durable_offset();
+  EXPECT_EQ(AppendState(MakeState(2, 0, 2)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Append(6, 7, 2, MakeState(2, 0, 1)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Append(2, 3, 2, raftpb::HardState()).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Status().durable_offset(), offset) << "a refusal wrote something";
+  EXPECT_EQ(ReadFrom(0, 0), "1/1 2/1 3/1 4/1 5/1");
+  EXPECT_EQ(store_->Status().hard_state().commit(), 5u);
+}
+
+// raftexample saves rd.HardState and rd.Entries, then rd.Snapshot of the same
+// Ready: the commit runs ahead of the log until the marker arrives.
+TEST_F(RaftOrdersTest, HardState_CommitBeyondLastEntryBeforeSnapshot_RaftexampleOrderAccepted) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 3, 1, MakeState(1, 1, 3)).ok());
+  absl::Status state = AppendState(MakeState(2, 0, 10));
+  ASSERT_TRUE(state.ok()) << state;
+  ASSERT_TRUE(Snapshot(10, 2).ok());
+  ASSERT_TRUE(Append(11, 12, 2, MakeState(2, 0, 12)).ok());
+  // The overwrite-below-commit guard still holds.
+  EXPECT_EQ(Append(4, 5, 2, MakeState(2, 0, 12)).code(), absl::StatusCode::kFailedPrecondition);
+  Open();
+  EXPECT_EQ(ReadFrom(10, 2), "11/2 12/2");
+  EXPECT_EQ(store_->Status().hard_state().commit(), 12u);
+}
+
+// Entries of the same Ready may come with a commit beyond them, too.
+TEST_F(RaftOrdersTest, HardState_CommitBeyondEntriesOfSameAppend_Accepted) {
+  OpenAndCreate();
+  absl::Status s = Append(1, 3, 1, MakeState(1, 1, 8));
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(Append(4, 8, 1, MakeState(1, 1, 8)).ok()) << "appending up to the commit";
+}
+
+// Two identical markers in one batch whose write runs out of space: the
+// second rested on the first, which was never written.
+TEST_F(RaftOrdersTest, SaveSnapshot_DuplicateInFailedBatch_NotAcknowledged) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
+  fs_.FailNext(FsOp::kAppend, ENOSPC, 1, ".wal");
+  std::promise<absl::Status> first, second;
+  store_->SaveSnapshot(5, 1, epoch_, [&](absl::Status s) { first.set_value(s); });
+  store_->SaveSnapshot(5, 1, epoch_, [&](absl::Status s) { second.set_value(s); });
+  EXPECT_EQ(Await(first).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(second.get_future().get().code(), absl::StatusCode::kResourceExhausted)
+      << "acknowledged a marker that is not on disk";
+  EXPECT_EQ(store_->Status().snapshot_index(), 0u);
+  EXPECT_TRUE(Snapshot(5, 1).ok()) << "space is back";
+  EXPECT_EQ(store_->Status().snapshot_index(), 5u);
+}
+
+TEST_F(RaftOrdersTest, SaveSnapshot_AtLargestIndex_RefusedInvalidArgument) {
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 2, 1, MakeState(1, 1, 2)).ok());
+  EXPECT_EQ(Snapshot(kMax, 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Append(3, 3, 1, MakeState(1, 1, 3)).ok()) << "the log must stay usable";
+}
+
+TEST_F(RaftOrdersTest, Append_UnknownEntryType_RefusedInvalidArgument) {
+  OpenAndCreate();
+  v1::AppendRequest request = MakeAppend(1, 2, 1, MakeState(1, 1, 0));
+  request.mutable_entries(1)->set_type(static_cast<raftpb::EntryType>(3));
+  EXPECT_EQ(Append(request).code(), absl::StatusCode::kInvalidArgument);
+  request.mutable_entries(1)->set_type(raftpb::EntryConfChangeV2);
+  EXPECT_TRUE(Append(request).ok());
+}
+
+// A release past the newest durable marker would let the purge delete
+// entries no snapshot covers.
+TEST_F(RaftOrdersTest, ReleaseTo_BeyondNewestDurableMarker_ClampedToItAndSaysSo) {
+  OpenAndCreate();
+  for (uint64_t i = 1; i <= 300; i += 10) ASSERT_TRUE(Append(i, i + 9, 1, MakeState(1, 1, i)).ok());
+  ASSERT_TRUE(Snapshot(60, 1).ok());
+  std::promise<absl::StatusOr<ReleaseResult>> done;
+  store_->ReleaseTo(250, epoch_, [&](absl::StatusOr<ReleaseResult> r) { done.set_value(r); });
+  absl::StatusOr<ReleaseResult> released = Await(done);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_EQ(released->released_to, 60u);
+  EXPECT_TRUE(released->clamped);
+  // The segment holding index 60 and every later one stay locked.
+  v1::StatusResponse status = store_->Status();
+  uint64_t holder = 0;
+  for (const v1::SegmentStatus& s : status.segments()) {
+    if (s.first_index() <= 60) holder = s.seq();
+  }
+  for (const v1::SegmentStatus& s : status.segments()) {
+    if (s.seq() >= holder) {
+      EXPECT_TRUE(s.locked()) << s.name();
+    }
+  }
+}
+
+TEST_F(RaftOrdersTest, Fence_AtLargestEpoch_RefusedWithoutWrapping) {
+  ASSERT_TRUE(StoreWriterEpoch(&fs_, kEpochPath, kMax).ok());
+  epoch_ = kMax;
+  OpenAndCreate();
+  std::promise<absl::StatusOr<uint64_t>> done;
+  store_->Fence([&](absl::StatusOr<uint64_t> r) { done.set_value(r); });
+  EXPECT_EQ(Await(done).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Status().writer_epoch(), kMax);
+  absl::StatusOr<uint64_t> stored = LoadWriterEpoch(&fs_, kEpochPath);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(*stored, kMax);
+  EXPECT_TRUE(Append(1, 1, 1, MakeState(1, 1, 0)).ok()) << "the current writer keeps writing";
+}
+
+// Deterministic mode: nothing runs until RunOnce, which commits one batch.
+TEST_F(RaftOrdersTest, RunOnce_CommitsOneBatchOnTheCallersThread) {
+  OpenAndCreate();
+  int completed = 0;
+  v1::AppendRequest a = MakeAppend(1, 2, 1, MakeState(1, 1, 0));
+  v1::AppendRequest b = MakeAppend(3, 4, 1, MakeState(1, 1, 2));
+  store_->Append(&a, [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
+  store_->Append(&b, [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
+  EXPECT_EQ(completed, 0);
+  EXPECT_EQ(store_->RunOnce(), 2u);
+  EXPECT_EQ(completed, 2);
+  EXPECT_EQ(store_->RunOnce(), 0u);
+  EXPECT_EQ(ReadFrom(0, 0), "1/1 2/1 3/1 4/1");
+}
+
+}  // namespace
+}  // namespace walrus
