@@ -237,9 +237,7 @@ int Repair(const Args& args) {
   if (args.positional.size() != 1) return Fail(kExitError, "repair needs exactly one DIR");
   absl::StatusOr<RepairReport> report = walrus::Repair(PosixFs(), args.positional[0]);
   if (!report.ok()) {
-    if (report.status().code() == absl::StatusCode::kFailedPrecondition) {
-      return Fail(kExitInUse, report.status().message());
-    }
+    if (IsInUse(report.status())) return Fail(kExitInUse, report.status().message());
     return Fail(cli::OfflineExitCode(report.status()), report.status().message());
   }
   if (!report->repaired) {

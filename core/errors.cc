@@ -14,6 +14,7 @@ namespace {
 constexpr char kErrnoPayload[] = "walrus/errno";
 constexpr char kTornTailPayload[] = "walrus/torn-tail";
 constexpr char kTooLargePayload[] = "walrus/request-too-large";
+constexpr char kInUsePayload[] = "walrus/in-use";
 
 absl::StatusCode CodeForErrno(int err) {
   switch (err) {
@@ -68,6 +69,14 @@ absl::Status TornTailError(absl::string_view message) {
 bool IsTornTail(const absl::Status& status) {
   return status.GetPayload(kTornTailPayload).has_value();
 }
+
+absl::Status InUseError(absl::string_view message) {
+  absl::Status status = absl::FailedPreconditionError(message);
+  status.SetPayload(kInUsePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsInUse(const absl::Status& status) { return status.GetPayload(kInUsePayload).has_value(); }
 
 absl::Status RequestTooLargeError(absl::string_view message) {
   absl::Status status = absl::InvalidArgumentError(message);

@@ -24,6 +24,11 @@ std::optional<int> ErrnoOf(const absl::Status& status);
 absl::Status TornTailError(absl::string_view message);
 bool IsTornTail(const absl::Status& status);
 
+// FAILED_PRECONDITION marked as "held by another live process" (a segment
+// lock), so an operator tool can tell it from other precondition failures.
+absl::Status InUseError(absl::string_view message);
+bool IsInUse(const absl::Status& status);
+
 // INVALID_ARGUMENT for a request larger than the daemon accepts (its
 // --max-message-bytes), marked so that tools can give it an exit code of its
 // own: unlike a full disk it never succeeds on a retry.

@@ -151,9 +151,8 @@ class LogModel {
   // the last marker read (written to segment `marker_seq`), the hard state.
   // `base_index` is the index before entries[0] (or before the next entry
   // when there are none): after a purge it may lie above the last marker.
-  void Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index,
-             uint64_t snapshot_index, uint64_t snapshot_term, uint64_t marker_seq,
-             const raftpb::HardState& state);
+  void Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index, uint64_t snapshot_index,
+             uint64_t snapshot_term, uint64_t marker_seq, const raftpb::HardState& state);
 
   // Validates an append against encoded(); see the rules above.
   [[nodiscard]] absl::StatusOr<AppendPlan> PlanAppend(const LogRequest& request) const;

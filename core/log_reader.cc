@@ -122,6 +122,9 @@ class Resolver {
     }
     last_entry_read_ = index;
     ReplayedLog& log = *log_;
+    if (options_.snapshot.has_value() && index == options_.snapshot->index()) {
+      start_entry_term_ = entry.term();
+    }
     if (index <= log.base_index) {
       if (options_.snapshot.has_value()) return absl::OkStatus();  // before the read's start
       // Truncation below everything this read holds: the log now ends here.
@@ -179,7 +182,22 @@ class Resolver {
               absl::StrCat("wal: snapshot mismatch: snapshot at index ", index, " has term ",
                            snapshot.term(), ", expected ", options_.snapshot->term()));
         }
+        // The opening marker over an entry of another term replaced that
+        // divergent log: entries written before it are not part of the log
+        // that follows it (as in the read from the oldest segment below).
+        // Entries before a marker past the log's end are the ones that follow
+        // it (a Ready's entries saved before its snapshot), and stay. Only the
+        // first marker found counts: a repeated one changes nothing.
+        if (!snapshot_found_ && start_entry_term_.has_value() &&
+            *start_entry_term_ != snapshot.term()) {
+          log.last_index = log.base_index;
+          Clear();
+        }
         snapshot_found_ = true;
+      } else if (index > options_.snapshot->index() && index <= log.last_index &&
+                 terms_[index - log.base_index - 1] != snapshot.term()) {
+        // A later marker replaced the log this read started in.
+        return ReplacedBySnapshot(log.base_index + 1, index, snapshot);
       }
       return absl::OkStatus();
     }
@@ -221,6 +239,8 @@ class Resolver {
   std::vector<uint64_t> terms_;  // of the entries (base_index, last_index]
   bool metadata_seen_ = false;
   bool snapshot_found_ = false;
+  // The term of the entry at the read's opening snapshot index, if one was read.
+  std::optional<uint64_t> start_entry_term_;
   uint64_t last_entry_read_ = 0;
   RecordPosition position_;  // of the record being applied
   std::optional<Gap> gap_;

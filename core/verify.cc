@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/errors.h"
 #include "core/format.h"
 #include "core/log_reader.h"
 #include "core/segment.h"
@@ -116,9 +117,9 @@ absl::StatusOr<RepairReport> Repair(FileSystem* fs, const std::string& dir) {
                           absl::StrCat("refusing to repair ", dir, ": ", lock.status().message()));
     }
     if (!lock.ok()) {
-      return absl::FailedPreconditionError(absl::StrCat("refusing to repair ", dir,
-                                                        ": it is in use by a live process (",
-                                                        lock.status().message(), ")"));
+      return InUseError(absl::StrCat("refusing to repair ", dir,
+                                     ": it is in use by a live process (", lock.status().message(),
+                                     ")"));
     }
     locks.push_back(std::move(*lock));
   }

@@ -150,13 +150,13 @@ void SnapshotLoop(const std::string& target, const TermTable& terms, uint64_t se
       round->snap_term = term;
       ++round->snapshots;
     }
-    absl::StatusOr<uint32_t> released = (*client)->ReleaseTo(index);
+    absl::StatusOr<WalClient::Released> released = (*client)->ReleaseTo(index);
     if (!released.ok()) {
       if (FencedOut(released.status(), (*client)->epoch(), *round)) continue;
       return;
     }
     std::lock_guard<std::mutex> lock(round->mu);
-    round->released += *released;
+    round->released += released->segments;
   }
 }
 

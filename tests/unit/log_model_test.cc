@@ -130,8 +130,9 @@ TEST_F(LogModelTest, Snapshot_LimitsAndContradictions) {
   ASSERT_TRUE(Apply(Make(1, 5, 1, MakeState(1, 1, 3))).ok());
   EXPECT_EQ(model_.PlanSnapshot(std::numeric_limits<uint64_t>::max(), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(model_.PlanSnapshot(3, 2).status().code(), absl::StatusCode::kFailedPrecondition)
-      << "contradicts a committed entry";
+  EXPECT_TRUE(model_.PlanSnapshot(3, 2).ok())
+      << "a leader's snapshot over a divergent entry the saved commit covers (raftexample "
+         "saves the Ready's commit before its snapshot)";
   EXPECT_TRUE(model_.PlanSnapshot(4, 2).ok()) << "an uncommitted entry may be divergent";
   ASSERT_TRUE(Snapshot(4, 1).ok());
   EXPECT_EQ(model_.PlanSnapshot(4, 2).status().code(), absl::StatusCode::kFailedPrecondition);

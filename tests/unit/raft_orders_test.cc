@@ -128,11 +128,21 @@ TEST_F(RaftOrdersTest, SaveSnapshot_OverDivergentUncommittedTail_AcceptedAndTail
   EXPECT_TRUE(Append(10, 10, 3, MakeState(3, 0, 9)).ok());
 }
 
-TEST_F(RaftOrdersTest, SaveSnapshot_ContradictingCommittedEntry_RefusedFailedPrecondition) {
+// A follower whose divergent entries the leader's snapshot replaces, saved
+// in raftexample's order: the Ready's hard state (whose commit already covers
+// the snapshot's index) first, then the snapshot. The marker replaces the
+// log: nothing after it is read back, and the leader's entries follow it.
+TEST_F(RaftOrdersTest, SaveSnapshot_OverEntryTheSavedCommitCovers_ReplacesTheLog) {
   OpenAndCreate();
-  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
-  EXPECT_EQ(Snapshot(4, 2).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(Snapshot(4, 1).ok());
+  ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 3)).ok());
+  ASSERT_TRUE(AppendState(MakeState(2, 0, 4)).ok());
+  absl::Status snapshot = Snapshot(4, 2);
+  ASSERT_TRUE(snapshot.ok()) << snapshot;
+  EXPECT_EQ(ReadFrom(4, 2), "") << "the stale entry 5 (term 1) is not part of the log";
+  ASSERT_TRUE(Append(5, 6, 2, MakeState(2, 0, 6)).ok());
+  EXPECT_EQ(ReadFrom(4, 2), "5/2 6/2");
+  EXPECT_EQ(Snapshot(4, 1).code(), absl::StatusCode::kFailedPrecondition)
+      << "another term than the marker already at that index";
 }
 
 // A higher term with a lower commit: accepting it let a later append at
