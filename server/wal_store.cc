@@ -29,9 +29,11 @@ absl::StatusOr<std::unique_ptr<WalStore>> WalStore::Open(const StoreOptions& opt
   auto store = std::unique_ptr<WalStore>(new WalStore(options, metrics));
   if (absl::Status s = store->Recover(summary); !s.ok()) return s;
   store->PublishStatus();
-  store->committer_ = std::thread([s = store.get()] { s->Run(); });
   store->pins_.set_on_unpin([s = store.get()] { s->RequestPurge(); });
-  store->purger_ = std::thread([s = store.get()] { s->PurgeLoop(); });
+  if (options.run_threads) {
+    store->committer_ = std::thread([s = store.get()] { s->Run(); });
+    store->purger_ = std::thread([s = store.get()] { s->PurgeLoop(); });
+  }
   return store;
 }
 
@@ -66,6 +68,7 @@ absl::Status WalStore::Recover(RecoverySummary* summary) {
   wal_options.fs = fs;
   wal_options.segment_size = options_.segment_size;
   wal_options.metrics = metrics_;
+  wal_options.prepare_in_background = options_.run_threads;
   std::unique_ptr<Wal> wal;
   absl::StatusOr<ReadAllResult> read;
   for (int attempt = 0;; ++attempt) {
@@ -197,16 +200,38 @@ void WalStore::Run() {
         // Optional: trade latency for larger batches on fast disks.
         cv_.wait_for(lock, options_.max_batch_delay, [this] { return stopping_; });
       }
-      size_t bytes = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
-        bytes += queue_.front().bytes;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      TakeBatch(&batch);
     }
     CommitBatch(&batch);
   }
+}
+
+void WalStore::TakeBatch(std::vector<Op>* batch) {
+  size_t bytes = 0;
+  while (!queue_.empty() &&
+         (batch->empty() || bytes + queue_.front().bytes <= options_.max_batch_bytes)) {
+    bytes += queue_.front().bytes;
+    batch->push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+}
+
+bool WalStore::RunOnce() {
+  std::vector<Op> batch;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    TakeBatch(&batch);
+  }
+  if (!batch.empty()) CommitBatch(&batch);
+  bool purge = false;
+  {
+    std::lock_guard<std::mutex> lock(purge_mu_);
+    purge = purge_requested_;
+    purge_requested_ = false;
+  }
+  const uint64_t first = first_unreleased_seq_.load();
+  if (purge && first != 0) RunPurge(first);
+  return !batch.empty();
 }
 
 absl::Status WalStore::WriteError() const {
@@ -284,6 +309,7 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* encoded) {
       wal_options.fs = options_.fs;
       wal_options.segment_size = options_.segment_size;
       wal_options.metrics = metrics_;
+      wal_options.prepare_in_background = options_.run_threads;
       absl::StatusOr<std::unique_ptr<Wal>> wal =
           Wal::Create(options_.wal_dir, op.metadata, wal_options);
       if (!wal.ok()) {
@@ -621,11 +647,15 @@ absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot)
 void WalStore::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !committer_.joinable()) return;
+    if (stopping_ && !committer_.joinable() && queue_.empty()) return;
     stopping_ = true;
   }
   cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  if (!options_.run_threads) {
+    while (RunOnce()) {
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(purge_mu_);
     purge_stopping_ = true;

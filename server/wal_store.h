@@ -66,6 +66,11 @@ struct StoreOptions {
   FileSystem* fs = PosixFs();
   // Issue 4: the purge policy (core/purge.h). Released segments kept.
   uint64_t retain_released_segments = 5;
+  // false: deterministic mode for simulation. No committer or purge thread,
+  // and the next segment is prepared on the committing thread; the caller
+  // drives everything with RunOnce(), so a seed always makes the same calls
+  // in the same order.
+  bool run_threads = true;
 };
 
 // Issue 4: what a point-in-time backup copies, fixed when it starts.
@@ -147,6 +152,12 @@ class WalStore {
   // completes everything already queued, closes the WAL. Idempotent.
   void Shutdown();
 
+  // Deterministic mode only (run_threads false): commits one batch of what
+  // is queued on the caller's thread (completions run inside), then runs a
+  // requested purge. Returns false if nothing was queued.
+  // REQUIRES: !options().run_threads; not called concurrently.
+  bool RunOnce();
+
  private:
   struct Op {
     enum Kind { kCreate, kAppend, kSnapshot, kRelease, kFence } kind = kAppend;
@@ -165,6 +176,9 @@ class WalStore {
 
   [[nodiscard]] absl::Status Recover(RecoverySummary* summary);
   void Enqueue(Op op);
+  // Moves the next batch (up to max_batch_bytes) from the queue.
+  // REQUIRES: mu_ held.
+  void TakeBatch(std::vector<Op>* batch);
   void Run();
   void CommitBatch(std::vector<Op>* batch);
   // Validates and encodes one op; sets *result for ops that are decided now.
