@@ -296,7 +296,7 @@ std::vector<Request> Generator::Next(const LogState& acked, const std::vector<Re
       r.kind = Request::kFence;
       r.label = "fence";
       Add(std::move(r), &plan, &out);
-    } else if (pick < 93 && !recent.empty()) {
+    } else if (pick < 88 && !recent.empty()) {
       // A retry of a request whose answer was lost.
       Request r = recent[rng_->Below(recent.size())];
       if (r.kind == Request::kFence) continue;
@@ -310,7 +310,7 @@ std::vector<Request> Generator::Next(const LogState& acked, const std::vector<Re
       Add(std::move(r), &plan, &out);
     } else if (!out.empty()) {
       // The same request twice in one batch.
-      Request r = out.back();
+      Request r = out[rng_->Below(out.size())];
       if (r.kind == Request::kFence) continue;
       r.label = "duplicate of " + r.label;
       Add(std::move(r), &plan, &out);

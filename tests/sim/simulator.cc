@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/backup.h"
+#include "core/decoder.h"
+#include "core/format.h"
 #include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/verify.h"
@@ -247,6 +249,14 @@ void History::ProcessAnswers(const std::vector<Request>& reqs) {
         return Fail(
             absl::StrCat("accepted a request the model refuses (", v.why, "): ", r.ToString()));
       }
+      const absl::StatusCode code = a.status().code();
+      if (v.code != absl::StatusCode::kUnavailable && !fail_stopped_ &&
+          (code == absl::StatusCode::kResourceExhausted ||
+           code == absl::StatusCode::kUnavailable)) {
+        // It got as far as the disk: the store took it as valid.
+        return Fail(absl::StrCat("accepted a request the model refuses (", v.why, "): ",
+                                 r.ToString(), "; writing it then failed: ", Text(a.status())));
+      }
       if (a.status().code() != v.code) {
         return Fail(absl::StrCat("refused ", r.ToString(), " with ", Text(a.status()),
                                  "; the model refuses it with ", absl::StatusCodeToString(v.code),
@@ -280,6 +290,14 @@ void History::ProcessAnswers(const std::vector<Request>& reqs) {
         return Fail(absl::StrCat("acknowledged ", r.ToString(),
                                  " although the acknowledged log refuses it (", on_acked.why,
                                  "): it was judged against unsynced state"));
+      }
+      if (v.records.empty() && !on_acked.records.empty() && r.kind != Request::kFence) {
+        // A no-op in its batch (a duplicate) whose original was not
+        // acknowledged: the answer rests on records that never reached
+        // the disk.
+        return Fail(absl::StrCat("acknowledged ", r.ToString(),
+                                 " as already saved, but the request that saved it failed: "
+                                 "acknowledged on the strength of unsynced state"));
       }
       continue;
     }
@@ -547,10 +565,28 @@ void History::Damage() {
       if (f.ok() && (*f)->Truncate(0).ok()) (void)(*f)->Sync();
       break;
     }
-    default:
-      what = "damaged in its header (a bit of the first frame)";
-      (void)fs_->FlipBit(path, 0, static_cast<int>(rng_.Range(3, 6)));
+    default: {
+      // A bit in the middle of one of the header records (crc, metadata,
+      // hard state) that the segment starts with: synced before the segment
+      // got its name.
+      std::vector<RecordPosition> header;
+      Decoder decoder(fs_.get(), {path});
+      (void)decoder.Decode([&](const RecordView& record, const RecordPosition& pos) {
+        if (record.type == static_cast<int64_t>(RecordType::kEntry) ||
+            record.type == static_cast<int64_t>(RecordType::kSnapshot)) {
+          return absl::CancelledError("past the header");
+        }
+        header.push_back(pos);
+        return absl::OkStatus();
+      });
+      if (header.empty()) return Fail("a segment without a readable header: " + seg.name);
+      const RecordPosition& pos = header[rng_.Below(header.size())];
+      const uint64_t at = pos.offset + 8 + (pos.end - pos.offset - 8) / 2;
+      what = absl::StrCat("damaged in a header record (bit flipped at offset ", at, " of ",
+                          header.size(), " header records, ", size, " bytes)");
+      (void)fs_->FlipBit(path, at, static_cast<int>(rng_.Below(8)));
       break;
+    }
   }
   what = absl::StrCat(last ? "last" : "first", " segment ", seg.name, " ", what);
   Trace(absl::StrCat("step ", step_, ": media damage: ", what));
@@ -575,6 +611,9 @@ void History::EndEnospc() {
   if (enospc_steps_ == 0) return;
   enospc_steps_ = 0;
   fs_->SetCapacity(MemFileSystem::kUnlimited);
+  // Drops an injected EIO not yet hit as well: the next one is armed anew.
+  fs_->ClearFaults();
+  io_error_armed_ = fail_stopped_;
   gen_.set_allow_fence(true);
   Trace("  disk has space again");
 }
@@ -614,9 +653,22 @@ Result History::Run() {
       StartBackup();
     } else if (pick < 93 && enospc_steps_ == 0 && !backup_.has_value()) {
       enospc_steps_ = static_cast<int>(rng_.Range(1, 5));
-      const uint64_t room = rng_.Below(options_.segment_size);
-      fs_->SetCapacity(fs_->UsedBytes() + room);
       gen_.set_allow_fence(false);
+      if (rng_.Percent(50)) {
+        // Writes into preallocated space fail too (thin provisioning,
+        // copy-on-write file systems, quotas).
+        fs_->FailNext(FsOp::kAppend, ENOSPC, Fault::kForever, "/data/wal/");
+        Trace(absl::StrCat("step ", step_, ": every segment write fails ENOSPC for ", enospc_steps_,
+                           " steps"));
+        continue;
+      }
+      // Mostly a disk with next to no room left; now and then a segment's
+      // worth (the next preallocation fails first).
+      const uint64_t pick_room = rng_.Below(10);
+      const uint64_t room = pick_room < 4   ? 0
+                            : pick_room < 7 ? rng_.Below(512)
+                                            : rng_.Below(options_.segment_size);
+      fs_->SetCapacity(fs_->UsedBytes() + room);
       Trace(absl::StrCat("step ", step_, ": disk full in ", room, " bytes for ", enospc_steps_,
                          " steps"));
       continue;
