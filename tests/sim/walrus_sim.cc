@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   // The store's own log lines (purges, repairs) would drown the report.
   spdlog::set_level(spdlog::level::off);
   const auto began = std::chrono::steady_clock::now();
-  uint64_t ran = 0, failed = 0;
+  uint64_t ran = 0, failed = 0, steps = 0;
   std::map<std::string, std::pair<uint64_t, uint64_t>> signatures;  // first seed, count
   for (uint64_t seed = start; seed < start + count; ++seed) {
     const double elapsed =
@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
     if (seconds > 0 && elapsed >= seconds) break;
     walrus::sim::Result result = walrus::sim::RunHistory(seed, verbose && single);
     ++ran;
+    steps += static_cast<uint64_t>(result.steps);
     if (result.ok) continue;
     ++failed;
     if (keep_going) {
@@ -115,9 +116,10 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(where.second), sig.c_str());
     }
   }
-  std::printf("walrus_sim: %llu histories (seeds %llu..%llu), %llu failed, %.1f s\n",
+  std::printf("walrus_sim: %llu histories (seeds %llu..%llu), %llu steps, %llu failed, %.1f s\n",
               static_cast<unsigned long long>(ran), static_cast<unsigned long long>(start),
               static_cast<unsigned long long>(start + ran - 1),
-              static_cast<unsigned long long>(failed), elapsed);
+              static_cast<unsigned long long>(steps), static_cast<unsigned long long>(failed),
+              elapsed);
   return failed == 0 ? 0 : 1;
 }
