@@ -266,6 +266,13 @@ void Generator::Bad(LogState* plan, std::vector<Request>* out) {
   Add(std::move(r), plan, out);
 }
 
+// Raft resends the entries it still has; once a snapshot replaced them, it
+// sends the snapshot instead.
+bool Generator::Superseded(const Request& r, const LogState& plan) {
+  return r.kind == Request::kAppend && r.app->entries_size() > 0 &&
+         r.app->entries(0).index() <= plan.base;
+}
+
 std::vector<Request> Generator::Next(const LogState& acked, const std::vector<Request>& recent) {
   LogState plan = acked;
   std::vector<Request> out;
@@ -300,18 +307,13 @@ std::vector<Request> Generator::Next(const LogState& acked, const std::vector<Re
       // A retry of a request whose answer was lost.
       Request r = recent[rng_->Below(recent.size())];
       if (r.kind == Request::kFence) continue;
-      // Raft resends the entries it still has; once a snapshot replaced
-      // them, it sends the snapshot instead.
-      if (r.kind == Request::kAppend && r.app->entries_size() > 0 &&
-          r.app->entries(0).index() <= plan.base) {
-        continue;
-      }
+      if (Superseded(r, plan)) continue;
       r.label = "retry of " + r.label;
       Add(std::move(r), &plan, &out);
     } else if (!out.empty()) {
       // The same request twice in one batch.
       Request r = out[rng_->Below(out.size())];
-      if (r.kind == Request::kFence) continue;
+      if (r.kind == Request::kFence || Superseded(r, plan)) continue;
       r.label = "duplicate of " + r.label;
       Add(std::move(r), &plan, &out);
     }

@@ -49,6 +49,8 @@ class Generator {
   Request Snapshot(const LogState& plan, uint64_t index, uint64_t term);
   void Add(Request r, LogState* plan, std::vector<Request>* out);
   uint64_t Term(const LogState& plan) const;
+  // An append of entries a snapshot marker has since replaced.
+  static bool Superseded(const Request& r, const LogState& plan);
   EntryRef NewEntry(uint64_t term);
 
   Rng* const rng_;

@@ -102,6 +102,7 @@ class History {
   std::vector<int> batch_of_;
   std::vector<bool> after_crash_;
   int run_ = 0;
+  std::vector<bool> stopped_before_run_;  // [run]: fail-stopped before it
 
   int enospc_steps_ = 0;
   bool io_error_armed_ = false;

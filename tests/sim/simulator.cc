@@ -81,8 +81,12 @@ void History::RequestStep() {
   batch_of_.assign(reqs.size(), -1);
   after_crash_.assign(reqs.size(), false);
   for (size_t i = 0; i < reqs.size(); ++i) Submit(reqs[i], i);
+  // Whether the store was fail-stopped before each batch, and after the last.
+  stopped_before_run_.assign(1, fail_stopped_);
   for (run_ = 0;; ++run_) {
-    if (!store_->RunOnce()) break;
+    const bool ran = store_->RunOnce();
+    stopped_before_run_.push_back(store_->Status().fail_stop());
+    if (!ran) break;
   }
   ProcessAnswers(reqs);
   recent_ = reqs;
@@ -94,7 +98,7 @@ void History::ProcessAnswers(const std::vector<Request>& reqs) {
   // batch is validated against it.
   LogState timeline = acked_;
   int batch = -1;
-  bool became_fail_stopped = false;
+  bool stopped_after = fail_stopped_;
   for (size_t i = 0; i < reqs.size() && !failed(); ++i) {
     const Request& r = reqs[i];
     if (!answers_[i].has_value()) return Fail(absl::StrCat(r.ToString(), " was never answered"));
@@ -102,7 +106,8 @@ void History::ProcessAnswers(const std::vector<Request>& reqs) {
       // The store validates each batch against what the batch before left.
       batch = batch_of_[i];
       tentative = timeline;
-      if (became_fail_stopped) fail_stopped_ = true;
+      fail_stopped_ = stopped_before_run_[static_cast<size_t>(batch)];
+      stopped_after = stopped_before_run_[static_cast<size_t>(batch) + 1];
     }
     const absl::StatusOr<uint64_t>& a = *answers_[i];
     Verdict v = Check(r, fail_stopped_, &tentative);
@@ -173,16 +178,21 @@ void History::ProcessAnswers(const std::vector<Request>& reqs) {
       in_flight_.insert(in_flight_.end(), v.records.begin(), v.records.end());
       continue;
     }
-    if (code == absl::StatusCode::kResourceExhausted && enospc_steps_ > 0) continue;
-    if (code == absl::StatusCode::kUnavailable && (io_error_armed_ || fail_stopped_)) {
+    // A failure that left the store fail-stopped may have come after the
+    // batch reached the disk (a cut failing after the batch's fdatasync):
+    // the request may or may not be durable. One that did not is rolled
+    // back: nothing of it may survive.
+    const bool io_fault = io_error_armed_ || enospc_steps_ > 0;
+    if (io_fault && stopped_after &&
+        (code == absl::StatusCode::kResourceExhausted || code == absl::StatusCode::kUnavailable)) {
       in_flight_.insert(in_flight_.end(), v.records.begin(), v.records.end());
-      became_fail_stopped = true;
       continue;
     }
+    if (code == absl::StatusCode::kResourceExhausted && enospc_steps_ > 0) continue;
     return Fail(absl::StrCat("refused a request the model accepts: ", r.ToString(), ": ",
                              Text(a.status())));
   }
-  if (became_fail_stopped) fail_stopped_ = true;
+  fail_stopped_ = stopped_before_run_.back();
 }
 
 void History::CloseStore() {
