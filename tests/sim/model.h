@@ -18,14 +18,13 @@
 //   another term, or beyond the last entry (a follower installing the leader's
 //   snapshot): it replaces the whole log, and appends continue after it. Refused,
 //   with nothing written: a gap, an entry index of 0, indexes that are not
-//   contiguous, terms that decrease, an entry whose CRC does not match
-//   (INVALID_ARGUMENT); a new entry at or below the saved commit, or at or
-//   below the base (FAILED_PRECONDITION); a hard state that raises the term
-//   but lowers the commit (INVALID_ARGUMENT); a second vote in a term, a
-//   marker at the newest marker's index with another term, a stale epoch
-//   (FAILED_PRECONDITION). A retried request is harmless: entries already held
-//   with the same term are skipped, a hard state older than the saved one is
-//   not written, a marker already saved or older than the newest is a no-op.
+//   contiguous, terms that decrease, a first new entry whose term is below
+//   the entry before it, an entry whose CRC does not match (INVALID_ARGUMENT); a new entry at or
+//   below the saved commit, or at or below the base (FAILED_PRECONDITION); a hard state that raises
+//   the term but lowers the commit (INVALID_ARGUMENT); a second vote in a term, a marker at the
+//   newest marker's index with another term, a stale epoch (FAILED_PRECONDITION). A retried request
+//   is harmless: entries already held with the same term are skipped, a hard state older than the
+//   saved one is not written, a marker already saved or older than the newest is a no-op.
 //
 // Records
 //   Check also returns what a valid request writes, record by record, in the
