@@ -170,7 +170,7 @@ size_t WalStore::RunOnce() {
     batch = TakeBatch();
   }
   if (!batch.empty()) CommitBatch(&batch);
-  purger_->RunPending();
+  if (purger_ != nullptr) purger_->RunPending();
   return batch.size();
 }
 

@@ -65,8 +65,9 @@ void History::Submit(const Request& r, size_t i) {
       });
       break;
     case Request::kRelease:
-      store_->ReleaseTo(r.index, r.epoch, [done](absl::StatusOr<uint32_t> a) {
-        done(a.ok() ? absl::StatusOr<uint64_t>(*a) : absl::StatusOr<uint64_t>(a.status()));
+      store_->ReleaseTo(r.index, r.epoch, [done](absl::StatusOr<ReleaseResult> a) {
+        done(a.ok() ? absl::StatusOr<uint64_t>(a->released_segments)
+                    : absl::StatusOr<uint64_t>(a.status()));
       });
       break;
     case Request::kFence:
