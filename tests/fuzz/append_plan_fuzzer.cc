@@ -60,12 +60,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (size_t i = 0; i < plan->skip; ++i) {
-    const raftpb::Entry& e = entries[static_cast<int>(i)];
+    const walrus::raftpb::Entry& e = entries[static_cast<int>(i)];
     FUZZ_CHECK(tip.terms.TermAt(e.index()) == e.term(), "skipped an entry the log lacks");
   }
   const bool writes = plan->skip < static_cast<size_t>(entries.size());
   if (writes) {
-    const raftpb::Entry& e = entries[static_cast<int>(plan->skip)];
+    const walrus::raftpb::Entry& e = entries[static_cast<int>(plan->skip)];
     FUZZ_CHECK(e.index() <= std::max(last, tip.snapshot_index) + 1, "gap accepted");
     FUZZ_CHECK(e.index() > tip.state.commit(), "overwrite of a committed entry accepted");
   }
