@@ -16,6 +16,10 @@ BUILD_PACKAGES=(
 # openssl for the certificates of the TLS tests.
 TEST_PACKAGES=(
   golang-go golang-etcd-server-dev etcd-server etcd-client
+  # The Go client (client/go) and the Raft clusters (tests/raft), built
+  # offline in GOPATH mode: gRPC, protoc-gen-go 1.3.5 (its grpc plugin),
+  # etcd raft (above) and hashicorp raft.
+  golang-google-grpc-dev golang-goprotobuf-dev golang-github-hashicorp-raft-dev
   libfiu-dev fiu-utils
   prometheus
   clang libclang-rt-14-dev
