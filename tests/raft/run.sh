@@ -22,7 +22,7 @@ build=$(cd "$3" && pwd)
 gopath=$build/go
 export GO111MODULE=off GOFLAGS= GOPATH=$gopath:/usr/share/gocode GOCACHE=$gopath/cache
 packages=(walrus/client/go/walrus walrus/client/go/etcdraft walrus/client/go/hashiraft)
-programs=(etcdcluster)
+programs=(etcdcluster hashicluster)
 
 command -v go >/dev/null || { echo "run.sh: go missing (scripts/install-deps.sh --test)" >&2; exit 1; }
 
@@ -35,7 +35,7 @@ case "$mode" in
       echo "$unformatted" >&2
       exit 1
     fi
-    all=("${packages[@]}" walrus/tests/raft/internal/daemon)
+    all=("${packages[@]}" walrus/tests/raft/internal/daemon walrus/tests/raft/internal/check)
     for p in "${programs[@]}"; do all+=("walrus/tests/raft/$p"); done
     go vet "${all[@]}"
     mkdir -p "$gopath/bin"

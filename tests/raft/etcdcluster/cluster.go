@@ -6,12 +6,12 @@ import (
 	"io/ioutil"
 	"log"
 	"os"
-	"sort"
-	"strings"
 	"sync"
 
 	"go.etcd.io/etcd/raft"
 	"go.etcd.io/etcd/raft/raftpb"
+
+	"walrus/tests/raft/internal/check"
 )
 
 var quietLogger = &raft.DefaultLogger{Logger: log.New(ioutil.Discard, "", 0)}
@@ -29,7 +29,7 @@ type cluster struct {
 	appliedIDs  map[uint64]bool
 	waiters     map[uint64]chan struct{}
 	violations  []string
-	stats       counters
+	stats       check.Counters
 }
 
 func newCluster() *cluster {
@@ -39,7 +39,6 @@ func newCluster() *cluster {
 		hardStates:  map[uint64]raftpb.HardState{},
 		appliedIDs:  map[uint64]bool{},
 		waiters:     map[uint64]chan struct{}{},
-		stats:       counters{m: map[string]int{}},
 	}
 }
 
@@ -123,7 +122,7 @@ func (c *cluster) checkRestart(id uint64, hs raftpb.HardState, snap raftpb.Snaps
 	prev, had := c.hardStates[id]
 	c.hardStates[id] = hs
 	c.mu.Unlock()
-	c.stats.add("node starts", 1)
+	c.stats.Add("node starts", 1)
 	if had {
 		if hs.Term < prev.Term {
 			c.violation("node %d restarted with term %d < %d it had saved", id, hs.Term, prev.Term)
@@ -201,33 +200,6 @@ func (c *cluster) replay(upTo uint64) (map[string]string, error) {
 		}
 	}
 	return kv, nil
-}
-
-// counters are the run's figures, printed at the end.
-type counters struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (s *counters) add(name string, n int) {
-	s.mu.Lock()
-	s.m[name] += n
-	s.mu.Unlock()
-}
-
-func (s *counters) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for k := range s.m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, k := range names {
-		fmt.Fprintf(&b, "  %-28s %d\n", k, s.m[k])
-	}
-	return b.String()
 }
 
 func fatalf(format string, args ...interface{}) {

@@ -208,7 +208,7 @@ func (n *node) step(ctx context.Context, rn raft.Node, m raftpb.Message) {
 	ctx, cancel := context.WithTimeout(ctx, 5*tickInterval)
 	defer cancel()
 	if rn.Step(ctx, m) != nil {
-		n.c.stats.add("forwarded proposals dropped", 1)
+		n.c.stats.Add("forwarded proposals dropped", 1)
 	}
 }
 
@@ -227,7 +227,7 @@ func (n *node) handleReady(ctx context.Context, rn raft.Node, rd raft.Ready) err
 		}
 		n.kv, n.applied = kv, rd.Snapshot.Metadata.Index
 		n.confState, n.snapIndex = rd.Snapshot.Metadata.ConfState, rd.Snapshot.Metadata.Index
-		n.c.stats.add("snapshots received", 1)
+		n.c.stats.Add("snapshots received", 1)
 	}
 	for _, e := range rd.CommittedEntries {
 		if e.Index <= n.applied {
@@ -283,14 +283,14 @@ func (n *node) snapshot(ctx context.Context) error {
 	}
 	prev := n.snapIndex
 	n.snapIndex = n.applied
-	n.c.stats.add("snapshots taken", 1)
+	n.c.stats.Add("snapshots taken", 1)
 	if prev == 0 || n.applied <= keepEntries {
 		return nil
 	}
 	if err := n.storage.Compact(ctx, n.applied-keepEntries, prev); err != nil {
 		return fmt.Errorf("compact: %w", err)
 	}
-	n.c.stats.add("compactions", 1)
+	n.c.stats.Add("compactions", 1)
 	return nil
 }
 
