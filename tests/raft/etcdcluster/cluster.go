@@ -62,6 +62,20 @@ func (c *cluster) violation(format string, args ...interface{}) {
 	c.mu.Unlock()
 }
 
+// violationOnce records a violation unless the same one was recorded.
+func (c *cluster) violationOnce(format string, args ...interface{}) {
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	for _, v := range c.violations {
+		if v == msg {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
+	c.violation("%s", msg)
+}
+
 // send delivers messages between nodes; one for a node that is down, or whose
 // inbox is full, is dropped, as a network would, and reported to raft.
 func (c *cluster) send(from raft.Node, msgs []raftpb.Message) {

@@ -57,7 +57,7 @@ func main() {
 		fatalf("usage: etcdcluster --walrusd PATH --dir SCRATCH [--seconds N] [--seed S]")
 	}
 	log.SetFlags(0) // etcd's logging package already stamps the time
-	log.Printf("etcdcluster: %d s, seed %d, segments of %d bytes", seconds, *seed, *segment)
+	log.Printf("etcdcluster: %d s, seed %d, segments of %d bytes, WALRUS_RAFT_NO_PURGE=%q", seconds, *seed, *segment, os.Getenv("WALRUS_RAFT_NO_PURGE"))
 	os.RemoveAll(*dir)
 
 	c := newCluster()
@@ -65,8 +65,7 @@ func main() {
 		nd := filepath.Join(*dir, fmt.Sprintf("node%d", i))
 		c.nodes = append(c.nodes, &node{
 			id: i, c: c,
-			d: &daemon.Walrusd{Binary: *binary, Dir: filepath.Join(nd, "walrus"), Args: []string{
-				"--segment-size-bytes", strconv.Itoa(*segment), "--retain-released-segments", "0"}},
+			d:     &daemon.Walrusd{Binary: *binary, Dir: filepath.Join(nd, "walrus"), Args: daemon.ClusterArgs(*segment)},
 			snaps: &snapFiles{dir: filepath.Join(nd, "snap"), keep: 2},
 		})
 	}
@@ -190,8 +189,10 @@ func startNode(c *cluster, n *node) {
 func reviveCrashed(c *cluster) {
 	for _, n := range c.nodes {
 		if n.d.Reap() {
+			// walrusd stops by itself only when it refuses to run on its
+			// directory: a finding, whatever the cluster does next.
 			c.stats.Add("walrusd exited by itself", 1)
-			c.note("node %d: walrusd exited; log tail:\n%s", n.id, n.d.LogTail(600))
+			c.violationOnce("node %d: walrusd exited by itself: %s", n.id, n.d.ExitReason())
 		}
 		if !n.d.Running() {
 			startDaemon(c, n)

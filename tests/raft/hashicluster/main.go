@@ -73,7 +73,7 @@ func main() {
 		fatalf("usage: hashicluster --walrusd PATH --dir SCRATCH [--seconds N] [--seed S]")
 	}
 	log.SetFlags(log.Lmicroseconds)
-	log.Printf("hashicluster: %d s, seed %d, segments of %d bytes", seconds, *seed, *segment)
+	log.Printf("hashicluster: %d s, seed %d, segments of %d bytes, WALRUS_RAFT_NO_PURGE=%q", seconds, *seed, *segment, os.Getenv("WALRUS_RAFT_NO_PURGE"))
 	os.RemoveAll(*dir)
 
 	c := &cluster{history: map[uint64]raft.Log{}, appliedIDs: map[uint64]bool{},
@@ -86,8 +86,7 @@ func main() {
 		nd := filepath.Join(*dir, fmt.Sprintf("node%d", i))
 		c.nodes = append(c.nodes, &node{
 			id: strconv.Itoa(i), addr: raft.ServerAddress(fmt.Sprintf("127.0.0.1:%d", ports[i-1])), c: c, dir: nd,
-			d: &daemon.Walrusd{Binary: *binary, Dir: filepath.Join(nd, "walrus"), Args: []string{
-				"--segment-size-bytes", strconv.Itoa(*segment), "--retain-released-segments", "0"}},
+			d: &daemon.Walrusd{Binary: *binary, Dir: filepath.Join(nd, "walrus"), Args: daemon.ClusterArgs(*segment)},
 		})
 	}
 	defer func() {
@@ -128,6 +127,20 @@ func (c *cluster) violation(format string, args ...interface{}) {
 	c.mu.Lock()
 	c.violations = append(c.violations, msg)
 	c.mu.Unlock()
+}
+
+// violationOnce records a violation unless the same one was recorded.
+func (c *cluster) violationOnce(format string, args ...interface{}) {
+	msg := fmt.Sprintf(format, args...)
+	c.mu.Lock()
+	for _, v := range c.violations {
+		if v == msg {
+			c.mu.Unlock()
+			return
+		}
+	}
+	c.mu.Unlock()
+	c.violation("%s", msg)
 }
 
 func (c *cluster) voters() map[string]uint64 {
@@ -281,8 +294,10 @@ func (c *cluster) startNode(n *node) {
 func (c *cluster) revive() {
 	for _, n := range c.nodes {
 		if n.d.Reap() {
+			// walrusd stops by itself only when it refuses to run on its
+			// directory: a finding, whatever the cluster does next.
 			c.stats.Add("walrusd exited by itself", 1)
-			log.Printf("server %s: walrusd exited; log tail:\n%s", n.id, n.d.LogTail(600))
+			c.violationOnce("server %s: walrusd exited by itself: %s", n.id, n.d.ExitReason())
 		}
 		if !n.d.Running() {
 			c.startDaemon(n)
