@@ -2,6 +2,8 @@ package walrus_test
 
 import (
 	"context"
+	"io/ioutil"
+	"path/filepath"
 	"testing"
 
 	"github.com/golang/protobuf/proto"
@@ -181,5 +183,25 @@ func TestEntryCRC32C_IsCastagnoli(t *testing.T) {
 	// The check value of CRC-32C over "123456789".
 	if got := walrus.EntryCRC32C([]byte("123456789")); got != 0xe3069283 {
 		t.Fatalf("EntryCRC32C = %#x", got)
+	}
+}
+
+func TestTokenFile_MissingTokenIsUnauthenticatedAndTheFileTokenWorks(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := ioutil.WriteFile(tokens, []byte("  secret-token  \nignored second line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := testdaemon.Start(t, "--auth-token-file", tokens)
+	ctx := context.Background()
+	if _, err := dial(t, d).Status(ctx); walrus.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Status without a token = %v; want Unauthenticated", err)
+	}
+	c, err := walrus.Dial(d.Target, walrus.Options{TokenFile: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("Status with the file's token: %v", err)
 	}
 }
