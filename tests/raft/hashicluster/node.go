@@ -38,13 +38,41 @@ type node struct {
 
 // observedStore records every term and vote the node made durable, so the
 // next incarnation can be checked against them.
+//
+// Once its incarnation is halted, its writes never return: hashicorp raft
+// answers heartbeats on transport goroutines that can outlive Shutdown, and
+// a write from a process that is gone must reach nothing (this one would
+// fail against the next incarnation's epoch, and hashicorp raft panics when
+// it cannot save its term).
 type observedStore struct {
 	*hashiraft.Store
-	c  *cluster
-	id string
+	c    *cluster
+	id   string
+	dead chan struct{}
+}
+
+func (s *observedStore) deadProcess() {
+	select {
+	case <-s.dead:
+		select {} // the process is gone: this call never returns
+	default:
+	}
+}
+
+func (s *observedStore) StoreLogs(logs []*raft.Log) error {
+	s.deadProcess()
+	return s.Store.StoreLogs(logs)
+}
+
+func (s *observedStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
+
+func (s *observedStore) DeleteRange(min, max uint64) error {
+	s.deadProcess()
+	return s.Store.DeleteRange(min, max)
 }
 
 func (s *observedStore) SetUint64(key []byte, val uint64) error {
+	s.deadProcess()
 	err := s.Store.SetUint64(key, val)
 	if err == nil && string(key) == "CurrentTerm" {
 		s.c.persistedTerm(s.id, val)
@@ -53,6 +81,7 @@ func (s *observedStore) SetUint64(key []byte, val uint64) error {
 }
 
 func (s *observedStore) Set(key, val []byte) error {
+	s.deadProcess()
 	err := s.Store.Set(key, val)
 	if err == nil && string(key) == "LastVoteCand" {
 		term, _ := s.Store.GetUint64([]byte("CurrentTerm"))
@@ -89,7 +118,7 @@ func (n *node) start() error {
 		client.Close()
 		return err
 	}
-	store := &observedStore{Store: st, c: n.c, id: n.id}
+	store := &observedStore{Store: st, c: n.c, id: n.id, dead: make(chan struct{})}
 	n.c.checkRestart(n.id, store)
 	snaps, err := raft.NewFileSnapshotStore(filepath.Join(n.dir, "snap"), 2, ioutil.Discard)
 	if err != nil {
@@ -143,15 +172,18 @@ func (n *node) start() error {
 // halt shuts the incarnation down (a process restart).
 func (n *node) halt() {
 	n.mu.Lock()
-	r, trans, client := n.r, n.trans, n.client
+	r, trans, client, store := n.r, n.trans, n.client, n.store
 	n.r = nil
 	n.mu.Unlock()
 	if r == nil {
 		return
 	}
 	r.Shutdown().Error()
+	close(store.dead)
 	trans.Close()
-	client.Close()
+	// A straggling call that got past deadProcess before close finishes on
+	// the open connection; it is closed once any such call has timed out.
+	time.AfterFunc(2*time.Minute, func() { client.Close() })
 }
 
 type kvOp struct {
