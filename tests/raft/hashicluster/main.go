@@ -72,7 +72,7 @@ func main() {
 	if *binary == "" || *dir == "" {
 		fatalf("usage: hashicluster --walrusd PATH --dir SCRATCH [--seconds N] [--seed S]")
 	}
-	log.SetFlags(log.Lmicroseconds)
+	log.SetFlags(0) // etcd's logging package, linked for its wal reader, stamps the time
 	log.Printf("hashicluster: %d s, seed %d, segments of %d bytes, WALRUS_RAFT_NO_PURGE=%q", seconds, *seed, *segment, os.Getenv("WALRUS_RAFT_NO_PURGE"))
 	os.RemoveAll(*dir)
 
