@@ -178,7 +178,20 @@ func (n *node) halt() {
 	if r == nil {
 		return
 	}
-	r.Shutdown().Error()
+	// hashicorp raft 1.1.2's Shutdown can wait forever: a follower
+	// installing a snapshot waits for its restore after the FSM goroutine
+	// has stopped. Such an instance is abandoned; its store is dead below,
+	// so it writes nothing more.
+	shutdown := make(chan struct{})
+	go func() {
+		r.Shutdown().Error()
+		close(shutdown)
+	}()
+	select {
+	case <-shutdown:
+	case <-time.After(30 * time.Second):
+		n.c.stats.Add("hashicorp Shutdown hung (abandoned)", 1)
+	}
 	close(store.dead)
 	trans.Close()
 	// A straggling call that got past deadProcess before close finishes on
