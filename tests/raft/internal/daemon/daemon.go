@@ -155,8 +155,12 @@ func (w *Walrusd) ExitReason() string {
 	tail := w.LogTail(8192)
 	lines := strings.Split(tail, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], "critical") || strings.Contains(lines[i], "cannot start") {
-			return strings.TrimSpace(lines[i])
+		// From the level on, without the timestamp, so one reason
+		// repeated by restarts reads as one.
+		for _, mark := range []string{"critical", "cannot start"} {
+			if j := strings.Index(lines[i], mark); j >= 0 {
+				return strings.TrimSpace(lines[i][j:])
+			}
 		}
 	}
 	return ""
