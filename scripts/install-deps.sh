@@ -20,6 +20,10 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   golang-go golang-etcd-server-dev etcd-server etcd-client
+  # The Go client (client/go) and the Raft clusters (tests/raft), built
+  # offline in GOPATH mode: gRPC, protoc-gen-go 1.3.5 (its grpc plugin),
+  # etcd raft (above) and hashicorp raft.
+  golang-google-grpc-dev golang-goprotobuf-dev golang-github-hashicorp-raft-dev
   libfiu-dev fiu-utils
   prometheus
   clang libclang-rt-14-dev

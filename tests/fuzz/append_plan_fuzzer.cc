@@ -25,11 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 8) return 0;
   const uint64_t first = 1 + data[0] % 4 * 50;  // the log may start after a purge
   const uint64_t held = data[1] % 64;
-  std::vector<raftpb::Entry> entries_held;
+  std::vector<walrus::raftpb::Entry> entries_held;
   uint64_t term = 1 + data[2] % 3;
   for (uint64_t i = 0; i < held; ++i) {
     if ((data[3] >> (i % 8)) & 1) ++term;
-    raftpb::Entry& e = entries_held.emplace_back();
+    walrus::raftpb::Entry& e = entries_held.emplace_back();
     e.set_index(first + i);
     e.set_term(term);
   }
@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t snapshot_index = data[4] % 2 == 0 ? first - 1 : first - 1 + data[4] % (held + 1);
   const uint64_t snapshot_term =
       snapshot_index >= first ? entries_held[snapshot_index - first].term() : 1;
-  raftpb::HardState state;
+  walrus::raftpb::HardState state;
   if (last > 0) state.set_commit(std::min<uint64_t>(data[5] % (last + 1), last));
   state.set_term(term);
   state.set_vote(data[6] % 3);
@@ -75,12 +75,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   for (size_t i = 0; i < plan->skip; ++i) {
-    const raftpb::Entry& e = entries[static_cast<int>(i)];
+    const walrus::raftpb::Entry& e = entries[static_cast<int>(i)];
     FUZZ_CHECK(before.terms.TermAt(e.index()) == e.term(), "skipped an entry the log lacks");
   }
   const bool writes = plan->skip < static_cast<size_t>(entries.size());
   if (writes) {
-    const raftpb::Entry& e = entries[static_cast<int>(plan->skip)];
+    const walrus::raftpb::Entry& e = entries[static_cast<int>(plan->skip)];
     FUZZ_CHECK(e.index() <= before.last_index() + 1, "gap accepted");
     FUZZ_CHECK(e.index() > snapshot_index, "an entry at or below the snapshot accepted");
     FUZZ_CHECK(e.index() > state.commit() || e.index() > last,

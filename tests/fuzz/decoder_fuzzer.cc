@@ -64,7 +64,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // The hand-written record parser agrees with protobuf's when both accept.
   walrus::RecordView view;
-  walpb::Record record;
+  walrus::walpb::Record record;
   if (walrus::ParseRecord(bytes, &view) && record.ParseFromString(bytes)) {
     FUZZ_CHECK(record.type() == view.type && record.crc() == view.crc &&
                    record.has_data() == view.has_data && record.data() == view.data,

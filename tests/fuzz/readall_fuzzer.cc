@@ -28,9 +28,9 @@ namespace {
 
 constexpr char kDir[] = "/wal";
 
-using Verified = std::multimap<uint64_t, raftpb::Entry>;
+using Verified = std::multimap<uint64_t, walrus::raftpb::Entry>;
 
-void CheckServed(const std::vector<raftpb::Entry>& served, const Verified& verified,
+void CheckServed(const std::vector<walrus::raftpb::Entry>& served, const Verified& verified,
                  const char* who) {
   for (size_t i = 0; i < served.size(); ++i) {
     if (i > 0) {
@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!file.ok() || !(*file)->Append(files[i]).ok() || !(*file)->Sync().ok()) return 0;
   }
   Verified verified;
-  for (raftpb::Entry& e : walrus::fuzz::IndependentlyVerifiedEntries(files)) {
+  for (walrus::raftpb::Entry& e : walrus::fuzz::IndependentlyVerifiedEntries(files)) {
     uint64_t index = e.index();
     verified.emplace(index, std::move(e));
   }
@@ -81,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.fs = &fs;
   options.prepare_in_background = false;
   options.segment_size = 64 * 1024;
-  if (auto reader = walrus::Wal::OpenForRead(kDir, walpb::Snapshot(), options); reader.ok()) {
+  if (auto reader = walrus::Wal::OpenForRead(kDir, walrus::walpb::Snapshot(), options);
+      reader.ok()) {
     absl::StatusOr<walrus::ReadAllResult> read = (*reader)->ReadAll();
     if (read.ok()) {
       CheckServed(read->entries, verified, "ReadAll");
@@ -130,12 +131,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (read.ok()) {
       CheckServed(read->entries, verified, "recovery");
       // A recovered log takes an append.
-      raftpb::Entry next;
+      walrus::raftpb::Entry next;
       next.set_index((*wal)->last_index() + 1);
       next.set_term(read->state.term() + 1);
       next.set_data("next");
       bool must_sync = false;
-      if ((*wal)->Append(raftpb::HardState(), {next}, &must_sync).ok()) (void)(*wal)->Sync();
+      if ((*wal)->Append(walrus::raftpb::HardState(), {next}, &must_sync).ok())
+        (void)(*wal)->Sync();
     }
   }
   return 0;

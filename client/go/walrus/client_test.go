@@ -1,0 +1,207 @@
+package walrus_test
+
+import (
+	"context"
+	"io/ioutil"
+	"path/filepath"
+	"testing"
+
+	"github.com/golang/protobuf/proto"
+	"google.golang.org/grpc/codes"
+
+	"walrus/client/go/internal/testdaemon"
+	"walrus/client/go/walrus"
+	pb "walrus/proto/walruspb"
+)
+
+func entries(first, last, term uint64) []*pb.Entry {
+	var out []*pb.Entry
+	for i := first; i <= last; i++ {
+		out = append(out, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(term),
+			Type: pb.EntryType_EntryNormal.Enum(), Data: []byte{byte(i), 'x'}})
+	}
+	return out
+}
+
+func dial(t *testing.T, d *testdaemon.Daemon) *walrus.Client {
+	t.Helper()
+	c, err := walrus.Dial(d.Target, walrus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestFenceCreateAppendReadAll_RoundTripsEntriesAndHardState(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	epoch, err := c.Fence(ctx)
+	if err != nil || epoch != 1 {
+		t.Fatalf("Fence = %d, %v; want 1", epoch, err)
+	}
+	if created, err := c.Create(ctx, []byte("meta")); err != nil || !created {
+		t.Fatalf("Create = %v, %v", created, err)
+	}
+	hs := &pb.HardState{Term: proto.Uint64(2), Vote: proto.Uint64(1), Commit: proto.Uint64(3)}
+	if last, err := c.Append(ctx, hs, entries(1, 5, 2)); err != nil || last != 5 {
+		t.Fatalf("Append = %d, %v", last, err)
+	}
+	r, err := c.ReadAll(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r.Metadata) != "meta" || !proto.Equal(r.HardState, hs) || len(r.Entries) != 5 {
+		t.Fatalf("ReadAll = %q %v %d entries", r.Metadata, r.HardState, len(r.Entries))
+	}
+	if !proto.Equal(r.Entries[4], entries(5, 5, 2)[0]) {
+		t.Fatalf("entry 5 = %v", r.Entries[4])
+	}
+}
+
+func TestAppend_StaleEpochAfterAnotherWriterFencedIsRefused(t *testing.T) {
+	d := testdaemon.Start(t)
+	old, next := dial(t, d), dial(t, d)
+	ctx := context.Background()
+	if _, err := old.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.Fence(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := old.Append(ctx, nil, entries(1, 1, 1))
+	if walrus.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("Append with the old epoch = %v; want FailedPrecondition", err)
+	}
+	if _, err := next.Append(ctx, nil, entries(1, 1, 1)); err != nil {
+		t.Fatalf("Append with the new epoch: %v", err)
+	}
+}
+
+func TestAppend_EntryCrcMismatchIsInvalidArgumentAndWritesNothing(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := &pb.AppendRequest{Entries: entries(1, 2, 1)}
+	walrus.FillEntryCRC32C(req)
+	req.Entries[1].Data = []byte("corrupted on the way")
+	if _, err := c.AppendRequest(ctx, req); walrus.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Append = %v; want InvalidArgument", err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.LastIndex != 0 {
+		t.Fatalf("Status last index = %d, %v; want 0", st.GetLastIndex(), err)
+	}
+}
+
+func TestAppendStream_AcknowledgesInOrder(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.OpenAppendStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := uint64(1); i <= 10; i++ {
+		if _, err := s.Send(&pb.AppendRequest{Entries: entries(i, i, 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := uint64(1); i <= 10; i++ {
+		r, err := s.Recv()
+		if err != nil || r.Sequence != i || r.LastIndex != i {
+			t.Fatalf("ack %d = %v, %v", i, r, err)
+		}
+	}
+}
+
+func TestReadAll_FromSnapshotMarkerAfterRelease(t *testing.T) {
+	d := testdaemon.Start(t, "--segment-size-bytes", "4096", "--retain-released-segments", "0")
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 200; i += 10 {
+		if _, err := c.Append(ctx, nil, entries(i, i+9, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SaveSnapshot(ctx, 150, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.ReleaseTo(ctx, 150); err != nil || n == 0 {
+		t.Fatalf("ReleaseTo = %d, %v; want segments released", n, err)
+	}
+	r, err := c.ReadAll(ctx, 150, 1)
+	if err != nil {
+		t.Fatalf("ReadAll(150): %v", err)
+	}
+	if len(r.Entries) != 50 || r.Entries[0].GetIndex() != 151 {
+		t.Fatalf("ReadAll(150) = %d entries from %d", len(r.Entries), r.Entries[0].GetIndex())
+	}
+	if _, err := c.ReadAll(ctx, 150, 2); walrus.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("ReadAll with the wrong term = %v; want FailedPrecondition", err)
+	}
+}
+
+func TestAppend_RetriedAcrossWalrusdKill9(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Append(ctx, nil, entries(1, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart(t)
+	if last, err := c.Append(ctx, nil, entries(4, 6, 1)); err != nil || last != 6 {
+		t.Fatalf("Append after restart = %d, %v", last, err)
+	}
+}
+
+func TestDial_ClientCertificateWithoutCAIsInvalidArgument(t *testing.T) {
+	_, err := walrus.Dial("127.0.0.1:1", walrus.Options{TLSCertFile: "c.pem", TLSKeyFile: "k.pem"})
+	if walrus.Code(err) != codes.InvalidArgument {
+		t.Fatalf("Dial = %v; want InvalidArgument", err)
+	}
+}
+
+func TestEntryCRC32C_IsCastagnoli(t *testing.T) {
+	// The check value of CRC-32C over "123456789".
+	if got := walrus.EntryCRC32C([]byte("123456789")); got != 0xe3069283 {
+		t.Fatalf("EntryCRC32C = %#x", got)
+	}
+}
+
+func TestTokenFile_MissingTokenIsUnauthenticatedAndTheFileTokenWorks(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := ioutil.WriteFile(tokens, []byte("  secret-token  \nignored second line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := testdaemon.Start(t, "--auth-token-file", tokens)
+	ctx := context.Background()
+	if _, err := dial(t, d).Status(ctx); walrus.Code(err) != codes.Unauthenticated {
+		t.Fatalf("Status without a token = %v; want Unauthenticated", err)
+	}
+	c, err := walrus.Dial(d.Target, walrus.Options{TokenFile: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("Status with the file's token: %v", err)
+	}
+}
