@@ -167,7 +167,7 @@ class WalClient {
   // The writer epoch mutating calls carry.
   uint64_t epoch() const { return epoch_.load(); }
   void set_epoch(uint64_t epoch) { epoch_.store(epoch); }
-  // Issue 4: streams a point-in-time backup (proto/walrus.proto, Backup):
+  // Streams a point-in-time backup (proto/walrus.proto, Backup):
   // `on_chunk` gets every message in order, the header first; an error it
   // returns cancels the call and is returned. Not retried: a stream broken
   // half-way has to start over into a fresh destination (walrusctl does so

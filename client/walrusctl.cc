@@ -358,7 +358,7 @@ int main(int argc, char** argv) {
   if (command == "dump") return Dump(args);
   if (command == "verify") return Verify(args);
   if (command == "repair") return Repair(args);
-  // Issue 4: offline forms of backup and status (a directory argument).
+  // Offline forms of backup and status (a directory argument).
   if (command == "backup" && args.positional.size() == 2) return OfflineBackupCommand(args);
   if (command == "status" && args.positional.size() == 1) return DirStatus(args);
   if (IsRemoteCommand(command)) return RunRemote(command, global, args);

@@ -8,7 +8,7 @@
 // partial backup under the real name. walrusctl's online backup feeds it the
 // chunks of the Backup RPC; OfflineBackup feeds it from a directory.
 //
-// OfflineBackup is the seed's method for a directory that a live writer may
+// OfflineBackup is etcd's method for a directory that a live writer may
 // own: it opens every segment file (an open descriptor keeps reading a file
 // even if it is unlinked later) and takes the OFD lock of every file it can
 // (the released ones; the writer holds the rest), so walrusd's purge stops at

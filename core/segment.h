@@ -1,4 +1,4 @@
-// Finding segment files in a WAL directory (the seed's readWalNames,
+// Finding segment files in a WAL directory (etcd's readWALNames,
 // searchIndex and isValidSeq).
 #ifndef WALRUS_CORE_SEGMENT_H_
 #define WALRUS_CORE_SEGMENT_H_

@@ -109,7 +109,7 @@ const std::vector<FlagSpec>& Specs() {
        [](const Config& c) { return c.read_only ? "true" : "false"; },
        [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->read_only); }},
 
-      // Issue 6: security and limits (docs/security.md).
+      // Security and limits (docs/security.md).
       {"tls-cert-file", "FILE",
        "TLS on every TCP listener: the server certificate chain (PEM); re-read every "
        "--tls-refresh-interval, so a rotated certificate needs no restart",
@@ -196,7 +196,7 @@ const std::vector<FlagSpec>& Specs() {
          return ParseBytes(v, &c->memory_quota_bytes) && c->memory_quota_bytes >= (1u << 20);
        }},
 
-      // Issue 4: segment garbage collection.
+      // Segment garbage collection.
       {"retain-released-segments", "N",
        "released segments (ReleaseTo) kept before the purge deletes the oldest (etcd's "
        "--max-wals); 0 deletes them at once. A segment pinned by a backup, or locked by "

@@ -27,7 +27,7 @@ struct Config {
   std::string log_format = "text";
   bool read_only = false;
 
-  // Security (issue 6; docs/security.md). TLS on every TCP listener when
+  // Security (docs/security.md). TLS on every TCP listener when
   // tls_cert_file is set; files are re-read every tls_refresh_interval.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -46,7 +46,7 @@ struct Config {
   std::chrono::microseconds handshake_timeout{10'000'000};
   uint64_t memory_quota_bytes = 1ull << 30;
 
-  // Issue 4: segment garbage collection.
+  // Segment garbage collection.
   uint64_t retain_released_segments = 5;
   bool help = false;
   bool version = false;

@@ -144,7 +144,7 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
       .Register(r)
       .Add({{"version", WALRUS_VERSION}})
       .Set(1);
-  // Issue 4: garbage collection and backups.
+  // Garbage collection and backups.
   released_ = &prometheus::BuildCounter()
                    .Name("walrus_wal_released_segments_total")
                    .Help("Segments released by ReleaseTo (eligible for purge)")

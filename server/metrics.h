@@ -43,7 +43,7 @@ class ServerMetrics : public WalMetrics {
   void SetFailStop(bool failed) { fail_stop_->Set(failed ? 1 : 0); }
   void SetServing(bool serving) { serving_->Set(serving ? 1 : 0); }
 
-  // Issue 4: garbage collection and backups.
+  // Garbage collection and backups.
   void AddReleasedSegments(uint64_t count) { released_->Increment(double(count)); }
   // One purge run: segments and bytes deleted, and whether a pin or another
   // process's lock stopped it (`newly_blocked`: it was not blocked there before).
@@ -54,7 +54,7 @@ class ServerMetrics : public WalMetrics {
 
   prometheus::Registry& registry() { return *registry_; }
 
-  // Disk usage (issue 7): walrus_data_dir_free_bytes and
+  // Disk usage: walrus_data_dir_free_bytes and
   // walrus_data_dir_capacity_bytes, from statvfs(`dir`) at each scrape, so
   // the disk-filling alert sees the file system the WAL lives on. REQUIRES:
   // called before Serve().
@@ -78,7 +78,7 @@ class ServerMetrics : public WalMetrics {
   prometheus::Family<prometheus::Counter>* rpc_requests_;
   prometheus::Family<prometheus::Histogram>* rpc_seconds_;
   std::shared_ptr<prometheus::Collectable> data_dir_usage_;
-  // Issue 4.
+  // Backups.
   prometheus::Counter* released_;
   prometheus::Counter* purged_;
   prometheus::Counter* purged_bytes_;

@@ -1,4 +1,4 @@
-// Issue 4's client pieces without a daemon: the progress line, the offline
+// The operator commands' client pieces without a daemon: the progress line, the offline
 // status of a directory and how status prints pins and purge blockers.
 #include <cstdio>
 #include <filesystem>

@@ -16,8 +16,8 @@ image's command really starts: the built walrusd runs with the CMD's flags
 Unix socket with the given mode, answers on the health port and /metrics,
 and exits 0 on SIGTERM.
 
-Exit 0 pass, 1 fail, 77 skip: the flags other branches add (COORDINATION.md,
-issue 6) are not in this walrusd yet but everything else passed.
+Exit 0 pass, 1 fail, 77 skip: flags listed in PENDING_FLAGS (flags.py) are
+not in this walrusd yet but everything else passed.
 """
 import json
 import os

@@ -5,7 +5,7 @@ usage: observability_files_test.py REPO_DIR
 
 Dashboard: a stable uid; datasource, job and instance template variables;
 every panel on the templated datasource, with a unit, a description and
-queries filtered by $job and $instance; the panels issue 7 asks for.
+queries filtered by $job and $instance; the panels operators need (latency, throughput, fsync, segments, backups).
 Rules: every alert has severity, summary, description, runbook and a
 runbook_url whose anchor is a heading of docs/operations.md.
 (Whether the queries run and return data: prometheus_e2e_test.py.)

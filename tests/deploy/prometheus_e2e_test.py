@@ -13,8 +13,7 @@ error, every rule must load healthy and none fire, every dashboard query must
 return data, and every metric an alert uses must be exported by walrusd.
 
 Exit 0 pass, 1 fail, 77 skip: everything passed except queries that only use
-metrics another branch adds (PENDING_METRICS, issue 4 in COORDINATION.md) and
-this walrusd does not export yet. Knob: WALRUS_E2E_LOAD_SECONDS (default 4).
+metrics listed in PENDING_METRICS (exported by no walrusd yet). Knob: WALRUS_E2E_LOAD_SECONDS (default 4).
 """
 import json
 import os
@@ -32,8 +31,8 @@ import urllib.request
 
 import yaml
 
-# Metrics COORDINATION.md assigns to issue 4 (backup, purge). Delete an entry
-# once walrusd exports it.
+# Metrics the files use before walrusd exports them. Delete an entry once
+# walrusd exports it.
 PENDING_METRICS = set()  # every metric the files use is exported now
 RATE_INTERVAL = "30s"  # what Grafana's $__rate_interval is with a 1 s scrape, and more
 DEADLINE = time.monotonic() + 240  # the whole test; CTest's TIMEOUT is above it
@@ -235,8 +234,8 @@ def main():
         print(f"{len(queries)} dashboard queries and {len(rules_loaded)} rules evaluated "
               f"against {target} scraped by prometheus on :{prom_port}")
         if pending:
-            print("SKIP: all else passed; these queries use metrics of another branch "
-                  "(issue 4, COORDINATION.md) that this walrusd does not export yet:\n  "
+            print("SKIP: all else passed; these queries use metrics "
+                  "that this walrusd does not export yet:\n  "
                   + "\n  ".join(pending))
             return 77
         return 0

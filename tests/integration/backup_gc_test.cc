@@ -1,4 +1,4 @@
-// Issue 4 against real walrusd processes: backups under load (online through
+// Backup and garbage collection against real walrusd processes: backups under load (online through
 // the daemon and offline on its directory) while the log grows, is released
 // and purged; purge never deletes a pinned or locked segment and resumes when
 // the pin goes; a backup restored into a new data directory serves the log.
