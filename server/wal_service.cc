@@ -217,8 +217,9 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       read_more = ResumeLocked();
       MaybeFinishLocked();
     }
-    budget->Release(released);
     if (read_more) StartRead(&incoming_);
+    // Last, through the copied pointer: the stream may be gone by now.
+    budget->Release(released);
   }
 
   // Decides whether to read the next request now; if so marks reading_ and

@@ -28,6 +28,9 @@ namespace walrus::testing {
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
+// What one 4 MiB append holds: the encoded request (the entry, its framing and
+// the hard state) and its acknowledgement.
+constexpr uint64_t kOneAppendBytes = 4 * kMiB + 64 * 1024;
 
 // A channel with a connection of its own: gRPC shares one connection between
 // channels to the same target, and a stalled stream's flow-control window
@@ -177,7 +180,7 @@ TEST(ResourceBounds, AppendStream_LargeAppendsAcksNeverRead_RssWithinStreamBudge
       RunNeverReadingStream({absl::StrCat("WALRUS_STREAM_BUDGET_BYTES=", budget)}, appends, &run));
   EXPECT_EQ(run.acks, appends);
   EXPECT_GE(run.most_held, 0) << "walrus_append_held_bytes missing";
-  EXPECT_LE(run.most_held, double(budget + 4 * kMiB))
+  EXPECT_LE(run.most_held, double(budget + kOneAppendBytes))
       << "the stream took more than its budget and one append";
   // Beyond the budget: the committer's encoded batch (--max-batch-bytes,
   // 16 MiB by default), gRPC's buffers, and the pages jemalloc keeps for 10 s
@@ -195,7 +198,7 @@ TEST(ResourceBounds, AppendStream_DaemonBudgetBelowStreamBudget_StreamWaitsForDa
                             64, &run));
   EXPECT_EQ(run.acks, 64u);
   EXPECT_GE(run.most_held, 0) << "walrus_append_held_bytes missing";
-  EXPECT_LE(run.most_held, double(budget + 4 * kMiB))
+  EXPECT_LE(run.most_held, double(budget + kOneAppendBytes))
       << "the streams took more than the daemon's budget and one append";
 }
 
