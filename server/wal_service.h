@@ -30,7 +30,7 @@ struct ServiceOptions {
   size_t max_metadata_bytes = 1 << 20;
   // Appends a stream may have queued before the server stops reading from it.
   // Kept beside the byte budgets: it bounds the store's queue for streams of
-  // tiny appends, which the byte budgets alone would let grow to ~100k.
+  // tiny appends, which the byte budgets alone would let grow to ~200,000.
   size_t max_stream_inflight = 4096;
   // Bytes one AppendStream may hold (requests not yet durable, plus
   // acknowledgements not yet written) before it stops reading requests; and
