@@ -6,7 +6,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
@@ -18,21 +17,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Backup: a worker thread pins and plans the backup, then reads each file
+// Backup: a read worker pins and plans the backup, then reads each file
 // chunk by chunk and hands one chunk at a time to gRPC, waiting for its write
 // to finish before reading the next (bounded memory, and a slow client slows
-// the reads, not the daemon). Everything it owns (the pin) is released before
-// Finish, after which it touches nothing of the reactor.
+// the reads, not the daemon). A write that does not finish within the stall
+// timeout cancels the call: a reader that stopped must not hold a worker and
+// the pin (and so the purge) forever. Everything it owns (the pin) is
+// released before Finish, after which it touches nothing of the reactor.
 class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  BackupReactor(const WalService* service, WalStore* store, ServerMetrics* metrics,
-                const v1::BackupRequest& request, std::string peer)
-      : service_(service), store_(store), metrics_(metrics) {
+  BackupReactor(WalService* service, WalStore* store, ServerMetrics* metrics,
+                const v1::BackupRequest& request, grpc::CallbackServerContext* context)
+      : service_(service),
+        store_(store),
+        metrics_(metrics),
+        context_(context),
+        stall_timeout_(service->options().backup_stall_timeout) {
     service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
                        : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
-    std::thread([this, peer = std::move(peer)] { Run(peer); }).detach();
+    service_->read_pool().Submit(
+        "Backup", [this, peer = context->peer()] { Run(peer); },
+        [this](absl::Status refused) {
+          final_status_ = ToGrpcStatus(refused);
+          Finish(final_status_);
+        });
   }
 
   void OnWriteDone(bool ok) override {
@@ -84,7 +94,7 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     chunk.set_durable_segment(plan.durable.seq);
     chunk.set_durable_offset(plan.durable.offset);
     chunk.set_last_entry_index(plan.last_entry_index);
-    if (!Send(chunk)) return ClientGone();
+    if (grpc::Status s = Send(chunk); !s.ok()) return s;
     FileSystem* fs = store_->options().fs;
     std::string buffer(chunk_bytes_, '\0');
     for (const v1::BackupFile& file : plan.files) {
@@ -106,7 +116,7 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         chunk.set_offset(offset);
         chunk.set_data(buffer.data(), *n);
         chunk.set_crc32c(crc32c::Value(chunk.data()));
-        if (!Send(chunk)) return ClientGone();
+        if (grpc::Status s = Send(chunk); !s.ok()) return s;
         if (metrics_ != nullptr) metrics_->AddBackupBytes(*n);
         offset += *n;
       }
@@ -114,27 +124,39 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     return grpc::Status::OK;
   }
 
-  static grpc::Status ClientGone() {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
-  }
-
-  // Writes one chunk and waits for gRPC to take it. False if the client is
-  // gone (or the chunk cannot be encoded, which a 4 MiB chunk always can).
-  bool Send(const v1::BackupChunk& chunk) {
-    if (!SerializeWireMessage(chunk, &encoded_).ok()) return false;
+  // Writes one chunk and waits for gRPC to take it. CANCELLED if the client
+  // is gone, or took nothing for the stall timeout (the call is cancelled);
+  // INTERNAL if the chunk cannot be encoded (a 4 MiB chunk always can).
+  grpc::Status Send(const v1::BackupChunk& chunk) {
+    if (grpc::Status s = SerializeWireMessage(chunk, &encoded_); !s.ok()) return s;
     {
       std::lock_guard<std::mutex> lock(mu_);
       writing_ = true;
     }
     StartWrite(&encoded_);  // outside mu_: OnWriteDone may run on any thread
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return !writing_; });
-    return write_ok_;
+    if (!cv_.wait_for(lock, stall_timeout_, [this] { return !writing_; })) {
+      if (metrics_ != nullptr) metrics_->BackupStalled();
+      // Cancelling fails the pending write, so OnWriteDone comes promptly;
+      // encoded_ must live until it does.
+      context_->TryCancel();
+      cv_.wait(lock, [this] { return !writing_; });
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          absl::StrCat("backup cancelled: the client took no data for ",
+                                       std::chrono::duration<double>(stall_timeout_).count(),
+                                       " s (--backup-stall-timeout); its pin is released"));
+    }
+    if (!write_ok_) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
+    }
+    return grpc::Status::OK;
   }
 
-  const WalService* service_;
+  WalService* service_;
   WalStore* store_;
   ServerMetrics* metrics_;
+  grpc::CallbackServerContext* const context_;
+  const std::chrono::milliseconds stall_timeout_;
   const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
   grpc::ByteBuffer encoded_;  // the chunk being written
@@ -147,11 +169,11 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* NewBackupStream(const WalService* service,
-                                                            WalStore* store, ServerMetrics* metrics,
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewBackupStream(WalService* service, WalStore* store,
+                                                            ServerMetrics* metrics,
                                                             const v1::BackupRequest& request,
-                                                            std::string peer) {
-  return new BackupReactor(service, store, metrics, request, std::move(peer));
+                                                            grpc::CallbackServerContext* context) {
+  return new BackupReactor(service, store, metrics, request, context);
 }
 
 }  // namespace walrus

@@ -13,14 +13,17 @@
 
 namespace walrus {
 
-// A reactor that pins and plans the backup (WalStore::BeginBackup) on a
-// worker thread and streams it, one chunk in flight at a time; the pin goes
-// when the stream ends, however it ends. Owns itself; `service`, `store` and
-// `metrics` (may be null) must outlive it. `peer` names the pin's holder.
-grpc::ServerWriteReactor<grpc::ByteBuffer>* NewBackupStream(const WalService* service,
-                                                            WalStore* store, ServerMetrics* metrics,
+// A reactor that pins and plans the backup (WalStore::BeginBackup) on one of
+// the service's read workers and streams it, one chunk in flight at a time;
+// the pin goes when the stream ends, however it ends. A chunk the client has
+// not taken within the service's backup stall timeout cancels the call (the
+// pin goes; logged, and counted in walrus_backups_stalled_total). Owns
+// itself; `service`, `store`, `metrics` (may be null) and `context` must
+// outlive it; the client's address names the pin's holder.
+grpc::ServerWriteReactor<grpc::ByteBuffer>* NewBackupStream(WalService* service, WalStore* store,
+                                                            ServerMetrics* metrics,
                                                             const v1::BackupRequest& request,
-                                                            std::string peer);
+                                                            grpc::CallbackServerContext* context);
 
 }  // namespace walrus
 

@@ -195,6 +195,42 @@ const std::vector<FlagSpec>& Specs() {
        [](Config* c, const std::string& v, bool) {
          return ParseBytes(v, &c->memory_quota_bytes) && c->memory_quota_bytes >= (1u << 20);
        }},
+      {"stream-budget-bytes", "BYTES",
+       "bytes one AppendStream may hold (appends not yet durable plus acknowledgements the "
+       "client has not taken) before walrusd stops reading from it until some are released; "
+       "a single larger append still goes through",
+       [](const Config& c) { return absl::StrCat(c.stream_budget_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->stream_budget_bytes) && c->stream_budget_bytes >= 1024;
+       }},
+      {"append-budget-bytes", "BYTES",
+       "the same across all AppendStreams together: over it, every stream waits",
+       [](const Config& c) { return absl::StrCat(c.append_budget_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->append_budget_bytes) && c->append_budget_bytes >= 1024;
+       }},
+      {"read-workers", "N",
+       "threads that run ReadAll, Backup and Status calls; more calls wait for one",
+       [](const Config& c) { return absl::StrCat(c.read_workers); },
+       [](Config* c, const std::string& v, bool) {
+         return absl::SimpleAtoi(v, &c->read_workers) && c->read_workers > 0 &&
+                c->read_workers <= 1024;
+       }},
+      {"read-queue-timeout", "DURATION",
+       "how long a ReadAll, Backup or Status call waits for a free read worker before it "
+       "fails RESOURCE_EXHAUSTED",
+       [](const Config& c) { return ShowDuration(c.read_queue_timeout); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->read_queue_timeout);
+       }},
+      {"backup-stall-timeout", "DURATION",
+       "cancel a Backup whose client has taken no data for this long, releasing its pin "
+       "(so the purge can go on)",
+       [](const Config& c) { return ShowDuration(c.backup_stall_timeout); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseDuration(v, &c->backup_stall_timeout) &&
+                c->backup_stall_timeout >= std::chrono::milliseconds(100);
+       }},
 
       // Segment garbage collection.
       {"retain-released-segments", "N",

@@ -45,6 +45,14 @@ struct Config {
   std::chrono::microseconds max_connection_age{3'600'000'000};   // 1 h
   std::chrono::microseconds handshake_timeout{10'000'000};
   uint64_t memory_quota_bytes = 1ull << 30;
+  // Bytes an AppendStream, and all of them together, may hold before they
+  // stop reading requests (backpressure; server/byte_budget.h).
+  uint64_t stream_budget_bytes = 64ull << 20;
+  uint64_t append_budget_bytes = 512ull << 20;
+  // The threads that run ReadAll, Backup and Status (server/read_pool.h).
+  uint32_t read_workers = 4;
+  std::chrono::microseconds read_queue_timeout{5'000'000};
+  std::chrono::microseconds backup_stall_timeout{60'000'000};
 
   // Segment garbage collection.
   uint64_t retain_released_segments = 5;

@@ -142,7 +142,15 @@ int Run(const Config& config) {
     }
   }
 
-  WalService service(store->get(), metrics.get());
+  ServiceOptions service_options;
+  service_options.stream_budget_bytes = config.stream_budget_bytes;
+  service_options.append_budget_bytes = config.append_budget_bytes;
+  service_options.read_workers = config.read_workers;
+  service_options.read_queue_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.read_queue_timeout);
+  service_options.backup_stall_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.backup_stall_timeout);
+  WalService service(store->get(), metrics.get(), service_options);
   grpc::EnableDefaultHealthCheckService(true);
   // Answers every method the health server does not register UNIMPLEMENTED.
   // A server needs one service of its own to be polled; the built-in health

@@ -193,6 +193,44 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                       .Register(r);
   backups_ok_ = &backups.Add({{"result", "ok"}});
   backups_error_ = &backups.Add({{"result", "error"}});
+  backups_stalled_ = &prometheus::BuildCounter()
+                          .Name("walrus_backups_stalled_total")
+                          .Help(
+                              "Backups cancelled (and their pin released) because the client "
+                              "took no data for --backup-stall-timeout")
+                          .Register(r)
+                          .Add({});
+  append_held_bytes_ = &prometheus::BuildGauge()
+                            .Name("walrus_append_held_bytes")
+                            .Help(
+                                "Bytes held by AppendStreams: requests not yet durable plus "
+                                "acknowledgements not yet sent")
+                            .Register(r)
+                            .Add({});
+  streams_waiting_ = &prometheus::BuildGauge()
+                          .Name("walrus_append_streams_waiting_for_budget")
+                          .Help(
+                              "AppendStreams not reading requests because they or the daemon "
+                              "hold their byte budget")
+                          .Register(r)
+                          .Add({});
+  read_workers_busy_ = &prometheus::BuildGauge()
+                            .Name("walrus_read_workers_busy")
+                            .Help("Read workers running a ReadAll, Backup or Status")
+                            .Register(r)
+                            .Add({});
+  read_queued_ = &prometheus::BuildGauge()
+                      .Name("walrus_read_queue_length")
+                      .Help("ReadAll, Backup and Status calls waiting for a read worker")
+                      .Register(r)
+                      .Add({});
+  read_refused_ = &prometheus::BuildCounter()
+                       .Name("walrus_read_calls_refused_total")
+                       .Help(
+                           "ReadAll, Backup and Status calls refused RESOURCE_EXHAUSTED: no "
+                           "read worker became free within --read-queue-timeout")
+                       .Register(r)
+                       .Add({});
 }
 
 void ServerMetrics::ObservePurge(uint64_t segments, uint64_t bytes, bool blocked,

@@ -51,6 +51,20 @@ class ServerMetrics : public WalMetrics {
   void BackupStarted(uint64_t target_bytes);
   void AddBackupBytes(uint64_t bytes) { backup_bytes_->Increment(double(bytes)); }
   void BackupFinished(bool ok);
+  // A backup cancelled because its client took no data for the stall timeout.
+  void BackupStalled() { backups_stalled_->Increment(); }
+
+  // AppendStream byte budgets (server/byte_budget.h): bytes held by every
+  // stream (requests in the store plus unsent acknowledgements), and streams
+  // not reading because they or the daemon are over budget.
+  void SetAppendHeldBytes(uint64_t bytes) { append_held_bytes_->Set(double(bytes)); }
+  void AddStreamsWaitingForBudget(int delta) { streams_waiting_->Increment(double(delta)); }
+
+  // The read pool (server/read_pool.h): busy workers, calls queued for one,
+  // and calls refused because none became free in time.
+  void SetReadWorkersBusy(size_t busy) { read_workers_busy_->Set(double(busy)); }
+  void SetReadQueueLength(size_t queued) { read_queued_->Set(double(queued)); }
+  void ReadCallRefused() { read_refused_->Increment(); }
 
   prometheus::Registry& registry() { return *registry_; }
 
@@ -89,6 +103,12 @@ class ServerMetrics : public WalMetrics {
   prometheus::Gauge* backup_target_;
   prometheus::Counter* backups_ok_;
   prometheus::Counter* backups_error_;
+  prometheus::Counter* backups_stalled_;
+  prometheus::Gauge* append_held_bytes_;
+  prometheus::Gauge* streams_waiting_;
+  prometheus::Gauge* read_workers_busy_;
+  prometheus::Gauge* read_queued_;
+  prometheus::Counter* read_refused_;
 };
 
 }  // namespace walrus

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/backup_stream.h"
@@ -47,11 +48,32 @@ const char* CodeName(grpc::StatusCode code) {
 // not written), and ends the stream with that status. A message that is not
 // an AppendRequest ends the reading the same way, but the appends before it
 // are committed and acknowledged as usual: they were valid.
+//
+// Memory: the stream holds each request from the read until it is durable,
+// and its acknowledgement until gRPC has written it. Before each read it
+// checks its own byte budget and the daemon's (ByteBudget); over either, it
+// stops reading until bytes are released (an append becomes durable, an
+// acknowledgement is written), so a client that sends faster than the disk
+// or never reads its acknowledgements is held back by flow control instead
+// of growing the daemon. A request read is always taken, so one larger than
+// the budget still goes through.
 class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
-                            public WalService::Drainable {
+                            public WalService::Drainable,
+                            public ByteBudget::Waiter {
  public:
-  AppendStreamReactor(WalService* service, WalStore* store, size_t max_inflight)
-      : service_(service), store_(store), max_inflight_(max_inflight) {
+  // What an acknowledgement waiting to be written costs: the encoded message
+  // (~20 bytes), its slice and its place in the queue. Charged from the read
+  // so a stream of tiny appends whose client never reads is bounded too.
+  static constexpr uint64_t kAckBytes = 256;
+
+  AppendStreamReactor(WalService* service, WalStore* store, ByteBudget* budget,
+                      ServerMetrics* metrics, const ServiceOptions& options)
+      : service_(service),
+        store_(store),
+        budget_(budget),
+        metrics_(metrics),
+        max_inflight_(options.max_stream_inflight),
+        stream_budget_(options.stream_budget_bytes) {
     service_->Started();
     StartRead(&incoming_);
     service_->Register(this);
@@ -63,7 +85,16 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     MaybeFinishLocked();
   }
 
+  void BudgetAvailable() override {
+    std::unique_lock<std::mutex> lock(mu_);
+    waiting_global_ = false;
+    const bool read_more = ResumeLocked();
+    lock.unlock();
+    if (read_more) StartRead(&incoming_);
+  }
+
   void OnReadDone(bool ok) override {
+    const uint64_t raw_bytes = incoming_.Length();
     // Parsed outside mu_ (a request can be megabytes): only this reaction
     // touches incoming_ until the next StartRead.
     auto request = std::make_shared<v1::AppendRequest>();
@@ -92,59 +123,84 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
       return;
     }
     ++outstanding_;
-    // reading_ stays set until this append is queued: OnAppended restarts
+    held_ += raw_bytes + kAckBytes;
+    budget_->Charge(raw_bytes + kAckBytes);
+    // reading_ stays set until this append is queued: ResumeLocked restarts
     // reading only when it is clear, so the next message cannot be read (and
     // queued ahead of this one) before this one is in the store's queue. The
     // store is called without mu_: it may complete the append inline.
     lock.unlock();
     store_->Append(
         request.get(),
-        [this, request](absl::StatusOr<uint64_t> result) {
-          OnAppended(request->sequence(), std::move(result));
+        [this, request, raw_bytes](absl::StatusOr<uint64_t> result) {
+          OnAppended(request->sequence(), raw_bytes, std::move(result));
         },
         chain_);
     lock.lock();
-    const bool read_more = status_.ok() && !draining_ && outstanding_ < max_inflight_;
-    reading_ = read_more;
+    reading_ = false;
+    const bool read_more = ResumeLocked();
     if (!read_more) MaybeFinishLocked();
     lock.unlock();
     if (read_more) StartRead(&incoming_);
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    responses_.pop_front();
-    if (!ok) {
-      FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-      client_gone_ = true;
+    uint64_t released = 0;
+    bool read_more = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      writing_ = false;
+      responses_.pop_front();
+      released += kAckBytes;
+      if (!ok) {
+        FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+        client_gone_ = true;
+      }
+      released += WriteNextLocked();
+      held_ -= released;
+      read_more = ResumeLocked();
+      MaybeFinishLocked();
     }
-    WriteNextLocked();
-    MaybeFinishLocked();
+    // Outside mu_: releasing may wake other streams, which take theirs.
+    budget_->Release(released);
+    if (read_more) StartRead(&incoming_);
   }
 
   void OnCancel() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
-    client_gone_ = true;
-    MaybeFinishLocked();
+    uint64_t released = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      FailLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+      client_gone_ = true;
+      released = WriteNextLocked();
+      held_ -= released;
+      MaybeFinishLocked();
+    }
+    budget_->Release(released);
   }
 
   void OnDone() override {
+    budget_->Forget(this);
+    SetWaitingForBudget(false);
+    budget_->Release(held_);  // nothing is left in flight; only unsent acks
     service_->Unregister(this);
     service_->Observe("AppendStream", final_status_, started_);
     delete this;
   }
 
  private:
-  void OnAppended(uint64_t sequence, absl::StatusOr<uint64_t> result) {
-    bool resume_reading = false;
+  void OnAppended(uint64_t sequence, uint64_t raw_bytes, absl::StatusOr<uint64_t> result) {
+    ByteBudget* const budget = budget_;  // `this` may be gone once mu_ is released
+    uint64_t released = raw_bytes;
+    bool read_more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       --outstanding_;
       if (!status_.ok()) {
         // An earlier append failed: this one is not acknowledged.
+        released += kAckBytes;
       } else if (!result.ok()) {
+        released += kAckBytes;
         FailLocked(ToGrpcStatus(result.status()));
       } else {
         v1::AppendResponse response;
@@ -152,16 +208,50 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
         response.set_sequence(sequence);
         if (grpc::Status s = SerializeWireMessage(response, &responses_.emplace_back()); !s.ok()) {
           responses_.pop_back();
+          released += kAckBytes;
           FailLocked(s);
         }
-        WriteNextLocked();
       }
-      if (status_.ok() && !draining_ && !reading_ && !reads_done_ && outstanding_ < max_inflight_) {
-        reading_ = resume_reading = true;
-      }
+      released += WriteNextLocked();
+      held_ -= released;
+      read_more = ResumeLocked();
       MaybeFinishLocked();
     }
-    if (resume_reading) StartRead(&incoming_);
+    if (read_more) StartRead(&incoming_);
+    // Last, through the copied pointer: the stream may be gone by now.
+    budget->Release(released);
+  }
+
+  // Decides whether to read the next request now; if so marks reading_ and
+  // the caller calls StartRead after releasing mu_. If only the budgets stand
+  // in the way, the stream counts as waiting for them: the stream's own is
+  // re-checked whenever it releases bytes, the daemon's calls BudgetAvailable.
+  bool ResumeLocked() {
+    if (reading_ || reads_done_ || finished_ || !status_.ok() || draining_ ||
+        outstanding_ >= max_inflight_) {
+      SetWaitingForBudget(false);
+      return false;
+    }
+    if (held_ > 0 && held_ >= stream_budget_) {
+      SetWaitingForBudget(true);
+      return false;
+    }
+    if (!waiting_global_ && !budget_->WaitOrAdmit(this)) {
+      waiting_global_ = true;
+    }
+    if (waiting_global_) {
+      SetWaitingForBudget(true);
+      return false;
+    }
+    SetWaitingForBudget(false);
+    reading_ = true;
+    return true;
+  }
+
+  void SetWaitingForBudget(bool waiting) {
+    if (waiting == waiting_for_budget_) return;
+    waiting_for_budget_ = waiting;
+    if (metrics_ != nullptr) metrics_->AddStreamsWaitingForBudget(waiting ? 1 : -1);
   }
 
   void FailLocked(const grpc::Status& status) {
@@ -172,11 +262,22 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     chain_->store(true);
   }
 
-  void WriteNextLocked() {
-    if (client_gone_) responses_.clear();
-    if (writing_ || responses_.empty()) return;
+  // Starts writing the next acknowledgement. Returns the bytes of the ones
+  // dropped because the client is gone.
+  [[nodiscard]] uint64_t WriteNextLocked() {
+    uint64_t dropped = 0;
+    if (client_gone_) {
+      // The one being written is released by its OnWriteDone.
+      const size_t keep = writing_ ? 1 : 0;
+      while (responses_.size() > keep) {
+        responses_.pop_back();
+        dropped += kAckBytes;
+      }
+    }
+    if (writing_ || responses_.empty()) return dropped;
     writing_ = true;
     StartWrite(&responses_.front());
+    return dropped;
   }
 
   void MaybeFinishLocked() {
@@ -196,7 +297,10 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
   WalService* service_;
   WalStore* store_;
+  ByteBudget* const budget_;
+  ServerMetrics* const metrics_;
   const size_t max_inflight_;
+  const uint64_t stream_budget_;
   const Clock::time_point started_ = Clock::now();
   // Shared with the committer: set once an append of this stream failed.
   std::shared_ptr<std::atomic<bool>> chain_ = std::make_shared<std::atomic<bool>>(false);
@@ -205,7 +309,10 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   grpc::ByteBuffer incoming_;
   std::deque<grpc::ByteBuffer> responses_;  // encoded AppendResponses
   size_t outstanding_ = 0;
+  uint64_t held_ = 0;  // bytes charged to the budgets and not yet released
   bool reading_ = true;
+  bool waiting_global_ = false;      // registered with the daemon's budget
+  bool waiting_for_budget_ = false;  // counted in the metric
   bool reads_done_ = false;
   bool draining_ = false;
   bool writing_ = false;
@@ -236,11 +343,11 @@ class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   const Clock::time_point started_ = Clock::now();
 };
 
-// ReadAll: decodes the durable log on a worker thread (never a gRPC thread),
+// ReadAll: decodes the durable log on a read worker (never a gRPC thread),
 // then streams it in chunks of at most max_chunk_bytes, one write at a time.
 class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  ReadAllReactor(const WalService* service, WalStore* store, const v1::ReadAllRequest& request)
+  ReadAllReactor(WalService* service, WalStore* store, const v1::ReadAllRequest& request)
       : service_(service) {
     service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
@@ -249,15 +356,18 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     walpb::Snapshot snapshot;
     snapshot.set_index(request.snapshot_index());
     snapshot.set_term(request.snapshot_term());
-    std::thread([this, store, snapshot] {
-      absl::StatusOr<ReadAllResult> result = store->ReadAll(snapshot);
-      if (!result.ok()) {
-        FinishWith(ToGrpcStatus(result.status()));
-        return;
-      }
-      result_ = std::move(*result);
-      WriteNext();
-    }).detach();
+    service_->read_pool().Submit(
+        "ReadAll",
+        [this, store, snapshot] {
+          absl::StatusOr<ReadAllResult> result = store->ReadAll(snapshot);
+          if (!result.ok()) {
+            FinishWith(ToGrpcStatus(result.status()));
+            return;
+          }
+          result_ = std::move(*result);
+          WriteNext();
+        },
+        [this](absl::Status refused) { FinishWith(ToGrpcStatus(refused)); });
   }
 
   void OnWriteDone(bool ok) override {
@@ -307,7 +417,7 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     Finish(status);
   }
 
-  const WalService* service_;
+  WalService* service_;
   const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
   ReadAllResult result_;
@@ -378,13 +488,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::Backup(grpc::CallbackSer
   if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
     return new RefusedStream(this, "Backup", s);
   }
-  return NewBackupStream(this, store_, metrics_, parsed, context->peer());
+  return NewBackupStream(this, store_, metrics_, parsed, context);
 }
 
 void WalService::BeginShutdown() {
-  std::lock_guard<std::mutex> lock(streams_mu_);
-  shutting_down_ = true;
-  for (Drainable* stream : streams_) stream->Drain();
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    shutting_down_ = true;
+    for (Drainable* stream : streams_) stream->Drain();
+  }
+  read_pool_.BeginShutdown();
 }
 
 void WalService::Register(Drainable* stream) {
@@ -453,7 +566,7 @@ grpc::ServerUnaryReactor* WalService::Append(grpc::CallbackServerContext* contex
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WalService::AppendStream(
     grpc::CallbackServerContext*) {
-  return new AppendStreamReactor(this, store_, options_.max_stream_inflight);
+  return new AppendStreamReactor(this, store_, &append_budget_, metrics_, options_);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(grpc::CallbackServerContext*,
@@ -499,11 +612,17 @@ grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* contex
                                              const grpc::ByteBuffer* request,
                                              grpc::ByteBuffer* response) {
   using Call = UnaryCall<v1::StatusRequest, v1::StatusResponse>;
-  return Unary<v1::StatusRequest, v1::StatusResponse>("Status", context, request, response,
-                                                      [this](Call* call) {
-                                                        call->response() = store_->Status();
-                                                        call->Finish(grpc::Status::OK);
-                                                      });
+  // On a read worker: Status lists and stats the segment files.
+  return Unary<v1::StatusRequest, v1::StatusResponse>(
+      "Status", context, request, response, [this](Call* call) {
+        read_pool_.Submit(
+            "Status",
+            [this, call] {
+              call->response() = store_->Status();
+              call->Finish(grpc::Status::OK);
+            },
+            [call](absl::Status refused) { call->Finish(ToGrpcStatus(refused)); });
+      });
 }
 
 grpc::ServerUnaryReactor* WalService::Fence(grpc::CallbackServerContext* context,

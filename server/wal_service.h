@@ -8,10 +8,14 @@
 #include <grpcpp/support/byte_buffer.h>
 
 #include <atomic>
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <set>
 
+#include "server/byte_budget.h"
 #include "server/metrics.h"
+#include "server/read_pool.h"
 #include "server/wal_store.h"
 #include "walrus.grpc.pb.h"
 
@@ -25,7 +29,21 @@ inline constexpr uint32_t kMaxChunkBytes = 4 << 20;
 struct ServiceOptions {
   size_t max_metadata_bytes = 1 << 20;
   // Appends a stream may have queued before the server stops reading from it.
+  // Kept beside the byte budgets: it bounds the store's queue for streams of
+  // tiny appends, which the byte budgets alone would let grow to ~200,000.
   size_t max_stream_inflight = 4096;
+  // Bytes one AppendStream may hold (requests not yet durable, plus
+  // acknowledgements not yet written) before it stops reading requests; and
+  // the same across every stream (server/byte_budget.h).
+  uint64_t stream_budget_bytes = 64 << 20;
+  uint64_t append_budget_bytes = 512 << 20;
+  // Threads that run ReadAll, Backup and Status, and how long a call waits
+  // for one before it is refused RESOURCE_EXHAUSTED (server/read_pool.h).
+  size_t read_workers = 4;
+  std::chrono::milliseconds read_queue_timeout{5000};
+  // A backup whose client takes no data for this long is cancelled and its
+  // pin released.
+  std::chrono::milliseconds backup_stall_timeout{60000};
 };
 
 // Every method is registered raw (grpc::ByteBuffer in and out) and parsed by
@@ -42,7 +60,17 @@ class WalService final : public RawWalService {
  public:
   // `store` and `metrics` (may be null) must outlive the service.
   WalService(WalStore* store, ServerMetrics* metrics, const ServiceOptions& options = {})
-      : store_(store), metrics_(metrics), options_(options) {}
+      : store_(store),
+        metrics_(metrics),
+        options_(options),
+        append_budget_(options.append_budget_bytes, metrics),
+        read_pool_(
+            options.read_workers,
+            std::chrono::duration_cast<ReadPool::Clock::duration>(options.read_queue_timeout),
+            metrics) {}
+  // Waits for the read workers' running tasks. REQUIRES: no RPC in flight
+  // (the server has been shut down and waited for).
+  ~WalService() = default;
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
@@ -66,9 +94,10 @@ class WalService final : public RawWalService {
   grpc::ServerUnaryReactor* Fence(grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response) override;
-  // Streams a point-in-time backup (WalStore::BeginBackup) from a worker
-  // thread, one chunk in flight at a time; the pin goes when the stream ends,
-  // however it ends.
+  // Streams a point-in-time backup (WalStore::BeginBackup) from a read
+  // worker, one chunk in flight at a time; the pin goes when the stream ends,
+  // however it ends (a client that takes nothing for the stall timeout ends
+  // it). ReadAll and Status run on the read workers too.
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Backup(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request) override;
 
@@ -81,7 +110,8 @@ class WalService final : public RawWalService {
   // Ends every open AppendStream (and any opened later): no more appends are
   // read from it; those already taken are committed and acknowledged, then
   // the stream ends UNAVAILABLE, so the client resends the rest to the next
-  // instance. Called on SIGTERM before the server stops.
+  // instance. Calls waiting for a read worker are refused UNAVAILABLE.
+  // Called on SIGTERM before the server stops.
   void BeginShutdown();
 
   // An open stream that can be drained; streams register themselves.
@@ -95,6 +125,9 @@ class WalService final : public RawWalService {
   bool WaitIdle(std::chrono::steady_clock::time_point deadline) const;
   void Unregister(Drainable* stream);
 
+  const ServiceOptions& options() const { return options_; }
+  ReadPool& read_pool() { return read_pool_; }
+
  private:
   // Parses a unary request into a call object and runs `handle` on it, or
   // finishes INVALID_ARGUMENT if it does not parse.
@@ -106,12 +139,15 @@ class WalService final : public RawWalService {
   WalStore* const store_;
   ServerMetrics* const metrics_;
   const ServiceOptions options_;
+  ByteBudget append_budget_;
 
   // RPCs started and not yet finished (each finishes through Observe()).
   mutable std::atomic<int64_t> in_flight_{0};
   std::mutex streams_mu_;
   std::set<Drainable*> streams_;  // guarded by streams_mu_
   bool shutting_down_ = false;    // guarded by streams_mu_
+  // Last: destroyed first, so its workers are gone before anything they use.
+  ReadPool read_pool_;
 };
 
 }  // namespace walrus

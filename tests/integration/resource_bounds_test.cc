@@ -1,0 +1,298 @@
+// What a careless or hostile client can make walrusd hold: an AppendStream
+// that sends large appends and never reads its acknowledgements stays within
+// its byte budget; ReadAll, Backup and Status run on a fixed number of read
+// workers (more callers are refused, not given threads); a backup whose client
+// stops reading is cancelled and its pin released. Budgets and pool sizes are
+// set through the environment (WALRUS_*), which a daemon without them ignores,
+// so each test fails on such a daemon for what it checks, not for a flag.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/integration/daemon.h"
+#include "tests/integration/proc_sample.h"
+#include "tests/integration/rpc_util.h"
+#include "tests/unit/test_util.h"
+
+namespace walrus::testing {
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+// What one 4 MiB append holds: the encoded request (the entry, its framing and
+// the hard state) and its acknowledgement.
+constexpr uint64_t kOneAppendBytes = 4 * kMiB + 64 * 1024;
+
+// A channel with a connection of its own: gRPC shares one connection between
+// channels to the same target, and a stalled stream's flow-control window
+// must not hold back the others'.
+std::unique_ptr<v1::WAL::Stub> OwnConnectionStub(const Daemon& daemon) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return v1::WAL::NewStub(
+      grpc::CreateCustomChannel(daemon.target(), grpc::InsecureChannelCredentials(), args));
+}
+
+// Appends `mib` entries of 1 MiB each: more than gRPC and the kernel buffer
+// between a server and a client that stopped reading, so a backup of it
+// cannot finish unread.
+void FillLog(v1::WAL::Stub* stub, uint64_t mib) {
+  ASSERT_TRUE(CreateWal(stub, "meta").ok());
+  for (uint64_t i = 1; i <= mib; ++i) {
+    ASSERT_TRUE(Append(stub, MakeAppend(i, i, 1, i - 1, kMiB)).ok()) << "append " << i;
+  }
+}
+
+// A Backup whose client takes the first message and then nothing more.
+struct StalledBackup {
+  std::unique_ptr<v1::WAL::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader;
+  v1::BackupChunk first;
+  bool got_first = false;
+};
+
+std::unique_ptr<StalledBackup> StartBackup(const Daemon& daemon) {
+  auto backup = std::make_unique<StalledBackup>();
+  backup->stub = OwnConnectionStub(daemon);
+  backup->reader = backup->stub->Backup(&backup->context, v1::BackupRequest());
+  return backup;
+}
+
+// True if a running backup pins any segment.
+bool AnyPinned(v1::WAL::Stub* stub) {
+  v1::StatusResponse status = GetStatus(stub);
+  for (const v1::SegmentStatus& segment : status.segments()) {
+    if (segment.pinned()) return true;
+  }
+  return false;
+}
+
+// jemalloc options for the daemons of the RSS tests
+// (WALRUS_BUDGET_TEST_MALLOC_CONF, e.g. "dirty_decay_ms:0" to measure only
+// what walrusd holds, without the pages jemalloc keeps for 10 s after they
+// are freed); by default walrusd's own.
+std::vector<std::string> MallocConf() {
+  const char* conf = std::getenv("WALRUS_BUDGET_TEST_MALLOC_CONF");
+  if (conf == nullptr) return {};
+  return {absl::StrCat("MALLOC_CONF=", conf)};
+}
+
+// Polls `condition` until it holds or `seconds` pass (the daemon's own
+// timers decide when; this only bounds how long the test waits for them).
+template <typename Condition>
+bool Eventually(Condition condition, int seconds = 60) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+// What a daemon held while one AppendStream sent 4 MiB appends without reading
+// an acknowledgement until all were sent.
+struct NeverReadingRun {
+  uint64_t rss_before = 0;
+  uint64_t rss_peak = 0;
+  double most_held = -1;  // walrus_append_held_bytes; -1 if it is missing
+  uint64_t acks = 0;
+};
+
+// Runs walrusd with `env` (WALRUS_* budgets) and one never-reading stream of
+// `appends` appends; the figures in *run. Stops a daemon whose RSS passes
+// 2 GiB (fatal failure).
+void RunNeverReadingStream(const std::vector<std::string>& env, uint64_t appends,
+                           NeverReadingRun* run) {
+  TempDir tmp;
+  const int port = UnusedLoopbackPort();
+  // A disk slower than the client (one append per batch, 20 ms between
+  // batches), as it is for large appends on most volumes: a daemon that
+  // reads ahead of it fills with requests.
+  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
+                                  "--max-batch-bytes", "4194304", "--max-batch-delay", "20ms"});
+  std::vector<std::string> prefix = {"/usr/bin/env"};
+  prefix.insert(prefix.end(), env.begin(), env.end());
+  for (std::string& conf : MallocConf()) prefix.push_back(conf);
+  daemon.set_command_prefix(prefix);
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
+  run->rss_before = run->rss_peak = SampleProcess(daemon.pid()).rss_bytes;
+  ASSERT_GT(run->rss_before, 0u) << "cannot read /proc/" << daemon.pid() << "/status";
+
+  grpc::ClientContext context;
+  auto stream = daemon.stub()->AppendStream(&context);
+  std::atomic<bool> written{false};
+  std::thread writer([&] {
+    for (uint64_t i = 1; i <= appends; ++i) {
+      v1::AppendRequest request = MakeAppend(i, i, 1, i - 1, 4 * kMiB);
+      request.set_sequence(i);
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+    written = true;
+  });
+  // Resource sampling while the client sends and reads nothing.
+  bool runaway = false;
+  while (!written) {
+    run->rss_peak = std::max(run->rss_peak, SampleProcess(daemon.pid()).rss_bytes);
+    // A daemon without budgets would take the machine down: stop it at 2 GiB.
+    if (run->rss_peak > 2048 * kMiB && !runaway) {
+      runaway = true;
+      daemon.Kill9();
+    }
+    run->most_held = std::max(run->most_held, ScrapeMetric(port, "walrus_append_held_bytes"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  writer.join();
+  ASSERT_FALSE(runaway) << "RSS passed 2 GiB (+" << (run->rss_peak - run->rss_before) / kMiB
+                        << " MiB); stopped";
+  v1::AppendResponse ack;
+  while (stream->Read(&ack)) {
+    ASSERT_EQ(ack.sequence(), ++run->acks);
+    run->rss_peak = std::max(run->rss_peak, SampleProcess(daemon.pid()).rss_bytes);
+  }
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::printf(
+      "RSS before %.1f MiB, peak %.1f MiB (+%.1f MiB) over %llu appends of 4 MiB, most held "
+      "%.1f MiB\n",
+      double(run->rss_before) / kMiB, double(run->rss_peak) / kMiB,
+      double(run->rss_peak - run->rss_before) / kMiB, static_cast<unsigned long long>(appends),
+      run->most_held / kMiB);
+}
+
+TEST(ResourceBounds, AppendStream_LargeAppendsAcksNeverRead_RssWithinStreamBudget) {
+  const uint64_t budget = EnvCount("WALRUS_BUDGET_TEST_BUDGET_MIB", 16) * kMiB;
+  const uint64_t appends = EnvCount("WALRUS_BUDGET_TEST_APPENDS", 256);  // 1 GiB
+  NeverReadingRun run;
+  ASSERT_NO_FATAL_FAILURE(
+      RunNeverReadingStream({absl::StrCat("WALRUS_STREAM_BUDGET_BYTES=", budget)}, appends, &run));
+  EXPECT_EQ(run.acks, appends);
+  EXPECT_GE(run.most_held, 0) << "walrus_append_held_bytes missing";
+  EXPECT_LE(run.most_held, double(budget + kOneAppendBytes))
+      << "the stream took more than its budget and one append";
+  // Beyond the budget: the committer's encoded batch (--max-batch-bytes,
+  // 16 MiB by default), gRPC's buffers, and the pages jemalloc keeps for 10 s
+  // after they are freed (docs/benchmarks.md: ~90-110 MiB under this load).
+  EXPECT_LE(run.rss_peak - run.rss_before, budget + 16 * kMiB + 64 * kMiB + 128 * kMiB)
+      << "walrusd read appends faster than it made them durable, past its stream budget";
+}
+
+TEST(ResourceBounds, AppendStream_DaemonBudgetBelowStreamBudget_StreamWaitsForDaemonBudget) {
+  const uint64_t budget = 16 * kMiB;
+  NeverReadingRun run;
+  ASSERT_NO_FATAL_FAILURE(
+      RunNeverReadingStream({"WALRUS_STREAM_BUDGET_BYTES=1073741824",
+                             absl::StrCat("WALRUS_APPEND_BUDGET_BYTES=", budget)},
+                            64, &run));
+  EXPECT_EQ(run.acks, 64u);
+  EXPECT_GE(run.most_held, 0) << "walrus_append_held_bytes missing";
+  EXPECT_LE(run.most_held, double(budget + kOneAppendBytes))
+      << "the streams took more than the daemon's budget and one append";
+}
+
+TEST(ResourceBounds, AppendStream_AppendLargerThanStreamBudget_GoesThrough) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"));
+  daemon.set_command_prefix(
+      {"/usr/bin/env", "WALRUS_STREAM_BUDGET_BYTES=1024", "WALRUS_APPEND_BUDGET_BYTES=1024"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
+  grpc::ClientContext context;
+  auto stream = daemon.stub()->AppendStream(&context);
+  for (uint64_t i = 1; i <= 4; ++i) {
+    v1::AppendRequest request = MakeAppend(i, i, 1, i - 1, kMiB);
+    request.set_sequence(i);
+    ASSERT_TRUE(stream->Write(request));
+    v1::AppendResponse ack;
+    ASSERT_TRUE(stream->Read(&ack)) << "append " << i << " over the budget was never taken";
+    EXPECT_EQ(ack.last_index(), i);
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(ResourceBounds, Backup_ManyStalledClients_ThreadsBoundedByReadWorkers) {
+  TempDir tmp;
+  const int clients = EnvCount("WALRUS_STALLED_BACKUPS", 40);
+  const int workers = 2;
+  Daemon daemon(tmp.Sub("data"));
+  daemon.set_command_prefix({"/usr/bin/env", absl::StrCat("WALRUS_READ_WORKERS=", workers),
+                             "WALRUS_READ_QUEUE_TIMEOUT=300ms"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  FillLog(daemon.stub(), 64);
+  const ProcSample before = SampleProcess(daemon.pid());
+  ASSERT_GT(before.threads, 0) << "cannot read /proc/" << daemon.pid() << "/status";
+
+  std::vector<std::unique_ptr<StalledBackup>> backups;
+  for (int i = 0; i < clients; ++i) backups.push_back(StartBackup(daemon));
+  int started = 0;
+  int refused = 0;
+  std::string refusal;
+  for (auto& backup : backups) {
+    backup->got_first = backup->reader->Read(&backup->first);
+    if (backup->got_first) {
+      ++started;
+      continue;
+    }
+    grpc::Status status = backup->reader->Finish();
+    if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      refusal = status.error_message();
+    }
+  }
+  const ProcSample during = SampleProcess(daemon.pid());
+  std::printf("%d stalled backups: %d streaming, %d refused; threads %d before, %d during\n",
+              clients, started, refused, before.threads, during.threads);
+  EXPECT_EQ(started, workers);
+  EXPECT_EQ(refused, clients - workers);
+  EXPECT_NE(refusal.find("read workers are busy"), std::string::npos) << refusal;
+  EXPECT_LE(during.threads, before.threads + 4) << "a thread per backup";
+
+  // Status shares the workers: it is refused too while both are stalled.
+  grpc::ClientContext status_context;
+  v1::StatusResponse response;
+  grpc::Status status = daemon.stub()->Status(&status_context, v1::StatusRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+
+  // Stalled readers do not hold up a shutdown.
+  EXPECT_EQ(daemon.Signal(SIGTERM, 30), 0) << daemon.log();
+  for (auto& backup : backups) {
+    if (backup->got_first) backup->context.TryCancel();
+  }
+}
+
+TEST(ResourceBounds, Backup_ClientStopsReading_CancelledAfterStallTimeoutAndPinReleased) {
+  TempDir tmp;
+  const int port = UnusedLoopbackPort();
+  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port)});
+  daemon.set_command_prefix({"/usr/bin/env", "WALRUS_BACKUP_STALL_TIMEOUT=1s"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  FillLog(daemon.stub(), 64);
+  auto backup = StartBackup(daemon);
+  ASSERT_TRUE(backup->reader->Read(&backup->first));
+  ASSERT_TRUE(AnyPinned(daemon.stub())) << "the backup pins the segments";
+
+  EXPECT_TRUE(Eventually([&] { return !AnyPinned(daemon.stub()); }))
+      << "a backup whose client reads nothing keeps its pin";
+  EXPECT_EQ(ScrapeMetric(port, "walrus_backups_stalled_total"), 1);
+  EXPECT_NE(daemon.log().find("took no data"), std::string::npos) << daemon.log();
+  v1::BackupChunk chunk;
+  while (backup->reader->Read(&chunk)) {
+  }
+  EXPECT_EQ(backup->reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+}  // namespace
+}  // namespace walrus::testing
