@@ -126,7 +126,16 @@ class Resolver {
       start_entry_term_ = entry.term();
     }
     if (index <= log.base_index) {
-      if (options_.snapshot.has_value()) return absl::OkStatus();  // before the read's start
+      if (options_.snapshot.has_value()) {
+        // Before the read's start. Written after entries past the start, it
+        // is a rewrite that replaced them (an entry at i replaces every
+        // entry at i or later), even though the read returns none at i.
+        if (log.last_index > log.base_index) {
+          log.last_index = log.base_index;
+          Clear();
+        }
+        return absl::OkStatus();
+      }
       // Truncation below everything this read holds: the log now ends here.
       log.base_index = index - 1;
       log.last_index = log.base_index;
