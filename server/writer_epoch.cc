@@ -29,8 +29,8 @@ absl::StatusOr<uint64_t> LoadWriterEpoch(FileSystem* fs, const std::string& path
   // cache only. This walrusd is about to enforce the epoch it read, so make
   // the rename durable first: a power loss must not bring an older one back.
   if (absl::Status s = fs->SyncDir(ParentDir(path)); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("making writer epoch file ", path,
-                                               " durable: ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("making writer epoch file ", path, " durable: ", s.message()));
   }
   return epoch;
 }

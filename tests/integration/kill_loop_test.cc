@@ -36,7 +36,7 @@ TEST(KillLoop, Kill9AtRandomMoments_NoAcknowledgedEntryLost) {
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   ASSERT_TRUE(CreateWal(daemon.stub(), "kill-loop").ok());
   std::mt19937_64 rng(42);
-  uint64_t acked = 0;  // every index up to here was acknowledged durable
+  uint64_t acked = 0;               // every index up to here was acknowledged durable
   uint64_t acknowledged_total = 0;  // acknowledgements received, over all rounds
   double recovery_max = 0, recovery_total = 0;
   const int kills = Kills();
