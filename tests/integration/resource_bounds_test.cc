@@ -27,6 +27,12 @@
 namespace walrus::testing {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerBuild = true;
+#else
+constexpr bool kSanitizerBuild = false;
+#endif
+
 constexpr uint64_t kMiB = 1 << 20;
 // What one 4 MiB append holds: the encoded request (the entry, its framing and
 // the hard state) and its acknowledgement.
@@ -185,8 +191,13 @@ TEST(ResourceBounds, AppendStream_LargeAppendsAcksNeverRead_RssWithinStreamBudge
   // Beyond the budget: the committer's encoded batch (--max-batch-bytes,
   // 16 MiB by default), gRPC's buffers, and the pages jemalloc keeps for 10 s
   // after they are freed (docs/benchmarks.md: ~90-110 MiB under this load).
-  EXPECT_LE(run.rss_peak - run.rss_before, budget + 16 * kMiB + 64 * kMiB + 128 * kMiB)
-      << "walrusd read appends faster than it made them durable, past its stream budget";
+  // Under a sanitizer the daemon's allocator keeps freed memory in a
+  // quarantine (256 MiB for ASan), so RSS says nothing there; the held-bytes
+  // gauge above still bounds what the stream took.
+  if (!kSanitizerBuild) {
+    EXPECT_LE(run.rss_peak - run.rss_before, budget + 16 * kMiB + 64 * kMiB + 128 * kMiB)
+        << "walrusd read appends faster than it made them durable, past its stream budget";
+  }
 }
 
 TEST(ResourceBounds, AppendStream_DaemonBudgetBelowStreamBudget_StreamWaitsForDaemonBudget) {
