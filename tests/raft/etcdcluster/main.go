@@ -57,7 +57,7 @@ func main() {
 		fatalf("usage: etcdcluster --walrusd PATH --dir SCRATCH [--seconds N] [--seed S]")
 	}
 	log.SetFlags(0) // etcd's logging package already stamps the time
-	log.Printf("etcdcluster: %d s, seed %d, segments of %d bytes, WALRUS_RAFT_NO_PURGE=%q", seconds, *seed, *segment, os.Getenv("WALRUS_RAFT_NO_PURGE"))
+	log.Printf("etcdcluster: %d s, seed %d, segments of %d bytes", seconds, *seed, *segment)
 	os.RemoveAll(*dir)
 
 	c := newCluster()

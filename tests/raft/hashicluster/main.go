@@ -73,7 +73,7 @@ func main() {
 		fatalf("usage: hashicluster --walrusd PATH --dir SCRATCH [--seconds N] [--seed S]")
 	}
 	log.SetFlags(0) // etcd's logging package, linked for its wal reader, stamps the time
-	log.Printf("hashicluster: %d s, seed %d, segments of %d bytes, WALRUS_RAFT_NO_PURGE=%q", seconds, *seed, *segment, os.Getenv("WALRUS_RAFT_NO_PURGE"))
+	log.Printf("hashicluster: %d s, seed %d, segments of %d bytes", seconds, *seed, *segment)
 	os.RemoveAll(*dir)
 
 	c := &cluster{history: map[uint64]raft.Log{}, appliedIDs: map[uint64]bool{},

@@ -168,17 +168,6 @@ func (w *Walrusd) ExitReason() string {
 
 // ClusterArgs are the walrusd flags of the cluster tests: small segments so
 // cuts happen often, and released segments purged at once.
-//
-// WALRUS_RAFT_NO_PURGE=1 keeps released segments instead (a large
-// --retain-released-segments). It is a temporary switch around a walrusd
-// bug: after a purge, walrusd refuses to start when its oldest segment
-// begins with a snapshot marker below the segment's first index ("entry N
-// follows entry M; entries ... are missing"), although `walrusctl verify`
-// and etcd's reader read the directory cleanly. Remove it with the fix.
 func ClusterArgs(segmentBytes int) []string {
-	retain := "0"
-	if os.Getenv("WALRUS_RAFT_NO_PURGE") == "1" {
-		retain = "1000000"
-	}
-	return []string{"--segment-size-bytes", fmt.Sprint(segmentBytes), "--retain-released-segments", retain}
+	return []string{"--segment-size-bytes", fmt.Sprint(segmentBytes), "--retain-released-segments", "0"}
 }
