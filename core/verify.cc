@@ -46,14 +46,15 @@ absl::StatusOr<VerifyReport> Verify(FileSystem* fs, const std::string& dir,
   std::vector<uint64_t> before(files + 1, 0);
   LogReadOptions options;
   options.keep_entries = false;
+  // Outside the block below: the callback uses them while Replay runs.
+  size_t progress_file = 0;
+  uint64_t records = 0;
   if (progress) {
     for (size_t i = 0; i < files; ++i) {
       absl::StatusOr<uint64_t> size = fs->FileSize(segments->PathOf(i));
       before[i + 1] = before[i] + (size.ok() ? *size : 0);
     }
     progress(0, before.back(), 0, files);
-    size_t progress_file = 0;
-    uint64_t records = 0;
     options.on_record = [&](const RecordPosition& pos, const Payload&) {
       if (pos.file_index != progress_file || ++records % 4096 == 0) {
         progress_file = pos.file_index;
