@@ -13,31 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "tests/integration/rpc_util.h"
 
 namespace walrus::testing {
-namespace {
-
-std::string HttpGetBody(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  (void)!write(fd, request.data(), request.size());
-  std::string response;
-  char buf[65536];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) response.append(buf, n);
-  close(fd);
-  size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
-
-}  // namespace
 
 ProcSample SampleProcess(pid_t pid) {
   ProcSample sample;
@@ -75,7 +53,7 @@ int UnusedLoopbackPort() {
 }
 
 double ScrapeMetric(int port, const std::string& name) {
-  std::istringstream body(HttpGetBody(port, "/metrics"));
+  std::istringstream body(HttpGet(port, "/metrics"));
   for (std::string line; std::getline(body, line);) {
     if (line.size() > name.size() && line.compare(0, name.size(), name) == 0 &&
         line[name.size()] == ' ') {
