@@ -129,6 +129,15 @@ absl::StatusOr<AppendPlan> LogModel::PlanAppend(const LogRequest& request) const
   const uint64_t commit = log.hard_state.commit();
   AppendPlan plan;
   const int count = request.entries != nullptr ? request.entries->size() : 0;
+  // Raft never sends an entry a snapshot covers: such a request is a stale
+  // duplicate (or a client bug), whatever the log still holds there.
+  if (count > 0 && marker.index != 0 && (*request.entries)[0].index() <= marker.index) {
+    const raftpb::Entry& first = (*request.entries)[0];
+    return absl::FailedPreconditionError(
+        absl::StrCat("entry ", first.index(), " (term ", first.term(),
+                     ") is at or below the snapshot at index ", marker.index, " (term ",
+                     marker.term, "), which covers it; nothing written"));
+  }
   // Skip what the log already holds with the same term.
   while (static_cast<int>(plan.skip) < count) {
     const raftpb::Entry& e = (*request.entries)[static_cast<int>(plan.skip)];
@@ -142,12 +151,6 @@ absl::StatusOr<AppendPlan> LogModel::PlanAppend(const LogRequest& request) const
     if (first.index() > next) {
       return absl::InvalidArgumentError(
           absl::StrCat("entry ", first.index(), " leaves a gap: the log ends at index ", next - 1));
-    }
-    if (first.index() <= marker.index) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("entry ", first.index(), " (term ", first.term(),
-                       ") is at or below the snapshot at index ", marker.index, " (term ",
-                       marker.term, "), which covers it"));
     }
     // Replacing an existing entry truncates the log from there: never at or
     // below the commit. Appending past the last entry is no overwrite, even
@@ -226,8 +229,19 @@ absl::StatusOr<SnapshotPlan> LogModel::PlanSnapshot(uint64_t index, uint64_t ter
     // A marker over an entry of another term (or past the end) is a
     // follower installing its leader's snapshot over a divergent tail: Raft
     // discards the log, and so does RecordSnapshot. The saved commit may
-    // already cover the index: raftexample saves the Ready's hard state
-    // before its snapshot.
+    // already cover the index (raftexample saves the Ready's hard state
+    // before its snapshot), but not an entry after it: those would be
+    // committed entries thrown away.
+    const std::optional<uint64_t> entry_term = log.terms.TermAt(index);
+    const uint64_t commit = log.hard_state.commit();
+    const uint64_t last = log.terms.last_index();
+    if (ReplacesLog(index, term) && commit > index && last > index) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot at index ", index, " (term ", term, ") does not match the entry there (",
+          entry_term.has_value() ? absl::StrCat("term ", *entry_term) : std::string("none"),
+          ") and would discard committed entries ", index + 1, "..", std::min(commit, last),
+          " (commit index ", commit, "); nothing written"));
+    }
     plan.write = true;
   }
   // index < newest.index: superseded by a newer marker, nothing to do.
@@ -251,17 +265,22 @@ void LogModel::RecordState(const raftpb::HardState& state) {
   dirty_ = true;
 }
 
+bool LogModel::ReplacesLog(uint64_t index, uint64_t term) const {
+  const LogState& log = encoded_;
+  if (index == 0 || index <= log.newest_marker().index) return false;
+  if (!log.terms.empty() && index < log.terms.first_index()) return false;
+  const std::optional<uint64_t> entry_term = log.terms.TermAt(index);
+  return !entry_term.has_value() || *entry_term != term;
+}
+
 void LogModel::RecordSnapshot(uint64_t index, uint64_t term, uint64_t seq) {
-  encoded_.markers.push_back({index, term, seq});
   // A marker that does not match the entry at its index (another term, or
   // no entry: past the end) replaces the log, as installing a snapshot does
   // in Raft: the next entry follows the marker. The log reader reads it the
   // same way. A marker over an entry of its own term is a compaction and
   // changes nothing.
-  const std::optional<uint64_t> entry_term = encoded_.terms.TermAt(index);
-  if (index > 0 && (!entry_term.has_value() || *entry_term != term)) {
-    encoded_.terms = TermRuns(index + 1);
-  }
+  if (ReplacesLog(index, term)) encoded_.terms = TermRuns(index + 1);
+  encoded_.markers.push_back({index, term, seq});
   dirty_ = true;
 }
 

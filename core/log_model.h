@@ -26,10 +26,11 @@
 //                      the entry directly follows the newest marker); a hard
 //                      state that would lower the saved commit.
 //  FAILED_PRECONDITION a new entry that replaces an entry at or below the saved
-//                      commit; a new entry at or below the newest snapshot
-//                      marker (Raft writes nothing a snapshot covers); a
-//                      different vote in the same term; an entry below the
-//                      oldest index whose term is still known.
+//                      commit; any entry at or below the newest snapshot
+//                      marker, even one the log holds with the same term
+//                      (Raft sends nothing a snapshot covers: it is a stale
+//                      duplicate); a different vote in the same term; an
+//                      entry below the oldest index whose term is still known.
 //
 // Accepted on purpose, as etcd's WAL accepts them for a valid Raft Ready:
 //  - a hard state whose commit is beyond the last entry: raftexample saves
@@ -43,7 +44,10 @@
 //    discards the log on installing a snapshot, and so does the model: the
 //    stale entries after the marker are no longer part of the log (the log
 //    reader drops them too, so ReadAll from the marker returns none of
-//    them), and the next entry follows the marker.
+//    them), and the next entry follows the marker. Refused
+//    (FAILED_PRECONDITION): such a marker while the log holds entries after
+//    its index at or below the saved commit; discarding them would lose
+//    committed entries.
 //  Not accepted: entries that leave a gap before the snapshot that would close
 //  it (a Ready carrying a snapshot and entries must save the snapshot first,
 //  as etcd's server does); etcd's own WAL cannot be read back after a crash
@@ -166,6 +170,13 @@ class LogModel {
   // How far a release of `index` may go: no further than the newest durable
   // snapshot marker, so a purge never deletes entries no snapshot covers.
   uint64_t ReleaseLimit(uint64_t index) const;
+
+  // Whether a marker (index, term) would replace the encoded log: it is
+  // newer than the newest marker, and the log holds no entry of that term
+  // there (another term, or none: past the end). Below the oldest entry whose
+  // term is still known (released: a durable marker covers it) it is taken
+  // for a compaction.
+  bool ReplacesLog(uint64_t index, uint64_t term) const;
 
   // Records what was encoded (after planning, or unchecked for etcd's API).
   void RecordEntry(uint64_t index, uint64_t term);

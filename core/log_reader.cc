@@ -61,7 +61,7 @@ namespace {
 class Resolver {
  public:
   Resolver(const LogSegments& segments, const LogReadOptions& options, ReplayedLog* log)
-      : options_(options), log_(log) {
+      : segments_(segments), options_(options), log_(log) {
     if (options.snapshot.has_value()) {
       log->base_index = options.snapshot->index();
     } else {
@@ -91,7 +91,9 @@ class Resolver {
         metadata_seen_ = true;
         return absl::OkStatus();
       case RecordType::kCrc:
-        return absl::OkStatus();  // the decoder checked the chain
+        // The decoder checked the chain. A crc record opens a segment.
+        if (position_.file_index > 0) StartSegment(position_.file_index);
+        return absl::OkStatus();
       case RecordType::kSnapshot:
         return ApplySnapshot(payload.snapshot);
     }
@@ -105,8 +107,45 @@ class Resolver {
     log_->base_index = gap_->base_before;
     log_->last_index = gap_->last_before;
     last_entry_read_ = gap_->last_before;
-    Clear();
+    terms_ = std::move(gap_->terms_before);
+    log_->entries = std::move(gap_->entries_before);
     return std::make_pair(gap_->position, gap_->reason);
+  }
+
+  // Call last, for a read from a snapshot: the log is the entries after the
+  // snapshot's index, if the log that the whole read resolved still holds
+  // that index.
+  absl::Status CutAtSnapshot() {
+    ReplayedLog& log = *log_;
+    const walpb::Snapshot& start = *options_.snapshot;
+    const uint64_t s = start.index();
+    if (log.base_index > s) {
+      // A later marker (a follower installing its leader's snapshot)
+      // replaced the log this read started in.
+      walpb::Snapshot by = log.last_snapshot;
+      for (auto it = log.snapshots.rbegin(); it != log.snapshots.rend(); ++it) {
+        if (it->index() == log.base_index) {
+          by = *it;
+          break;
+        }
+      }
+      return ReplacedBySnapshot(s + 1, log.base_index, by);
+    }
+    if (s > log.base_index && s <= log.last_index &&
+        terms_[s - log.base_index - 1] != start.term()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "wal: entry ", s, " has term ", terms_[s - log.base_index - 1],
+          ", not the term ", start.term(), " of the snapshot at that index: the entries after it ",
+          "do not follow that snapshot"));
+    }
+    if (s > log.base_index) {
+      terms_.erase(terms_.begin(),
+                   terms_.begin() + static_cast<ptrdiff_t>(std::min(s, log.last_index) -
+                                                           log.base_index));
+      log.base_index = s;
+      log.last_index = std::max(log.last_index, s);
+    }
+    return absl::OkStatus();
   }
 
   bool snapshot_found() const { return snapshot_found_; }
@@ -114,6 +153,36 @@ class Resolver {
   void set_position(const RecordPosition& position) { position_ = position; }
 
  private:
+  // Entries at or below this index are not kept: a read from a snapshot
+  // returns none of them (their terms are kept all the same).
+  uint64_t kept_after() const {
+    return std::max(log_->base_index, options_.snapshot.has_value() ? options_.snapshot->index()
+                                                                    : uint64_t{0});
+  }
+
+  // A segment is named after the index that followed the writer's log when
+  // it was cut: whatever this read holds past that was gone by then (a
+  // marker that replaced the log ends its segment for this reason; see
+  // Wal::AppendSnapshot). etcd names segments the same way.
+  void StartSegment(size_t file_index) {
+    const uint64_t name_index = segments_.listed[segments_.first + file_index].id.index;
+    ReplayedLog& log = *log_;
+    if (name_index == 0 || log.last_index <= name_index - 1 || gap_.has_value()) return;
+    const uint64_t end = name_index - 1;
+    if (end <= log.base_index) {
+      log.base_index = end;
+      log.last_index = end;
+      Clear();
+      return;
+    }
+    terms_.resize(static_cast<size_t>(end - log.base_index));
+    if (options_.keep_entries) {
+      const uint64_t after = kept_after();
+      log.entries.resize(end > after ? static_cast<size_t>(end - after) : 0);
+    }
+    log.last_index = end;
+  }
+
   absl::Status ApplyEntry(const raftpb::Entry& entry, std::string* damage) {
     const uint64_t index = entry.index();
     if (index == 0) {
@@ -122,29 +191,13 @@ class Resolver {
     }
     last_entry_read_ = index;
     ReplayedLog& log = *log_;
-    if (options_.snapshot.has_value() && index == options_.snapshot->index()) {
-      start_entry_term_ = entry.term();
-    }
     if (index <= log.base_index) {
-      if (options_.snapshot.has_value()) {
-        // Before the read's start. Written after entries past the start, it
-        // is a rewrite that replaced them (an entry at i replaces every
-        // entry at i or later), even though the read returns none at i.
-        if (log.last_index > log.base_index) {
-          log.last_index = log.base_index;
-          Clear();
-        }
-        return absl::OkStatus();
-      }
       // Truncation below everything this read holds: the log now ends here.
       log.base_index = index - 1;
       log.last_index = log.base_index;
       Clear();
     }
     if (index > log.last_index + 1) {
-      if (options_.snapshot.has_value() && log.last_snapshot.index() + 1 >= index) {
-        return ReplacedBySnapshot(log.last_index + 1, index - 1, log.last_snapshot);
-      }
       std::string reason =
           absl::StrCat("entry ", index, " follows entry ", log.last_index, "; entries ",
                        log.last_index + 1, " to ", index - 1, " are missing");
@@ -155,18 +208,19 @@ class Resolver {
       // Raft may save a Ready's entries before the snapshot they follow
       // (etcd's raftexample does): a marker later in the log can still
       // bridge the gap. Until one does, the gap is pending damage.
-      gap_ = Gap{log.last_index + 1, index - 1, log.base_index,
-                 log.last_index,     position_, std::move(reason)};
+      gap_ = Gap{log.last_index + 1, index - 1,        log.base_index,
+                 log.last_index,     position_,        std::move(reason),
+                 std::move(terms_),  std::move(log.entries)};
       log.base_index = index - 1;
       log.last_index = index - 1;
       Clear();
     }
-    const size_t keep = static_cast<size_t>(index - log.base_index - 1);
-    terms_.resize(keep);
+    terms_.resize(static_cast<size_t>(index - log.base_index - 1));
     terms_.push_back(entry.term());
     if (options_.keep_entries) {
-      if (keep < log.entries.size()) log.entries.resize(keep);
-      log.entries.push_back(entry);
+      const uint64_t after = kept_after();
+      log.entries.resize(index > after ? static_cast<size_t>(index - after - 1) : 0);
+      if (index > after) log.entries.push_back(entry);
     }
     log.last_index = index;
     return absl::OkStatus();
@@ -177,39 +231,15 @@ class Resolver {
     log.snapshots.push_back(snapshot);
     log.last_snapshot = snapshot;
     const uint64_t index = snapshot.index();
-    if (gap_.has_value() && index >= gap_->to) {
-      const Gap gap = *gap_;
-      gap_.reset();
-      if (options_.snapshot.has_value() && gap.from > options_.snapshot->index()) {
-        return ReplacedBySnapshot(gap.from, gap.to, snapshot);
+    if (options_.snapshot.has_value() && index == options_.snapshot->index()) {
+      if (snapshot.term() != options_.snapshot->term()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("wal: snapshot mismatch: snapshot at index ", index, " has term ",
+                         snapshot.term(), ", expected ", options_.snapshot->term()));
       }
+      snapshot_found_ = true;
     }
-    if (options_.snapshot.has_value()) {
-      if (index == options_.snapshot->index()) {
-        if (snapshot.term() != options_.snapshot->term()) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("wal: snapshot mismatch: snapshot at index ", index, " has term ",
-                           snapshot.term(), ", expected ", options_.snapshot->term()));
-        }
-        // The opening marker over an entry of another term replaced that
-        // divergent log: entries written before it are not part of the log
-        // that follows it (as in the read from the oldest segment below).
-        // Entries before a marker past the log's end are the ones that follow
-        // it (a Ready's entries saved before its snapshot), and stay. Only the
-        // first marker found counts: a repeated one changes nothing.
-        if (!snapshot_found_ && start_entry_term_.has_value() &&
-            *start_entry_term_ != snapshot.term()) {
-          log.last_index = log.base_index;
-          Clear();
-        }
-        snapshot_found_ = true;
-      } else if (index > options_.snapshot->index() && index <= log.last_index &&
-                 terms_[index - log.base_index - 1] != snapshot.term()) {
-        // A later marker replaced the log this read started in.
-        return ReplacedBySnapshot(log.base_index + 1, index, snapshot);
-      }
-      return absl::OkStatus();
-    }
+    if (gap_.has_value() && index >= gap_->to) gap_.reset();  // bridged
     if (index <= log.base_index) return absl::OkStatus();
     if (index <= log.last_index && terms_[index - log.base_index - 1] == snapshot.term()) {
       return absl::OkStatus();  // compaction: the log holds the snapshot's entry
@@ -241,15 +271,16 @@ class Resolver {
     uint64_t base_before = 0, last_before = 0;  // the log before the gap
     RecordPosition position;
     std::string reason;
+    std::vector<uint64_t> terms_before;             // the log before the gap,
+    std::vector<raftpb::Entry> entries_before;      // restored if none bridges it
   };
 
+  const LogSegments& segments_;
   const LogReadOptions& options_;
   ReplayedLog* log_;
   std::vector<uint64_t> terms_;  // of the entries (base_index, last_index]
   bool metadata_seen_ = false;
   bool snapshot_found_ = false;
-  // The term of the entry at the read's opening snapshot index, if one was read.
-  std::optional<uint64_t> start_entry_term_;
   uint64_t last_entry_read_ = 0;
   RecordPosition position_;  // of the record being applied
   std::optional<Gap> gap_;
@@ -331,11 +362,14 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
   log.segments = paths.size();
   log.end_offset = decoder.last_valid_end();
   log.end_crc = decoder.last_crc();
-  if (options.snapshot.has_value() && !resolver.snapshot_found() &&
-      log.damage.kind != LogDamage::kCorrupt) {
-    return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ",
-                                            options.snapshot->index(), " term ",
-                                            options.snapshot->term()));
+  if (options.snapshot.has_value()) {
+    if (!resolver.snapshot_found()) {
+      if (log.damage.kind == LogDamage::kCorrupt) return log;
+      return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ",
+                                              options.snapshot->index(), " term ",
+                                              options.snapshot->term()));
+    }
+    if (absl::Status s = resolver.CutAtSnapshot(); !s.ok()) return s;
   }
   return log;
 }

@@ -12,26 +12,25 @@
 // the Decoder (frames, CRCs, the CRC chain, segment headers; decoder.h) and
 // resolves the records into a log:
 //
-//  - Where a read starts. From a snapshot (etcd's ReadAll): at the last
-//    segment whose name index is <= the snapshot's index; the marker must be
-//    found there with the same term (NOT_FOUND, FAILED_PRECONDITION), and the
-//    log is the entries after it. From the oldest segment (recovery, verify,
-//    status, backup): the log's base is the oldest segment's name index - 1,
-//    the index of the last entry saved before that segment was cut. Older
+//  - Where a read starts. From the oldest segment (recovery, verify, status,
+//    backup): the log's base is the oldest segment's name index - 1, the
+//    index of the last entry saved before that segment was cut. Older
 //    segments may have been purged, so there is nothing to compare with.
+//    From a snapshot (etcd's ReadAll): at the last segment whose name index
+//    is <= the snapshot's index, with the same rules from that segment's
+//    base; the marker must be found with the same term (NOT_FOUND,
+//    FAILED_PRECONDITION), and the result is the resolved log's entries
+//    after the marker's index. If a later marker replaced the log past that
+//    index, FAILED_PRECONDITION names the marker to read from instead.
 //  - Entries. An entry at index i replaces every entry at i or later (Raft
 //    truncates a conflicting suffix by appending over it); one at or below
-//    the base lowers the base to i - 1 (from a snapshot: it is skipped, as
-//    etcd does). An entry past the end plus one leaves a gap. A snapshot
-//    marker at or past the gap's last index bridges it, before the entry (a
-//    follower installed a snapshot) or after it (Raft may save a Ready's
-//    entries before the snapshot they follow, as etcd's raftexample does):
-//    from the oldest segment the log then continues after the gap; from a
-//    snapshot before the gap FAILED_PRECONDITION names the marker to read
-//    from instead. A gap no marker bridges is corruption at the entry after
-//    it.
-//  - Snapshot markers are all collected. From the oldest segment they also
-//    move the base, as Raft's log does when it saves a snapshot: a marker at
+//    the base lowers the base to i - 1. An entry past the end plus one leaves
+//    a gap. A snapshot marker at or past the gap's last index bridges it,
+//    before the entry (a follower installed a snapshot) or after it (Raft
+//    may save a Ready's entries before the snapshot they follow, as etcd's
+//    raftexample does): the log then continues after the gap. A gap no
+//    marker bridges is corruption at the entry after it.
+//  - Snapshot markers are all collected. They also move the base, as Raft's log does when it saves a snapshot: a marker at
 //    or below the base changes nothing (Raft snapshots at its applied index,
 //    which trails the last index, so right after a cut the new segment's
 //    first record may be a marker below its name); one whose index holds an
@@ -39,6 +38,12 @@
 //    last entry, or whose index holds an entry of another term (a leader's
 //    snapshot over a divergent tail), replaces the whole log: the base
 //    becomes the marker's index.
+//  - Segment names. A segment is named after the index that followed the
+//    writer's log when it was cut, so entries this read holds past that
+//    index when the segment starts were gone by then: the log is cut back to
+//    it (a marker that replaced the log from below its segment's name index
+//    is the last record of its segment, so a read that started after the
+//    entry it replaced still sees the log end there).
 //  - The last hard state wins. Every segment's metadata must be the same.
 //
 // Damage. The read stops at the first record that does not verify, does not

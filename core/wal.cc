@@ -167,6 +167,13 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
       fs_->OpenWritableFile(SegmentPath(tail_id), log->end_offset);
   if (!tail.ok()) return tail.status();
   tail_ = std::move(*tail);
+  // What was just read must be durable before anything is built on it: a
+  // process killed before its fdatasync, or inside a cut before the
+  // directory sync, leaves bytes in the page cache and a segment name in the
+  // directory that a later power loss would take back, with entries
+  // acknowledged on top of them.
+  if (absl::Status s = tail_->Sync(); !s.ok()) return s;
+  if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
   encoder_ = Encoder(log->end_crc);
   metadata_ = out.metadata;
   model_.Reset(out.entries, out.base_index, out.last_snapshot.index(), out.last_snapshot.term(),
@@ -203,6 +210,7 @@ absl::Status Wal::AppendRun(const raftpb::HardState& state, const Entries& entri
   *must_sync = false;
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   if (IsEmptyHardState(state) && from == to) return absl::OkStatus();
+  if (absl::Status s = CheckNoMarkerPending(); !s.ok()) return s;
   for (size_t i = from; i < to; ++i) {
     const raftpb::Entry& entry = entries[i];
     // Record overhead: three tags, a type and a crc varint, a length varint.
@@ -243,8 +251,22 @@ absl::Status Wal::Append(const raftpb::HardState& state,
 
 absl::Status Wal::Sync() {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (cut_owed_) {
+    if (encoder_.pending_size() > 0) {
+      // Nothing may follow the marker in its segment, and there is still no
+      // room for the next one: refused like a write that found no space.
+      RollbackPending();
+      return absl::ResourceExhaustedError(
+          "wal: no room for the segment that must follow a snapshot marker that replaced the "
+          "log; nothing written (free space and retry)");
+    }
+    return Cut();
+  }
   if (absl::Status s = WriteAndSync(); !s.ok()) return s;
-  if (tail_->Offset() >= options_.segment_size) {
+  if (tail_->Offset() >= options_.segment_size || marker_ends_segment_) {
+    // A marker that replaced the log owes the cut until one succeeds.
+    cut_owed_ = marker_ends_segment_;
+    marker_ends_segment_ = false;
     if (absl::Status s = Cut(); !s.ok()) return s;
   }
   if (options_.metrics != nullptr) options_.metrics->SetLastIndexSaved(last_index());
@@ -259,14 +281,33 @@ absl::Status Wal::Save(const raftpb::HardState& state, absl::Span<const raftpb::
 
 absl::Status Wal::AppendSnapshot(const walpb::Snapshot& snapshot) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  if (absl::Status s = CheckNoMarkerPending(); !s.ok()) return s;
+  const bool replaces = model_.ReplacesLog(snapshot.index(), snapshot.term());
   encoder_.AddSnapshot(snapshot);
   model_.RecordSnapshot(snapshot.index(), snapshot.term(), locks_.back().id.seq);
+  // A reader that starts at the tail segment knows the log from the
+  // segment's name index on: below that, a marker that replaces the log
+  // reads like a compaction. The next segment's name (the index after the
+  // marker) says where the log ends, so it must follow the marker directly.
+  if (replaces && snapshot.index() < locks_.back().id.index) marker_ends_segment_ = true;
   return absl::OkStatus();
+}
+
+absl::Status Wal::CheckNoMarkerPending() const {
+  if (!marker_ends_segment_) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "wal: a snapshot marker that replaced the log must be synced before more records");
 }
 
 absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
   if (absl::Status s = AppendSnapshot(snapshot); !s.ok()) return s;
   return Sync();
+}
+
+void Wal::RollbackPending() {
+  encoder_.RollbackTo(synced_mark_);
+  model_.Rollback();
+  marker_ends_segment_ = false;  // if such a marker was pending, it is gone
 }
 
 absl::Status Wal::Fail(absl::Status status) {
@@ -291,8 +332,7 @@ absl::Status Wal::WriteAndSync() {
       // appends can resume when space returns.
       if (absl::Status t = tail_->Truncate(before); !t.ok()) return Fail(t);
       if (absl::Status t = tail_->Sync(); !t.ok()) return Fail(t);
-      encoder_.RollbackTo(synced_mark_);
-      model_.Rollback();
+      RollbackPending();
       return s;
     }
     encoder_.ClearPending();
@@ -347,7 +387,15 @@ absl::Status Wal::Cut() {
   encoder_.AddCrcRecord();
   encoder_.AddMetadata(metadata_);
   if (!IsEmptyHardState(hard_state())) encoder_.AddHardState(hard_state());
-  if (absl::Status s = prepared->file->Append(encoder_.pending()); !s.ok()) return Fail(s);
+  if (absl::Status s = prepared->file->Append(encoder_.pending()); !s.ok()) {
+    if (s.code() != absl::StatusCode::kResourceExhausted) return Fail(s);
+    // No room even for the header (space taken since it was preallocated,
+    // or a file system that allocates on write): no new segment this time.
+    encoder_.RollbackTo(synced_mark_);
+    (void)prepared->file->Close();
+    (void)fs_->RemoveFile(prepared->path);
+    return absl::OkStatus();
+  }
   if (absl::Status s = prepared->file->Sync(); !s.ok()) return Fail(s);
   // Lock before the file gets its .wal name (the lock follows it across the
   // rename): once named, anyone may try to lock it (an offline backup locks
@@ -364,6 +412,7 @@ absl::Status Wal::Cut() {
   encoder_.ClearPending();
   durable_ = {next.seq, tail_->Offset()};
   synced_mark_ = encoder_.mark();
+  cut_owed_ = false;
   if (options_.metrics != nullptr) {
     options_.metrics->SegmentCut(next.seq);
     options_.metrics->SetLockedSegments(locks_.size());

@@ -150,8 +150,19 @@ class Wal {
   // Append() and, if Raft requires it or the segment is full, Sync().
   [[nodiscard]] absl::Status Save(const raftpb::HardState& state,
                                   absl::Span<const raftpb::Entry> entries);
-  // Encodes a snapshot marker (not yet written; see Append).
+  // Encodes a snapshot marker (not yet written; see Append). A marker that
+  // replaces the log (an entry of another term at its index, or none) below
+  // the tail segment's name index must be the last record of its segment:
+  // a reader starting at that segment could not tell it from a compaction.
+  // Until the next Sync(), which cuts right after it, Append() and
+  // AppendSnapshot() fail FAILED_PRECONDITION. If that cut finds no room for
+  // a new segment, every later Sync() tries it again and, while it cannot,
+  // refuses what was appended since with RESOURCE_EXHAUSTED (rolled back).
   [[nodiscard]] absl::Status AppendSnapshot(const walpb::Snapshot& snapshot);
+  // True between such a marker and the next Sync(): the caller syncs now.
+  bool marker_ends_segment() const { return marker_ends_segment_; }
+  // True while the cut after such a marker is owed (no room for it yet).
+  bool cut_owed() const { return cut_owed_; }
   // AppendSnapshot() and Sync().
   [[nodiscard]] absl::Status SaveSnapshot(const walpb::Snapshot& snapshot);
 
@@ -219,7 +230,11 @@ class Wal {
   // OK while the tail still has a name in the directory.
   [[nodiscard]] absl::Status CheckTailLinked() const;
   [[nodiscard]] absl::Status Cut();
+  // FAILED_PRECONDITION while a marker that ends its segment awaits Sync().
+  [[nodiscard]] absl::Status CheckNoMarkerPending() const;
   absl::Status Fail(absl::Status status);
+  // Forgets everything encoded since the last sync (a write found no space).
+  void RollbackPending();
   std::string SegmentPath(SegmentId id) const { return JoinPath(dir_, SegmentName(id)); }
 
   const std::string dir_;
@@ -228,6 +243,8 @@ class Wal {
   const bool write_mode_;
   bool ready_ = false;  // write mode: ReadAll done (or created)
   bool closed_ = false;
+  bool marker_ends_segment_ = false;  // see AppendSnapshot()
+  bool cut_owed_ = false;
 
   // Read state, between Open and ReadAll.
   std::optional<walpb::Snapshot> start_;  // none for OpenForRecovery

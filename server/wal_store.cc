@@ -333,7 +333,26 @@ void WalStore::Complete(Op& op, absl::StatusOr<uint64_t> result) {
   op.done(std::move(result));
 }
 
+void WalStore::ReportFailStop() {
+  if (wal_->failure().ok() || fail_stop_reported_) return;
+  fail_stop_reported_ = true;
+  if (metrics_ != nullptr) metrics_->SetFailStop(true);
+  std::function<void(const absl::Status&)> callback;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    callback = on_fail_stop_;
+  }
+  if (callback) callback(wal_->failure());
+}
+
 void WalStore::CommitBatch(std::vector<Op>* batch) {
+  if (wal_ != nullptr && wal_->cut_owed()) {
+    // The cut owed after a snapshot marker that replaced the log
+    // (core::Wal::AppendSnapshot) comes before anything else is written.
+    // If there is still no room for it, this batch's Sync() refuses its
+    // writes; a fail-stop shows in the Wal's failure.
+    if (!wal_->Sync().ok()) ReportFailStop();
+  }
   std::vector<absl::StatusOr<uint64_t>> results(batch->size(), absl::UnknownError("not run"));
   std::vector<bool> waits(batch->size(), false);
   bool any = false;
@@ -347,6 +366,17 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
       ++appends;
       entries += (*batch)[i].request->entries_size();
       bytes += (*batch)[i].bytes;
+    }
+    if (wal_ != nullptr && wal_->marker_ends_segment() && i + 1 < batch->size()) {
+      // A marker that replaced the log ends its segment (Wal::AppendSnapshot):
+      // this batch syncs here, and the rest goes back to the queue's front
+      // to be the next batch.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (size_t j = batch->size(); j-- > i + 1;) queue_.push_front(std::move((*batch)[j]));
+      batch->erase(batch->begin() + static_cast<ptrdiff_t>(i) + 1, batch->end());
+      results.resize(i + 1, absl::UnknownError("not run"));
+      waits.resize(i + 1);
+      break;
     }
   }
   if (any) {
@@ -362,16 +392,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
         results[i] = synced;
         if ((*batch)[i].chain != nullptr) (*batch)[i].chain->store(true);
       }
-      if (!wal_->failure().ok() && !fail_stop_reported_) {
-        fail_stop_reported_ = true;
-        if (metrics_ != nullptr) metrics_->SetFailStop(true);
-        std::function<void(const absl::Status&)> callback;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          callback = on_fail_stop_;
-        }
-        if (callback) callback(wal_->failure());
-      }
+      ReportFailStop();
     }
   }
   PublishStatus();

@@ -197,6 +197,8 @@ class WalStore {
   // Takes the next batch off the queue (mu_ held).
   std::vector<Op> TakeBatch();
   void CommitBatch(std::vector<Op>* batch);
+  // Once, when the Wal has fail-stopped: the metric and the callback.
+  void ReportFailStop();
   // Validates and encodes one op; sets *result, and *awaits_sync if the
   // result holds only once the batch is synced.
   void Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* awaits_sync);

@@ -1,5 +1,6 @@
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/backup.h"
 #include "core/decoder.h"
@@ -65,6 +66,14 @@ void History::OpenStore(const std::vector<LogState>& candidates, uint64_t max_fe
       report = *r;
     }
     opened = WalStore::Open(options_, nullptr, &summary);
+    if (!opened.ok() && io_error_armed_ && image_ == nullptr &&
+        absl::StrContains(opened.status().message(), "(injected fault)")) {
+      // The armed EIO hit recovery's own syncs: walrusd refuses to start on
+      // a failing disk, and the next start (the fault spent) goes on.
+      Trace("  recovery failed on the injected fault: " + Text(opened.status()));
+      io_error_armed_ = false;
+      continue;
+    }
     if (image_ == nullptr) break;
     // Crashed inside recovery: recover the crashed image instead.
     Trace("  crashed inside recovery at " + crash_point_);
@@ -243,9 +252,13 @@ void History::CheckBackup(const std::string& dest, const LogState& want) {
 
 void History::Damage() {
   EndEnospc();
+  // The damage is the media's, not a write that an armed fault could fail.
+  fs_->ClearFaults();
+  io_error_armed_ = false;
+  // Listed after the store is closed: its shutdown may still purge segments.
+  CloseStore();
   absl::StatusOr<std::vector<SegmentFile>> segments = ListSegments(fs_.get(), kWalDir);
   if (!segments.ok() || segments->empty()) return;
-  CloseStore();
   const bool last = rng_.Percent(60);
   const SegmentFile& seg = last ? segments->back() : segments->front();
   const std::string path = JoinPath(kWalDir, seg.name);
@@ -266,13 +279,14 @@ void History::Damage() {
       // A bit in the middle of one of the header records (crc, metadata,
       // hard state) that the segment starts with: synced before the segment
       // got its name.
+      // The crc and metadata records open every segment; Create's first
+      // segment adds the marker (0, 0). A hard state after them may be the
+      // cut's copy or a later save: which, the segment alone cannot tell.
+      const size_t header_records = seg.id.seq == 0 ? 3 : 2;
       std::vector<RecordPosition> header;
       Decoder decoder(fs_.get(), {path});
-      (void)decoder.Decode([&](const RecordView& record, const RecordPosition& pos) {
-        if (record.type == static_cast<int64_t>(RecordType::kEntry) ||
-            record.type == static_cast<int64_t>(RecordType::kSnapshot)) {
-          return absl::CancelledError("past the header");
-        }
+      (void)decoder.Decode([&](const RecordView&, const RecordPosition& pos) {
+        if (header.size() == header_records) return absl::CancelledError("past the header");
         header.push_back(pos);
         return absl::OkStatus();
       });

@@ -54,9 +54,15 @@ Verdict CheckAppend(const Request& r, LogState* s) {
       return Refuse(absl::StatusCode::kInvalidArgument, "entry CRC mismatch");
     }
   }
+  const Marker newest = s->newest_marker();
+  if (n > 0 && newest.index != 0 && es[0].index() <= newest.index) {
+    return Refuse(absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("entry ", es[0].index(), " is covered by the snapshot at ",
+                               newest.index));
+  }
   int skip = 0;
-  while (skip < n && s->TermAt(es[skip].index()) == es[skip].term() &&
-         s->At(es[skip].index()) != nullptr) {
+  while (skip < n && s->At(es[skip].index()) != nullptr &&
+         s->TermAt(es[skip].index()) == es[skip].term()) {
     ++skip;
   }
   if (skip < n) {
@@ -65,15 +71,14 @@ Verdict CheckAppend(const Request& r, LogState* s) {
       return Refuse(absl::StatusCode::kInvalidArgument,
                     absl::StrCat("gap: entry ", first.index(), " after ", s->last_index()));
     }
-    if (first.index() <= s->hs.commit) {
+    if (first.index() <= s->last_index() && first.index() <= s->hs.commit) {
       return Refuse(absl::StatusCode::kFailedPrecondition,
                     absl::StrCat("entry ", first.index(), " overwrites commit ", s->hs.commit));
     }
-    if (first.index() <= s->base) {
-      return Refuse(absl::StatusCode::kFailedPrecondition,
-                    absl::StrCat("entry ", first.index(), " at or below the base ", s->base));
-    }
-    const uint64_t prev = s->TermAt(first.index() - 1);
+    // Right after the newest marker, the marker's term precedes the entry.
+    const uint64_t prev = first.index() - 1 == newest.index && newest.index != 0
+                              ? newest.term
+                              : s->TermAt(first.index() - 1);
     if (prev != 0 && first.term() < prev) {
       return Refuse(absl::StatusCode::kInvalidArgument, "term below the previous entry's");
     }
@@ -81,15 +86,18 @@ Verdict CheckAppend(const Request& r, LogState* s) {
   HardState hs{req.hard_state().term(), req.hard_state().vote(), req.hard_state().commit()};
   const HardState& cur = s->hs;
   bool write_state = false;
-  if (!hs.empty()) {
-    const bool stale = hs.term < cur.term || (hs.term == cur.term && hs.commit < cur.commit);
-    if (!stale) {
-      if (hs.term > cur.term && hs.commit < cur.commit) {
-        return Refuse(absl::StatusCode::kInvalidArgument,
-                      absl::StrCat("commit ", hs.commit, " below the saved ", cur.commit));
-      }
+  if (!hs.empty() && hs.term >= cur.term) {
+    // Same term: a commit no higher with the same vote (or none) is an old
+    // copy; any other vote in the term is a second vote.
+    const bool same_term_copy = hs.term == cur.term && hs.commit <= cur.commit &&
+                                (hs.vote == cur.vote || hs.vote == 0);
+    if (!same_term_copy) {
       if (hs.term == cur.term && cur.vote != 0 && hs.vote != cur.vote) {
         return Refuse(absl::StatusCode::kFailedPrecondition, "second vote in a term");
+      }
+      if (hs.commit < cur.commit) {
+        return Refuse(absl::StatusCode::kInvalidArgument,
+                      absl::StrCat("commit ", hs.commit, " below the saved ", cur.commit));
       }
       write_state = !(hs == cur);
     }
@@ -119,6 +127,15 @@ Verdict CheckSnapshot(const Request& r, LogState* s) {
                   absl::StrCat("marker ", r.index, " saved with term ", newest.term));
   }
   if (r.index < newest.index) return Verdict();  // superseded: a retry
+  if (r.term < newest.term) {
+    return Refuse(absl::StatusCode::kFailedPrecondition, "marker term below the newest marker's");
+  }
+  const bool replaces = s->At(r.index) == nullptr || s->TermAt(r.index) != r.term;
+  if (replaces && s->hs.commit > r.index && s->last_index() > r.index) {
+    return Refuse(absl::StatusCode::kFailedPrecondition,
+                  absl::StrCat("marker ", r.index, "/", r.term,
+                               " would discard committed entries after it"));
+  }
   Verdict v;
   Record rec;
   rec.kind = Record::kMarker;

@@ -19,12 +19,18 @@
 //   snapshot): it replaces the whole log, and appends continue after it. Refused,
 //   with nothing written: a gap, an entry index of 0, indexes that are not
 //   contiguous, terms that decrease, a first new entry whose term is below
-//   the entry before it, an entry whose CRC does not match (INVALID_ARGUMENT); a new entry at or
-//   below the saved commit, or at or below the base (FAILED_PRECONDITION); a hard state that raises
-//   the term but lowers the commit (INVALID_ARGUMENT); a second vote in a term, a marker at the
-//   newest marker's index with another term, a stale epoch (FAILED_PRECONDITION). A retried request
-//   is harmless: entries already held with the same term are skipped, a hard state older than the
-//   saved one is not written, a marker already saved or older than the newest is a no-op.
+//   the entry before it (the newest marker's term right after the marker), an
+//   entry whose CRC does not match, a hard state that lowers the commit
+//   (INVALID_ARGUMENT); a new entry that replaces an entry at or below the
+//   saved commit, any entry at or below the newest marker (Raft sends nothing
+//   a snapshot covers), a second vote in a term, a marker at the newest
+//   marker's index with another term or at a higher index with a lower term,
+//   a marker that replaces the log while it holds committed entries after the
+//   marker's index, a stale epoch (FAILED_PRECONDITION). A retried request is
+//   harmless: entries already held with the same term are skipped, an older
+//   hard state (lower term, or same term, no higher commit, same vote or
+//   none) is not written, a marker already saved or older than the newest is
+//   a no-op.
 //
 // Records
 //   Check also returns what a valid request writes, record by record, in the

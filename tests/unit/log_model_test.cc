@@ -136,14 +136,27 @@ TEST_F(LogModelTest, Snapshot_LimitsAndContradictions) {
   EXPECT_TRUE(model_.PlanSnapshot(4, 2).ok()) << "an uncommitted entry may be divergent";
   ASSERT_TRUE(Snapshot(4, 1).ok());
   EXPECT_EQ(model_.PlanSnapshot(4, 2).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(Code(Make(4, 6, 1, MakeState(1, 1, 3))), absl::StatusCode::kOk)
-      << "a retry of what the marker covers is skipped";
+  EXPECT_EQ(Code(Make(4, 6, 1, MakeState(1, 1, 3))), absl::StatusCode::kFailedPrecondition)
+      << "an append reaching below the marker is a stale duplicate, even where the log holds "
+         "the same entries";
+  EXPECT_EQ(Code(Make(5, 6, 1, MakeState(1, 1, 3))), absl::StatusCode::kOk)
+      << "a retry of what follows the marker is skipped";
   EXPECT_EQ(Code(Make(4, 6, 2, MakeState(2, 0, 3))), absl::StatusCode::kFailedPrecondition)
       << "nothing is written at or below a marker";
   ASSERT_TRUE(Apply(Make(6, 6, 2, MakeState(2, 0, 3))).ok());
   ASSERT_TRUE(Snapshot(5, 2).ok()) << "over the uncommitted entry (5, 1)";
   EXPECT_EQ(model_.PlanSnapshot(6, 1).status().code(), absl::StatusCode::kFailedPrecondition)
       << "a term below the newest marker's";
+}
+
+TEST_F(LogModelTest, SnapshotReplacingTheLog_RefusedWhenItWouldDiscardCommittedEntries) {
+  ASSERT_TRUE(Apply(Make(1, 9, 3, MakeState(3, 1, 8))).ok());
+  // Entry 5 has term 3 and 6..8 are committed: a term-4 snapshot at 5 would
+  // throw away committed entries (a stale request from a lost history).
+  EXPECT_EQ(model_.PlanSnapshot(5, 4).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(model_.PlanSnapshot(8, 4).ok()) << "nothing committed lies after 8";
+  EXPECT_TRUE(model_.PlanSnapshot(5, 3).ok()) << "a compaction discards nothing";
+  EXPECT_TRUE(model_.PlanSnapshot(12, 4).ok()) << "past the end: nothing held is discarded";
 }
 
 TEST_F(LogModelTest, ReleaseLimit_IsTheNewestDurableMarker) {
