@@ -255,6 +255,77 @@ TEST_F(RaftOrdersTest, Fence_AtLargestEpoch_RefusedWithoutWrapping) {
   EXPECT_TRUE(Append(1, 1, 1, MakeState(1, 1, 0)).ok()) << "the current writer keeps writing";
 }
 
+// A follower's log: entries 1..40 of term 1, then a stale tail 41..150 of
+// term 3 that fills more than a segment. The leader's snapshot at 30 (term 3)
+// replaces the log from below the tail segment's name; a later one at 120,
+// term 3 too, lands past the new end. A reader starting at the tail segment
+// used to take the first marker for a compaction (its entry lies in an older
+// segment) and the second as matching the stale entry 120: it served 121..150.
+TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_NoStaleEntriesServed) {
+  options_.retain_released_segments = 0;
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 40, 1, MakeState(1, 1, 10)).ok());
+  for (uint64_t i = 41; i <= 150; i += 10) {
+    ASSERT_TRUE(Append(i, i + 9, 3, MakeState(3, 0, 10)).ok());
+  }
+  ASSERT_GT(store_->Status().segments_size(), 1) << "the stale tail must cross a cut";
+  ASSERT_TRUE(Snapshot(30, 3).ok());
+  ASSERT_TRUE(AppendState(MakeState(3, 0, 30)).ok());
+  ASSERT_TRUE(Snapshot(120, 3).ok());
+  EXPECT_EQ(store_->Status().last_index(), 120u);
+  EXPECT_EQ(ReadFrom(120, 3), "");
+  EXPECT_EQ(ReadFrom(30, 3).substr(0, 29), "FAILED_PRECONDITION: wal: ent")
+      << "entries 31..120 were replaced by the marker at 120";
+  ASSERT_TRUE(Append(121, 122, 3, MakeState(3, 0, 121)).ok());
+  EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
+  Open();
+  EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
+  // Released and purged up to the marker: recovery reads from what is left.
+  std::promise<absl::StatusOr<ReleaseResult>> done;
+  store_->ReleaseTo(120, epoch_, [&](absl::StatusOr<ReleaseResult> r) { done.set_value(r); });
+  ASSERT_TRUE(Await(done).ok());
+  Open();
+  EXPECT_EQ(store_->Status().last_index(), 122u);
+  EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
+}
+
+// walrusd killed inside a cut, after the new segment's rename and before the
+// directory sync: the restarted process reads that segment and appends to it.
+// Its name must be made durable before anything more is acknowledged, or a
+// later power loss takes the segment back with everything acknowledged in it.
+TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAcknowledged) {
+  ASSERT_TRUE(fs_.SyncDir("/").ok());  // the data directory exists durably
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 10, 1, MakeState(1, 1, 10)).ok());
+  std::unique_ptr<MemFileSystem> killed;
+  fs_.SetSyncObserver([&](const SyncPoint& point) {
+    if (point.is_dir && point.path == kWalDir && killed == nullptr) {
+      killed = fs_.CrashClone(CrashOptions{CrashMode::kKeepAll});
+    }
+  });
+  for (uint64_t i = 11; killed == nullptr && i < 1000; i += 10) {
+    ASSERT_TRUE(Append(i, i + 9, 1, MakeState(1, 1, i)).ok());
+  }
+  ASSERT_NE(killed, nullptr) << "no cut happened";
+  fs_.SetSyncObserver(nullptr);
+  store_.reset();
+  options_.fs = killed.get();
+  Open();
+  const uint64_t last = store_->Status().last_index();
+  ASSERT_TRUE(Append(last + 1, last + 5, 1, MakeState(1, 1, last + 5)).ok());
+  const std::string acknowledged = ReadFrom(0, 0);
+  store_.reset();
+  CrashOptions power_loss;
+  power_loss.mode = CrashMode::kDropUnsynced;
+  power_loss.drop_unsynced_dir_ops = true;
+  std::unique_ptr<MemFileSystem> lost = killed->CrashClone(power_loss);
+  options_.fs = lost.get();
+  Open();
+  EXPECT_EQ(store_->Status().last_index(), last + 5);
+  EXPECT_EQ(ReadFrom(0, 0), acknowledged);
+  store_.reset();
+}
+
 // Deterministic mode: nothing runs until RunOnce, which commits one batch.
 TEST_F(RaftOrdersTest, RunOnce_CommitsOneBatchOnTheCallersThread) {
   OpenAndCreate();
