@@ -10,19 +10,6 @@
 #include "core/varint.h"
 
 namespace walrus {
-namespace {
-
-enum class FrameStatus {
-  kOk,
-  kZeroLength,  // preallocated space: end of data in this file
-  kShort,       // the frame runs past the end of the bytes
-  kMalformed,   // impossible length field or unparsable record
-};
-
-struct Frame {
-  RecordView record;
-  uint64_t end = 0;
-};
 
 FrameStatus ReadFrame(absl::string_view bytes, uint64_t offset, Frame* frame, std::string* why) {
   if (bytes.size() - offset < kFrameHeaderSize) return FrameStatus::kShort;
@@ -52,6 +39,8 @@ FrameStatus ReadFrame(absl::string_view bytes, uint64_t offset, Frame* frame, st
   frame->end = body + record_len + pad;
   return FrameStatus::kOk;
 }
+
+namespace {
 
 bool AllZero(absl::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
@@ -148,28 +137,103 @@ absl::Status Decoder::Decode(Visitor visit) {
   state_in_file_ = false;
   end_ = LogEnd();
   for (size_t i = 0; i < paths_.size(); ++i) {
-    absl::StatusOr<absl::string_view> bytes = ReadFileInto(fs_, paths_[i], &buffer_);
-    if (!bytes.ok()) return bytes.status();
-    bool is_last = i + 1 == paths_.size();
-    absl::string_view view = *bytes;
-    if (is_last && last_file_limit_.has_value() && *last_file_limit_ < view.size()) {
-      view = view.substr(0, *last_file_limit_);
-    }
+    absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs_->NewReadableFile(paths_[i]);
+    if (!file.ok()) return file.status();
+    absl::StatusOr<uint64_t> size = (*file)->Size();
+    if (!size.ok()) return size.status();
+    const bool is_last = i + 1 == paths_.size();
+    uint64_t limit = *size;
+    if (is_last && last_file_limit_.has_value()) limit = std::min(limit, *last_file_limit_);
     bool stop = false;
-    absl::Status status = DecodeFile(i, view, is_last, visit, &stop);
+    absl::Status status = DecodeFile(i, file->get(), limit, is_last, visit, &stop);
     if (!status.ok() || stop) return status;
   }
   return absl::OkStatus();
 }
 
-absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, bool is_last,
-                                 Visitor visit, bool* stop) {
-  uint64_t offset = 0;
+absl::StatusOr<absl::string_view> Decoder::ReadWindow(ReadableFile* file, uint64_t offset,
+                                                      uint64_t n) {
+  if (buffer_.size() < n) buffer_.resize(n);
+  absl::StatusOr<size_t> got = file->Read(offset, n, buffer_.data());
+  if (!got.ok()) return got.status();
+  return absl::string_view(buffer_.data(), *got);  // the file may have shrunk
+}
+
+absl::StatusOr<bool> Decoder::RestIsZero(ReadableFile* file, uint64_t offset, uint64_t size) {
+  while (offset < size) {
+    absl::StatusOr<absl::string_view> window =
+        ReadWindow(file, offset, std::min<uint64_t>(window_bytes_, size - offset));
+    if (!window.ok()) return window.status();
+    if (window->empty()) return true;
+    if (!AllZero(*window)) return false;
+    offset += window->size();
+  }
+  return true;
+}
+
+absl::Status Decoder::DecodeFile(size_t file_index, ReadableFile* file, uint64_t size,
+                                 bool is_last, Visitor visit, bool* stop) {
   last_valid_end_ = 0;
   file_records_ = 0;
   state_before_file_ = state_before_file_ || state_in_file_;
   state_in_file_ = false;
+  // Window by window while every record is whole and verifies, which is
+  // what a log is made of; anything else is decided on the whole file.
+  uint64_t offset = 0;
+  uint64_t want = window_bytes_;
+  while (offset < size) {
+    absl::StatusOr<absl::string_view> window =
+        ReadWindow(file, offset, std::min<uint64_t>(want, size - offset));
+    if (!window.ok()) return window.status();
+    if (window->size() < std::min<uint64_t>(want, size - offset)) size = offset + window->size();
+    uint64_t done = 0;
+    absl::Status status;
+    const Pass pass = DecodeRecords(file_index, *window, offset, /*whole=*/false, is_last, visit,
+                                    &done, stop, &status);
+    if (!status.ok()) return status;
+    offset += done;
+    if (pass == Pass::kTrouble) break;
+    if (pass == Pass::kZeros) {
+      absl::StatusOr<bool> zeros = RestIsZero(file, offset, size);
+      if (!zeros.ok()) return zeros.status();
+      if (!*zeros) break;
+      offset = size;
+      break;
+    }
+    // A record larger than the window: read it whole next time.
+    want = done == 0 ? std::max(want * 2, window->size() * 2) : window_bytes_;
+    if (done == 0 && offset + window->size() >= size) break;  // cut short: a torn end
+  }
+  if (offset < size) {
+    // Damage, or what may be: classify it on the file's bytes from the start.
+    absl::StatusOr<absl::string_view> whole = ReadWindow(file, 0, size);
+    if (!whole.ok()) return whole.status();
+    uint64_t done = 0;
+    absl::Status status;
+    (void)DecodeRecords(file_index, whole->substr(0, size), 0, /*whole=*/true, is_last, visit,
+                        &done, stop, &status, offset);
+    if (!status.ok() || *stop) return status;
+  }
+  if (const size_t want_records = HeaderRecords(file_index); file_records_ < want_records) {
+    *stop = true;
+    std::string reason = file_records_ == 0
+                             ? std::string("segment holds no header: empty or zero-filled")
+                             : absl::StrCat("segment ends inside its header (", file_records_,
+                                            " of ", want_records, " records)");
+    end_ = {LogEnd::kCorrupt, file_index, last_valid_end_, std::move(reason)};
+    return absl::OkStatus();
+  }
+  if (is_last) end_ = {LogEnd::kClean, file_index, last_valid_end_, std::string()};
+  return absl::OkStatus();
+}
+
+Decoder::Pass Decoder::DecodeRecords(size_t file_index, absl::string_view bytes, uint64_t base,
+                                     bool whole, bool is_last, Visitor visit, uint64_t* done,
+                                     bool* stop, absl::Status* status, uint64_t start) {
+  uint64_t offset = start;
+  *done = start;
   auto fail = [&](std::string reason) {
+    if (!whole) return Pass::kTrouble;
     *stop = true;
     if (InHeader(file_index, bytes, offset)) {
       end_ = {LogEnd::kCorrupt, file_index, offset,
@@ -180,22 +244,24 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
     } else {
       end_ = {LogEnd::kCorrupt, file_index, offset, std::move(reason)};
     }
-    return absl::OkStatus();
+    return Pass::kTrouble;
   };
   while (offset < bytes.size()) {
     Frame frame;
     std::string why;
     switch (ReadFrame(bytes, offset, &frame, &why)) {
       case FrameStatus::kZeroLength:
+        if (!whole) return Pass::kZeros;
         if (!AllZero(bytes.substr(offset))) {
           return fail("zero length field followed by non-zero data");
         }
-        offset = bytes.size();
-        continue;
+        *done = bytes.size();
+        return Pass::kDone;
       case FrameStatus::kShort:
+        if (!whole) return Pass::kMore;
         if (bytes.size() - offset < kFrameHeaderSize && AllZero(bytes.substr(offset))) {
-          offset = bytes.size();  // zeros too short for a length field: the end
-          continue;
+          *done = bytes.size();  // zeros too short for a length field: the end
+          return Pass::kDone;
         }
         return fail("incomplete frame at end of file");
       case FrameStatus::kMalformed:
@@ -232,22 +298,13 @@ absl::Status Decoder::DecodeFile(size_t file_index, absl::string_view bytes, boo
     }
     ++file_records_;
     if (record.type == static_cast<int64_t>(RecordType::kState)) state_in_file_ = true;
-    absl::Status status = visit(record, RecordPosition{file_index, offset, frame.end});
-    if (!status.ok()) return status;
+    *status = visit(record, RecordPosition{file_index, base + offset, base + frame.end});
+    if (!status->ok()) return Pass::kTrouble;
     offset = frame.end;
-    last_valid_end_ = offset;
+    last_valid_end_ = base + offset;
+    *done = offset;
   }
-  if (const size_t want = HeaderRecords(file_index); file_records_ < want) {
-    *stop = true;
-    std::string reason = file_records_ == 0
-                             ? std::string("segment holds no header: empty or zero-filled")
-                             : absl::StrCat("segment ends inside its header (", file_records_,
-                                            " of ", want, " records)");
-    end_ = {LogEnd::kCorrupt, file_index, last_valid_end_, std::move(reason)};
-    return absl::OkStatus();
-  }
-  if (is_last) end_ = {LogEnd::kClean, file_index, last_valid_end_, std::string()};
-  return absl::OkStatus();
+  return Pass::kMore;
 }
 
 size_t Decoder::HeaderRecords(size_t file_index) const {

@@ -63,6 +63,22 @@ struct RecordView {
 // False if the bytes are not a well-formed record.
 bool ParseRecord(absl::string_view bytes, RecordView* out);
 
+enum class FrameStatus {
+  kOk,
+  kZeroLength,  // preallocated space: end of data in this file
+  kShort,       // the frame runs past the end of the bytes
+  kMalformed,   // impossible length field or unparsable record (`*why` says which)
+};
+
+struct Frame {
+  RecordView record;  // points into the bytes read
+  uint64_t end = 0;   // just past the frame's padding
+};
+
+// Reads the frame at `offset` of `bytes` (a file's bytes, or a window of them
+// starting at a frame). No CRC check: the caller chains the CRCs.
+FrameStatus ReadFrame(absl::string_view bytes, uint64_t offset, Frame* frame, std::string* why);
+
 // Where in the log a record was found.
 struct RecordPosition {
   size_t file_index = 0;  // into the decoder's file list
@@ -104,9 +120,30 @@ class Decoder {
   uint64_t last_valid_end() const { return last_valid_end_; }
 
  private:
-  // Decodes one file's bytes; false once decoding must stop.
-  [[nodiscard]] absl::Status DecodeFile(size_t file_index, absl::string_view bytes, bool is_last,
-                                        Visitor visit, bool* stop);
+  // How a pass over some of a file's bytes ended.
+  enum class Pass {
+    kDone,     // the file's data ends here
+    kMore,     // the bytes ended (a window: read on from *done)
+    kZeros,    // a zero length field: the end if the rest is all zeros
+    kTrouble,  // damage (whole: classified in end_, *stop set) or an error
+  };
+  // Decodes the first `size` bytes of one file, a window at a time while the
+  // records are whole and verify; sets *stop once decoding must stop.
+  [[nodiscard]] absl::Status DecodeFile(size_t file_index, ReadableFile* file, uint64_t size,
+                                        bool is_last, Visitor visit, bool* stop);
+  // The records of `bytes` (the file's bytes from offset `base`) from
+  // `start` on; *done is where the records that counted end (relative to
+  // `bytes`). `whole`: `bytes` is the whole file and damage is classified;
+  // otherwise anything but a good record ends the pass.
+  Pass DecodeRecords(size_t file_index, absl::string_view bytes, uint64_t base, bool whole,
+                     bool is_last, Visitor visit, uint64_t* done, bool* stop,
+                     absl::Status* status, uint64_t start = 0);
+  // Up to `n` bytes of `file` from `offset`, into buffer_.
+  [[nodiscard]] absl::StatusOr<absl::string_view> ReadWindow(ReadableFile* file, uint64_t offset,
+                                                             uint64_t n);
+  // True if `file` holds only zeros in [offset, size).
+  [[nodiscard]] absl::StatusOr<bool> RestIsZero(ReadableFile* file, uint64_t offset,
+                                                uint64_t size);
   // Classifies damage at `offset` of the last file.
   void ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_t offset,
                       std::string reason);
@@ -124,7 +161,9 @@ class Decoder {
   FileSystem* fs_;
   std::vector<std::string> paths_;
   std::optional<uint64_t> last_file_limit_;
-  std::string buffer_;  // one file's bytes at a time, reused across files
+  // One window of a file at a time (the whole file only to classify damage).
+  std::string buffer_;
+  uint64_t window_bytes_ = 1 << 20;
   uint32_t crc_ = 0;
   bool chain_known_ = false;        // false until the first file's crc record
   bool state_before_file_ = false;  // a hard state was read in an earlier file

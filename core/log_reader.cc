@@ -109,6 +109,7 @@ class Resolver {
     last_entry_read_ = gap_->last_before;
     terms_ = std::move(gap_->terms_before);
     log_->entries = std::move(gap_->entries_before);
+    log_->runs = std::move(gap_->runs_before);
     return std::make_pair(gap_->position, gap_->reason);
   }
 
@@ -144,6 +145,12 @@ class Resolver {
                                                            log.base_index));
       log.base_index = s;
       log.last_index = std::max(log.last_index, s);
+      // The runs start with the one holding s + 1.
+      std::vector<ReplayedLog::EntryRun>& runs = log.runs;
+      size_t first = 0;
+      while (first + 1 < runs.size() && runs[first + 1].first_index <= s + 1) ++first;
+      runs.erase(runs.begin(), runs.begin() + static_cast<ptrdiff_t>(first));
+      if (!runs.empty() && runs.front().first_index <= s) runs.front().first_index = s + 1;
     }
     return absl::OkStatus();
   }
@@ -180,6 +187,7 @@ class Resolver {
       const uint64_t after = kept_after();
       log.entries.resize(end > after ? static_cast<size_t>(end - after) : 0);
     }
+    DropRunsFrom(end + 1);
     log.last_index = end;
   }
 
@@ -208,12 +216,18 @@ class Resolver {
       // Raft may save a Ready's entries before the snapshot they follow
       // (etcd's raftexample does): a marker later in the log can still
       // bridge the gap. Until one does, the gap is pending damage.
-      gap_ = Gap{log.last_index + 1, index - 1,        log.base_index,
-                 log.last_index,     position_,        std::move(reason),
-                 std::move(terms_),  std::move(log.entries)};
+      gap_ = Gap{log.last_index + 1,   index - 1,         log.base_index,
+                 log.last_index,       position_,         std::move(reason),
+                 std::move(terms_),    std::move(log.entries), std::move(log.runs)};
       log.base_index = index - 1;
       log.last_index = index - 1;
       Clear();
+    }
+    if (index <= log.last_index || log.runs.empty()) {
+      // A rewrite (or the first entry): the entries from here on are the
+      // ones written from this record on.
+      DropRunsFrom(index);
+      log.runs.push_back({index, position_});
     }
     terms_.resize(static_cast<size_t>(index - log.base_index - 1));
     terms_.push_back(entry.term());
@@ -254,6 +268,13 @@ class Resolver {
   void Clear() {
     terms_.clear();
     log_->entries.clear();
+    log_->runs.clear();
+  }
+
+  // Forgets the runs of entries at `index` and later.
+  void DropRunsFrom(uint64_t index) {
+    std::vector<ReplayedLog::EntryRun>& runs = log_->runs;
+    while (!runs.empty() && runs.back().first_index >= index) runs.pop_back();
   }
 
   // A snapshot marker stands for entries the read cannot return: not damage
@@ -271,8 +292,9 @@ class Resolver {
     uint64_t base_before = 0, last_before = 0;  // the log before the gap
     RecordPosition position;
     std::string reason;
-    std::vector<uint64_t> terms_before;             // the log before the gap,
-    std::vector<raftpb::Entry> entries_before;      // restored if none bridges it
+    std::vector<uint64_t> terms_before;  // the log before the gap,
+    std::vector<raftpb::Entry> entries_before;  // restored if none bridges it
+    std::vector<ReplayedLog::EntryRun> runs_before;
   };
 
   const LogSegments& segments_;
@@ -319,6 +341,10 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
           if (options.on_record) options.on_record(pos, payload);
           resolver.set_position(pos);
           if (absl::Status s = resolver.Apply(payload, &bad_record); !s.ok()) return s;
+          if (bad_record.empty()) {
+            if (log.file_ends.size() <= pos.file_index) log.file_ends.resize(pos.file_index + 1);
+            log.file_ends[pos.file_index] = pos.end;
+          }
         }
         if (!bad_record.empty()) {
           bad_position = pos;

@@ -136,6 +136,18 @@ struct ReplayedLog {
   // running CRC there: where a writer continues.
   uint64_t end_offset = 0;
   uint32_t end_crc = 0;
+  // Where each entry's final version is, for a second read of the same
+  // records (core/log_stream.h): runs of entries written one after another.
+  // The entry at index i is the first entry record of index i at or after
+  // the position of the last run whose first_index <= i.
+  struct EntryRun {
+    uint64_t first_index = 0;
+    RecordPosition at;  // of the record of entry first_index
+  };
+  std::vector<EntryRun> runs;
+  // The end of the last record that counts, per file read (index as in
+  // RecordPosition::file_index).
+  std::vector<uint64_t> file_ends;
 
   uint64_t entry_count() const { return last_index - base_index; }
 };

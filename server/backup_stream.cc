@@ -4,13 +4,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
+#include "server/paced_writer.h"
 #include "server/status_codes.h"
-#include "server/wire_messages.h"
 
 namespace walrus {
 namespace {
@@ -31,8 +29,7 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       : service_(service),
         store_(store),
         metrics_(metrics),
-        context_(context),
-        stall_timeout_(service->options().backup_stall_timeout) {
+        writer_(context, service->options().backup_stall_timeout) {
     service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
@@ -45,12 +42,7 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         });
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    write_ok_ = ok;
-    cv_.notify_one();
-  }
+  void OnWriteDone(bool ok) override { writer_.OnWriteDone(ok); }
 
   void OnDone() override {
     service_->Observe("Backup", final_status_, started_);
@@ -124,46 +116,31 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     return grpc::Status::OK;
   }
 
-  // Writes one chunk and waits for gRPC to take it. CANCELLED if the client
-  // is gone, or took nothing for the stall timeout (the call is cancelled);
-  // INTERNAL if the chunk cannot be encoded (a 4 MiB chunk always can).
+  // Writes one chunk and waits for gRPC to take it (server/paced_writer.h).
   grpc::Status Send(const v1::BackupChunk& chunk) {
-    if (grpc::Status s = SerializeWireMessage(chunk, &encoded_); !s.ok()) return s;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      writing_ = true;
+    switch (writer_.Send(chunk, [this](grpc::ByteBuffer* b) { StartWrite(b); })) {
+      case PacedWriter::Outcome::kTaken:
+        return grpc::Status::OK;
+      case PacedWriter::Outcome::kStalled:
+        if (metrics_ != nullptr) metrics_->BackupStalled();
+        return grpc::Status(grpc::StatusCode::CANCELLED,
+                            absl::StrCat("backup cancelled: the client took no data for ",
+                                         writer_.stall_seconds(),
+                                         " s (--backup-stall-timeout); its pin is released"));
+      case PacedWriter::Outcome::kGone:
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
+      case PacedWriter::Outcome::kUnencodable:
+        break;
     }
-    StartWrite(&encoded_);  // outside mu_: OnWriteDone may run on any thread
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, stall_timeout_, [this] { return !writing_; })) {
-      if (metrics_ != nullptr) metrics_->BackupStalled();
-      // Cancelling fails the pending write, so OnWriteDone comes promptly;
-      // encoded_ must live until it does.
-      context_->TryCancel();
-      cv_.wait(lock, [this] { return !writing_; });
-      return grpc::Status(grpc::StatusCode::CANCELLED,
-                          absl::StrCat("backup cancelled: the client took no data for ",
-                                       std::chrono::duration<double>(stall_timeout_).count(),
-                                       " s (--backup-stall-timeout); its pin is released"));
-    }
-    if (!write_ok_) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
-    }
-    return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::INTERNAL, "backup: a chunk could not be encoded");
   }
 
   WalService* service_;
   WalStore* store_;
   ServerMetrics* metrics_;
-  grpc::CallbackServerContext* const context_;
-  const std::chrono::milliseconds stall_timeout_;
+  PacedWriter writer_;
   const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
-  grpc::ByteBuffer encoded_;  // the chunk being written
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool writing_ = false;  // guarded by mu_
-  bool write_ok_ = true;  // guarded by mu_
   grpc::Status final_status_;
 };
 

@@ -224,8 +224,8 @@ const std::vector<FlagSpec>& Specs() {
          return ParseDuration(v, &c->read_queue_timeout);
        }},
       {"backup-stall-timeout", "DURATION",
-       "cancel a Backup whose client has taken no data for this long, releasing its pin "
-       "(so the purge can go on)",
+       "cancel a Backup or ReadAll whose client has taken no data for this long, freeing its "
+       "read worker and releasing its pin (so the purge can go on)",
        [](const Config& c) { return ShowDuration(c.backup_stall_timeout); },
        [](Config* c, const std::string& v, bool) {
          return ParseDuration(v, &c->backup_stall_timeout) &&

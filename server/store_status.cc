@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/log_stream.h"
 #include "core/segment.h"
 #include "server/wal_store.h"
 
@@ -81,7 +82,9 @@ v1::StatusResponse WalStore::Status() const {
     status.set_first_index(files->front().id.index);
   }
   status.set_retain_released_segments(options_.retain_released_segments);
-  status.set_backups_in_progress(static_cast<uint32_t>(pins_.List().size()));
+  uint32_t backups = 0;
+  for (const PinInfo& pin : pins_.List()) backups += pin.holder != kReadAllHolder ? 1 : 0;
+  status.set_backups_in_progress(backups);
   status.set_purge_blocked_by(purger_ != nullptr ? purger_->blocked_by() : "");
   return status;
 }
@@ -132,7 +135,9 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
   return plan;
 }
 
-absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
+absl::Status WalStore::StreamAll(const walpb::Snapshot& snapshot,
+                                 const std::function<absl::Status(ReadAllResult&&)>& header,
+                                 const std::function<absl::Status(raftpb::Entry&&)>& entry) const {
   std::optional<LogPosition> durable;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
@@ -141,12 +146,30 @@ absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot)
     }
     durable = durable_;
   }
-  WalOptions wal_options;
-  wal_options.fs = options_.fs;
-  absl::StatusOr<std::unique_ptr<Wal>> wal =
-      Wal::OpenForRead(options_.wal_dir, snapshot, wal_options, durable);
-  if (!wal.ok()) return wal.status();
-  return (*wal)->ReadAll();
+  // Pin first, list second (as BeginBackup): the segments the read lists stay
+  // until it is done, however slowly its client takes the entries. Without a
+  // writer (read-only) nothing is purged.
+  std::unique_ptr<SegmentPins::Pin> pin;
+  if (durable.has_value()) pin = pins_.PinRange(0, durable->seq, kReadAllHolder);
+  return StreamReadAll(options_.fs, options_.wal_dir, snapshot, durable, header, entry);
+}
+
+absl::StatusOr<ReadAllResult> WalStore::ReadAll(const walpb::Snapshot& snapshot) const {
+  ReadAllResult out;
+  std::vector<raftpb::Entry> entries;
+  absl::Status s = StreamAll(
+      snapshot,
+      [&](ReadAllResult&& result) {
+        out = std::move(result);
+        return absl::OkStatus();
+      },
+      [&](raftpb::Entry&& e) {
+        entries.push_back(std::move(e));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  out.entries = std::move(entries);
+  return out;
 }
 
 }  // namespace walrus

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backup_stream.h"
+#include "server/paced_writer.h"
 #include "server/status_codes.h"
 #include "server/wire_messages.h"
 
@@ -343,12 +344,17 @@ class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   const Clock::time_point started_ = Clock::now();
 };
 
-// ReadAll: decodes the durable log on a read worker (never a gRPC thread),
-// then streams it in chunks of at most max_chunk_bytes, one write at a time.
+// ReadAll: a read worker streams the durable log (WalStore::StreamAll: the
+// segments are read twice, window by window, never the whole log at once)
+// and hands the client one message of at most max_chunk_bytes at a time
+// (server/paced_writer.h): memory per call is one message and one read
+// window, and a client that takes nothing for the stall timeout is cancelled
+// so it does not hold the worker and the read's pin.
 class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  ReadAllReactor(WalService* service, WalStore* store, const v1::ReadAllRequest& request)
-      : service_(service) {
+  ReadAllReactor(WalService* service, WalStore* store, const v1::ReadAllRequest& request,
+                 grpc::CallbackServerContext* context)
+      : service_(service), writer_(context, service->options().backup_stall_timeout) {
     service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
@@ -357,26 +363,11 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     snapshot.set_index(request.snapshot_index());
     snapshot.set_term(request.snapshot_term());
     service_->read_pool().Submit(
-        "ReadAll",
-        [this, store, snapshot] {
-          absl::StatusOr<ReadAllResult> result = store->ReadAll(snapshot);
-          if (!result.ok()) {
-            FinishWith(ToGrpcStatus(result.status()));
-            return;
-          }
-          result_ = std::move(*result);
-          WriteNext();
-        },
+        "ReadAll", [this, store, snapshot] { Run(store, snapshot); },
         [this](absl::Status refused) { FinishWith(ToGrpcStatus(refused)); });
   }
 
-  void OnWriteDone(bool ok) override {
-    if (!ok) {
-      FinishWith(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
-      return;
-    }
-    WriteNext();
-  }
+  void OnWriteDone(bool ok) override { writer_.OnWriteDone(ok); }
 
   void OnDone() override {
     service_->Observe("ReadAll", final_status_, started_);
@@ -384,47 +375,68 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
  private:
-  void WriteNext() {
-    if (header_sent_ && next_ >= result_.entries.size()) {
-      FinishWith(grpc::Status::OK);
-      return;
-    }
-    response_.Clear();
-    size_t bytes = 0;
-    if (!header_sent_) {
-      response_.set_has_header(true);
-      response_.set_metadata(result_.metadata);
-      *response_.mutable_hard_state() = result_.state;
-      bytes = result_.metadata.size();
-      header_sent_ = true;
-    }
-    // At least one entry per message, so a huge entry still goes through.
-    while (next_ < result_.entries.size()) {
-      size_t size = result_.entries[next_].ByteSizeLong() + 8;
-      if (response_.entries_size() > 0 && bytes + size > chunk_bytes_) break;
-      *response_.add_entries() = std::move(result_.entries[next_++]);
-      bytes += size;
-    }
-    if (grpc::Status s = SerializeWireMessage(response_, &encoded_); !s.ok()) {
-      FinishWith(s);
-      return;
-    }
-    StartWrite(&encoded_);
+  void Run(WalStore* store, const walpb::Snapshot& snapshot) {
+    // Why the stream stopped, when it was the client's doing.
+    grpc::Status stopped;
+    auto send = [&]() -> absl::Status {
+      PacedWriter::Outcome outcome =
+          writer_.Send(response_, [this](grpc::ByteBuffer* b) { StartWrite(b); });
+      response_.Clear();
+      bytes_ = 0;
+      switch (outcome) {
+        case PacedWriter::Outcome::kTaken:
+          return absl::OkStatus();
+        case PacedWriter::Outcome::kStalled:
+          stopped = grpc::Status(grpc::StatusCode::CANCELLED,
+                                 absl::StrCat("ReadAll cancelled: the client took no data for ",
+                                              writer_.stall_seconds(),
+                                              " s (--backup-stall-timeout)"));
+          break;
+        case PacedWriter::Outcome::kGone:
+          stopped = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+          break;
+        case PacedWriter::Outcome::kUnencodable:
+          stopped = grpc::Status(grpc::StatusCode::INTERNAL, "ReadAll: a message could not be "
+                                                             "encoded");
+          break;
+      }
+      return absl::CancelledError(stopped.error_message());
+    };
+    absl::Status status = store->StreamAll(
+        snapshot,
+        [&](ReadAllResult&& header) {
+          response_.set_has_header(true);
+          response_.set_metadata(header.metadata);
+          *response_.mutable_hard_state() = header.state;
+          bytes_ = header.metadata.size();
+          return absl::OkStatus();
+        },
+        [&](raftpb::Entry&& entry) {
+          // At least one entry per message, so a huge entry still goes through.
+          const size_t size = entry.ByteSizeLong() + 8;
+          if (response_.entries_size() > 0 && bytes_ + size > chunk_bytes_) {
+            if (absl::Status s = send(); !s.ok()) return s;
+          }
+          *response_.add_entries() = std::move(entry);
+          bytes_ += size;
+          return absl::OkStatus();
+        });
+    // The last message (or the header alone, for an empty log).
+    if (status.ok() && (response_.has_header() || response_.entries_size() > 0)) status = send();
+    FinishWith(!stopped.ok() ? stopped : ToGrpcStatus(status));
   }
 
   void FinishWith(const grpc::Status& status) {
     final_status_ = status;
-    Finish(status);
+    Finish(status);  // the last use of `this`: OnDone may delete it now
   }
 
   WalService* service_;
+  PacedWriter writer_;
   const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
-  ReadAllResult result_;
-  size_t next_ = 0;
-  bool header_sent_ = false;
-  v1::ReadAllResponse response_;
-  grpc::ByteBuffer encoded_;  // response_, as written
+  v1::ReadAllResponse response_;  // the message being filled
+  size_t bytes_ = 0;              // of response_, roughly
   grpc::Status final_status_;
 };
 
@@ -569,13 +581,13 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WalService::AppendS
   return new AppendStreamReactor(this, store_, &append_budget_, metrics_, options_);
 }
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(grpc::CallbackServerContext*,
-                                                                const grpc::ByteBuffer* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
   v1::ReadAllRequest parsed;
   if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
     return new RefusedStream(this, "ReadAll", s);
   }
-  return new ReadAllReactor(this, store_, parsed);
+  return new ReadAllReactor(this, store_, parsed, context);
 }
 
 grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* context,

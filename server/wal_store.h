@@ -143,8 +143,17 @@ class WalStore {
   // retries and gets the next one.
   void Fence(std::function<void(absl::StatusOr<uint64_t>)> done);
 
-  // The durable log from `snapshot` on; runs on the caller's thread, reading
-  // the files independently of the committer.
+  // The durable log from `snapshot` on, streamed (core/log_stream.h):
+  // `header` gets the result without entries, then `entry` each entry in
+  // order; an error from either stops the read and is returned. Runs on the
+  // caller's thread, reading the files independently of the committer, and
+  // keeps the segments it reads pinned against purge until it returns (the
+  // pin's holder is kReadAllHolder). Memory does not grow with the log.
+  [[nodiscard]] absl::Status StreamAll(
+      const walpb::Snapshot& snapshot, const std::function<absl::Status(ReadAllResult&&)>& header,
+      const std::function<absl::Status(raftpb::Entry&&)>& entry) const;
+  static constexpr char kReadAllHolder[] = "ReadAll";
+  // StreamAll() with the entries collected.
   [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
   [[nodiscard]] v1::StatusResponse Status() const;
 
@@ -231,7 +240,8 @@ class WalStore {
   uint64_t last_entry_index_ = 0;       // guarded by status_mu_
 
   // Garbage collection; the runner is declared after pins_ so it stops first.
-  SegmentPins pins_;
+  // Mutable: a const read pins what it reads (the registry is not log state).
+  mutable SegmentPins pins_;
   std::unique_ptr<PurgeRunner> purger_;
 };
 

@@ -106,7 +106,9 @@ TEST_P(BackupClientTest, Backup_MisbehavingDaemon_FailsAndLeavesNoDestination) {
     return;
   }
   EXPECT_NE(code, cli::kExitOk);
-  if (GetParam() == Mischief::kBadCrc) EXPECT_EQ(code, cli::kExitCorrupt);
+  if (GetParam() == Mischief::kBadCrc) {
+    EXPECT_EQ(code, cli::kExitCorrupt);
+  }
   EXPECT_FALSE(std::filesystem::exists(dest));
   EXPECT_FALSE(std::filesystem::exists(dest + ".tmp"));
 }

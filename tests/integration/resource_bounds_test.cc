@@ -305,5 +305,68 @@ TEST(ResourceBounds, Backup_ClientStopsReading_CancelledAfterStallTimeoutAndPinR
   EXPECT_EQ(backup->reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+// A ReadAll whose client takes the first message and then nothing more.
+struct StalledRead {
+  std::unique_ptr<v1::WAL::Stub> stub;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::ReadAllResponse>> reader;
+  v1::ReadAllResponse first;
+};
+
+// Many readers of a large log, each reading only the first message: walrusd
+// used to decode the whole log for each call before sending anything (about
+// 1.3 times the log's size per call). Streamed, a call holds one message and
+// one read window. WALRUS_READALL_TEST_MIB sets the log's size (500 for the
+// figure in docs/benchmarks.md).
+TEST(ResourceBounds, ReadAll_ManyClientsReadingOnlyTheFirstMessage_RssIncreaseBounded) {
+  if (kSanitizerBuild) GTEST_SKIP() << "RSS under a sanitizer says nothing about walrusd's";
+  TempDir tmp;
+  const int readers = EnvCount("WALRUS_READALL_TEST_READERS", 16);
+  const uint64_t mib = EnvCount("WALRUS_READALL_TEST_MIB", 128);
+  Daemon daemon(tmp.Sub("data"));
+  std::vector<std::string> prefix = {"/usr/bin/env", absl::StrCat("WALRUS_READ_WORKERS=", readers)};
+  for (std::string& conf : MallocConf()) prefix.push_back(conf);
+  daemon.set_command_prefix(prefix);
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  FillLog(daemon.stub(), mib);
+  const uint64_t before = SampleProcess(daemon.pid()).rss_bytes;
+  ASSERT_GT(before, 0u) << "cannot read /proc/" << daemon.pid() << "/status";
+
+  std::vector<std::unique_ptr<StalledRead>> reads;
+  for (int i = 0; i < readers; ++i) {
+    auto read = std::make_unique<StalledRead>();
+    read->stub = OwnConnectionStub(daemon);
+    read->reader = read->stub->ReadAll(&read->context, v1::ReadAllRequest());
+    reads.push_back(std::move(read));
+  }
+  uint64_t peak = before;
+  int started = 0;
+  for (auto& read : reads) {
+    ASSERT_TRUE(read->reader->Read(&read->first)) << read->reader->Finish().error_message();
+    EXPECT_TRUE(read->first.has_header());
+    ++started;
+    peak = std::max(peak, SampleProcess(daemon.pid()).rss_bytes);
+  }
+  // Every call is streaming now and waits for its client; give the
+  // workers time to read ahead as far as they would.
+  for (int i = 0; i < 20; ++i) {
+    peak = std::max(peak, SampleProcess(daemon.pid()).rss_bytes);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::printf("%d ReadAll of a %llu MiB log, each reading one message: RSS %.1f MiB before, peak "
+              "%.1f MiB (+%.1f MiB)\n",
+              started, static_cast<unsigned long long>(mib), double(before) / kMiB,
+              double(peak) / kMiB, double(peak - before) / kMiB);
+  EXPECT_EQ(started, readers);
+  EXPECT_LE(peak - before, 256 * kMiB) << "memory grows with the log's size";
+  // The readers that do go on read the whole log.
+  v1::ReadAllResponse response;
+  uint64_t entries = reads[0]->first.entries_size();
+  while (reads[0]->reader->Read(&response)) entries += response.entries_size();
+  EXPECT_TRUE(reads[0]->reader->Finish().ok());
+  EXPECT_EQ(entries, mib);
+  for (size_t i = 1; i < reads.size(); ++i) reads[i]->context.TryCancel();
+}
+
 }  // namespace
 }  // namespace walrus::testing

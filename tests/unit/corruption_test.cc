@@ -120,7 +120,9 @@ TEST_F(CorruptionTest, BitFlipInSealedSegment_AlwaysCorruption) {
   }
   std::printf("bit flips in sealed segments, all reported: %d\n", checked_);
   // The floor docs/reliability.md states for the default stride.
-  if (Stride() <= 3) EXPECT_GE(checked_, 4000);
+  if (Stride() <= 3) {
+    EXPECT_GE(checked_, 4000);
+  }
 }
 
 TEST_F(CorruptionTest, BitFlipInNonFinalRecordOfLastSegment_AlwaysCorruption) {
@@ -133,7 +135,9 @@ TEST_F(CorruptionTest, BitFlipInNonFinalRecordOfLastSegment_AlwaysCorruption) {
     if (HasFatalFailure()) return;
   }
   std::printf("bit flips in non-final records, all reported: %d\n", checked_);
-  if (Stride() <= 3) EXPECT_GE(checked_, 3000);
+  if (Stride() <= 3) {
+    EXPECT_GE(checked_, 3000);
+  }
 }
 
 TEST_F(CorruptionTest, ZeroedSectorBeforeTheFinalRecord_AlwaysCorruption) {

@@ -300,7 +300,9 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
   std::unique_ptr<MemFileSystem> killed;
   fs_.SetSyncObserver([&](const SyncPoint& point) {
     if (point.is_dir && point.path == kWalDir && killed == nullptr) {
-      killed = fs_.CrashClone(CrashOptions{CrashMode::kKeepAll});
+      CrashOptions kill;
+      kill.mode = CrashMode::kKeepAll;
+      killed = fs_.CrashClone(kill);
     }
   });
   for (uint64_t i = 11; killed == nullptr && i < 1000; i += 10) {
