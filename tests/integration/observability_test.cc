@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
@@ -144,10 +145,19 @@ TEST(Observability, Help_DocumentsEveryFlagAndItsVariable) {
   const auto flags = ConfigFlags();
   ASSERT_GT(flags.size(), 20u);
   for (const auto& [flag, variable] : flags) {
-    const std::string head = absl::StrCat("  --", flag);
-    const size_t at = help.find(head);
-    ASSERT_NE(at, std::string::npos) << flag << " is missing from --help";
-    const std::string line = help.substr(at, help.find('\n', at) - at);
+    // The whole flag: "--insecure" must not be found as the start of
+    // "--insecure-metrics".
+    std::string line;
+    for (absl::string_view candidate : absl::StrSplit(help, '\n')) {
+      const std::string head = absl::StrCat("  --", flag);
+      if (absl::StartsWith(candidate, head) &&
+          (candidate.size() == head.size() || candidate[head.size()] == ' ' ||
+           candidate[head.size()] == '=')) {
+        line = std::string(candidate);
+        break;
+      }
+    }
+    ASSERT_FALSE(line.empty()) << flag << " is missing from --help";
     EXPECT_NE(line.find(absl::StrCat("[", variable, "]")), std::string::npos) << line;
   }
   std::string bad = RunCommand(DaemonBinary() + " --no-such-flag 2>&1", &code);
