@@ -38,6 +38,7 @@
 #ifndef WALRUS_CORE_DECODER_H_
 #define WALRUS_CORE_DECODER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -102,6 +103,10 @@ class Decoder {
   // Stops reading the last file at `offset` (the durable end when reading
   // while a writer appends); bytes past it are treated as absent.
   void LimitLastFile(uint64_t offset) { last_file_limit_ = offset; }
+  // How much of a file is read at a time while its records are whole and
+  // verify (1 MiB by default); a larger record is read whole, and damage is
+  // classified on the whole file.
+  void set_window_bytes(uint64_t bytes) { window_bytes_ = std::max<uint64_t>(bytes, 16); }
 
   using Visitor = absl::FunctionRef<absl::Status(const RecordView&, const RecordPosition&)>;
 

@@ -324,6 +324,7 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
   std::vector<std::string> paths;
   for (size_t i = segments.first; i < end; ++i) paths.push_back(segments.PathOf(i));
   Decoder decoder(fs, paths);
+  decoder.set_window_bytes(options.window_bytes);
   if (!gap.has_value() && segments.last_limit.has_value()) {
     decoder.LimitLastFile(*segments.last_limit);
   }

@@ -116,6 +116,9 @@ struct LogReadOptions {
   std::optional<walpb::Snapshot> snapshot;
   // Return the entries; false keeps only their indexes and terms.
   bool keep_entries = true;
+  // How much of a file is read at a time (a record larger than this is read
+  // whole; damage is classified on the whole file).
+  size_t window_bytes = size_t{1} << 20;
   // Called for every record that verifies and parses, in order.
   std::function<void(const RecordPosition&, const Payload&)> on_record;
 };
