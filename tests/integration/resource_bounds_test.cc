@@ -368,5 +368,40 @@ TEST(ResourceBounds, ReadAll_ManyClientsReadingOnlyTheFirstMessage_RssIncreaseBo
   for (size_t i = 1; i < reads.size(); ++i) reads[i]->context.TryCancel();
 }
 
+// A ReadAll whose client stops reading holds a read worker and pins the
+// segments it reads (so a purge cannot take them away mid-stream): the stall
+// timeout cancels it and frees both.
+TEST(ResourceBounds, ReadAll_ClientStopsReading_CancelledAfterStallTimeoutAndWorkerFreed) {
+  TempDir tmp;
+  Daemon daemon(tmp.Sub("data"));
+  daemon.set_command_prefix({"/usr/bin/env", "WALRUS_BACKUP_STALL_TIMEOUT=1s",
+                             "WALRUS_READ_WORKERS=1", "WALRUS_READ_QUEUE_TIMEOUT=300ms"});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  FillLog(daemon.stub(), 64);
+  auto read = std::make_unique<StalledRead>();
+  read->stub = OwnConnectionStub(daemon);
+  read->reader = read->stub->ReadAll(&read->context, v1::ReadAllRequest());
+  ASSERT_TRUE(read->reader->Read(&read->first));
+  // The one worker streams the stalled read: Status, which needs a worker
+  // too, is refused meanwhile, and the segments are pinned.
+  grpc::ClientContext status_context;
+  v1::StatusResponse status;
+  EXPECT_EQ(daemon.stub()->Status(&status_context, v1::StatusRequest(), &status).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext context;
+    v1::StatusResponse response;
+    if (!daemon.stub()->Status(&context, v1::StatusRequest(), &response).ok()) return false;
+    for (const v1::SegmentStatus& segment : response.segments()) {
+      if (segment.pinned()) return false;
+    }
+    return true;
+  })) << "a ReadAll whose client reads nothing keeps its worker and pin";
+  v1::ReadAllResponse response;
+  while (read->reader->Read(&response)) {
+  }
+  EXPECT_EQ(read->reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 }  // namespace
 }  // namespace walrus::testing
