@@ -478,6 +478,8 @@ absl::Status Wal::Close() {
   closed_ = true;
   absl::Status status;
   if (write_mode_ && ready_ && tail_ != nullptr) {
+    // Nothing may follow a marker that owes its cut (see Sync).
+    if (cut_owed_) RollbackPending();
     if (failure_.ok()) status = WriteAndSync();
     if (absl::Status s = tail_->Close(); status.ok()) status = s;
   }
