@@ -244,6 +244,7 @@ class Resolver {
     ReplayedLog& log = *log_;
     log.snapshots.push_back(snapshot);
     log.last_snapshot = snapshot;
+    log.last_snapshot_at = position_;
     const uint64_t index = snapshot.index();
     if (options_.snapshot.has_value() && index == options_.snapshot->index()) {
       if (snapshot.term() != options_.snapshot->term()) {

@@ -132,6 +132,7 @@ struct ReplayedLog {
   std::vector<raftpb::Entry> entries;      // (base_index, last_index], if kept
   std::vector<walpb::Snapshot> snapshots;  // every marker read, in order
   walpb::Snapshot last_snapshot;           // the last of them ({0, 0} if none)
+  RecordPosition last_snapshot_at;         // where it was read
   size_t segments = 0;                     // segments read
   uint64_t records = 0;                    // records that verified
   LogDamage damage;

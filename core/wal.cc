@@ -189,6 +189,17 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   preparer_ = std::make_unique<SegmentPreparer>(fs_, dir_, options_.segment_size,
                                                 options_.prepare_in_background);
   ready_ = true;
+  // A marker that replaced the log from below its segment's name index must
+  // end that segment (AppendSnapshot). A crash inside the cut after it leaves
+  // it the tail's last record with the cut still owed: cut now, before
+  // anything is appended after it (or, with no room, when Sync finds some).
+  const walpb::Snapshot& marker = log->last_snapshot;
+  if (marker.index() > 0 && log->base_index == marker.index() &&
+      log->last_snapshot_at.file_index + 1 == segments.listed.size() - segments.first &&
+      marker.index() < tail_id.index) {
+    cut_owed_ = true;
+    if (absl::Status s = Cut(); !s.ok()) return s;
+  }
   if (options_.metrics != nullptr) {
     options_.metrics->SetLastIndexSaved(last_index());
     options_.metrics->SetLockedSegments(locks_.size());

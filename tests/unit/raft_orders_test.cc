@@ -7,6 +7,7 @@
 #include <future>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "core/mem_fs.h"
 #include "gtest/gtest.h"
@@ -105,6 +106,9 @@ class RaftOrdersTest : public ::testing::Test {
   }
 
   MemFileSystem fs_;
+  // Crash images a test reopens the store on; declared before store_, so
+  // they outlive it even when a test stops at a failed assertion.
+  std::vector<std::unique_ptr<MemFileSystem>> images_;
   StoreOptions options_;
   std::unique_ptr<WalStore> store_;
   uint64_t epoch_ = 0;
@@ -289,6 +293,41 @@ TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_NoStaleEnt
   EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
 }
 
+// The same marker, with power lost inside the cut that must follow it: the
+// restarted walrusd finds the marker last in its tail and must make that cut
+// before it writes anything after the marker.
+TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_PowerLossInItsCut) {
+  ASSERT_TRUE(fs_.SyncDir("/").ok());  // the data directory exists durably
+  OpenAndCreate();
+  ASSERT_TRUE(Append(1, 40, 1, MakeState(1, 1, 10)).ok());
+  for (uint64_t i = 41; i <= 150; i += 10) {
+    ASSERT_TRUE(Append(i, i + 9, 3, MakeState(3, 0, 10)).ok());
+  }
+  std::unique_ptr<MemFileSystem> crashed;
+  fs_.SetSyncObserver([&](const SyncPoint& point) {
+    // The directory sync that would make the cut after the marker durable.
+    if (point.is_dir && point.path == kWalDir && crashed == nullptr) {
+      crashed = fs_.CrashClone(CrashOptions());  // power loss, unsynced dropped
+    }
+  });
+  ASSERT_TRUE(Snapshot(30, 3).ok());
+  fs_.SetSyncObserver(nullptr);
+  ASSERT_NE(crashed, nullptr) << "no cut after the marker";
+  store_.reset();
+  images_.push_back(std::move(crashed));
+  options_.fs = images_.back().get();
+  Open();
+  ASSERT_EQ(store_->Status().last_index(), 30u);
+  ASSERT_TRUE(AppendState(MakeState(3, 0, 30)).ok());
+  ASSERT_TRUE(Snapshot(120, 3).ok());
+  EXPECT_EQ(ReadFrom(120, 3), "") << "entries of the log the marker at 30 replaced";
+  ASSERT_TRUE(Append(121, 122, 3, MakeState(3, 0, 121)).ok());
+  EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
+  Open();
+  EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
+  EXPECT_EQ(store_->Status().last_index(), 122u);
+}
+
 // walrusd killed inside a cut, after the new segment's rename and before the
 // directory sync: the restarted process reads that segment and appends to it.
 // Its name must be made durable before anything more is acknowledged, or a
@@ -311,7 +350,9 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
   ASSERT_NE(killed, nullptr) << "no cut happened";
   fs_.SetSyncObserver(nullptr);
   store_.reset();
-  options_.fs = killed.get();
+  images_.push_back(std::move(killed));
+  MemFileSystem* killed_fs = images_.back().get();
+  options_.fs = killed_fs;
   Open();
   const uint64_t last = store_->Status().last_index();
   ASSERT_TRUE(Append(last + 1, last + 5, 1, MakeState(1, 1, last + 5)).ok());
@@ -320,12 +361,11 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
   CrashOptions power_loss;
   power_loss.mode = CrashMode::kDropUnsynced;
   power_loss.drop_unsynced_dir_ops = true;
-  std::unique_ptr<MemFileSystem> lost = killed->CrashClone(power_loss);
-  options_.fs = lost.get();
+  images_.push_back(killed_fs->CrashClone(power_loss));
+  options_.fs = images_.back().get();
   Open();
   EXPECT_EQ(store_->Status().last_index(), last + 5);
   EXPECT_EQ(ReadFrom(0, 0), acknowledged);
-  store_.reset();
 }
 
 // Deterministic mode: nothing runs until RunOnce, which commits one batch.
