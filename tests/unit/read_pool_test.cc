@@ -13,10 +13,11 @@ namespace {
 using std::chrono::milliseconds;
 
 TEST(ReadPool, AllWorkersBusy_QueuedCallRefusedResourceExhaustedNamingTheWorkers) {
-  ReadPool pool(1, milliseconds(50), nullptr);
+  // Declared before the pool: its worker uses them until the pool joins it.
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::promise<void> running;
+  ReadPool pool(1, milliseconds(50), nullptr);
   pool.Submit(
       "Backup",
       [&] {
@@ -38,11 +39,12 @@ TEST(ReadPool, AllWorkersBusy_QueuedCallRefusedResourceExhaustedNamingTheWorkers
 }
 
 TEST(ReadPool, WorkerFreedBeforeTheTimeout_QueuedCallRuns) {
-  ReadPool pool(1, std::chrono::hours(1), nullptr);
+  // Declared before the pool: its worker uses them until the pool joins it.
   std::promise<void> release;
+  std::promise<void> ran;
+  ReadPool pool(1, std::chrono::hours(1), nullptr);
   pool.Submit(
       "ReadAll", [&] { release.get_future().wait(); }, [](absl::Status) {});
-  std::promise<void> ran;
   pool.Submit(
       "ReadAll", [&] { ran.set_value(); },
       [](absl::Status s) { ADD_FAILURE() << "refused: " << s; });
@@ -51,9 +53,10 @@ TEST(ReadPool, WorkerFreedBeforeTheTimeout_QueuedCallRuns) {
 }
 
 TEST(ReadPool, BeginShutdown_QueuedAndLaterCallsRefusedUnavailable) {
-  ReadPool pool(1, std::chrono::hours(1), nullptr);
+  // Declared before the pool: its worker uses them until the pool joins it.
   std::promise<void> release;
   std::promise<void> running;
+  ReadPool pool(1, std::chrono::hours(1), nullptr);
   pool.Submit(
       "Backup",
       [&] {
