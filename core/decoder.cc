@@ -171,8 +171,8 @@ absl::StatusOr<bool> Decoder::RestIsZero(ReadableFile* file, uint64_t offset, ui
   return true;
 }
 
-absl::Status Decoder::DecodeFile(size_t file_index, ReadableFile* file, uint64_t size,
-                                 bool is_last, Visitor visit, bool* stop) {
+absl::Status Decoder::DecodeFile(size_t file_index, ReadableFile* file, uint64_t size, bool is_last,
+                                 Visitor visit, bool* stop) {
   last_valid_end_ = 0;
   file_records_ = 0;
   state_before_file_ = state_before_file_ || state_in_file_;

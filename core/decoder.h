@@ -141,14 +141,13 @@ class Decoder {
   // `bytes`). `whole`: `bytes` is the whole file and damage is classified;
   // otherwise anything but a good record ends the pass.
   Pass DecodeRecords(size_t file_index, absl::string_view bytes, uint64_t base, bool whole,
-                     bool is_last, Visitor visit, uint64_t* done, bool* stop,
-                     absl::Status* status, uint64_t start = 0);
+                     bool is_last, Visitor visit, uint64_t* done, bool* stop, absl::Status* status,
+                     uint64_t start = 0);
   // Up to `n` bytes of `file` from `offset`, into buffer_.
   [[nodiscard]] absl::StatusOr<absl::string_view> ReadWindow(ReadableFile* file, uint64_t offset,
                                                              uint64_t n);
   // True if `file` holds only zeros in [offset, size).
-  [[nodiscard]] absl::StatusOr<bool> RestIsZero(ReadableFile* file, uint64_t offset,
-                                                uint64_t size);
+  [[nodiscard]] absl::StatusOr<bool> RestIsZero(ReadableFile* file, uint64_t offset, uint64_t size);
   // Classifies damage at `offset` of the last file.
   void ClassifyDamage(size_t file_index, absl::string_view bytes, uint64_t offset,
                       std::string reason);

@@ -133,10 +133,9 @@ absl::StatusOr<AppendPlan> LogModel::PlanAppend(const LogRequest& request) const
   // duplicate (or a client bug), whatever the log still holds there.
   if (count > 0 && marker.index != 0 && (*request.entries)[0].index() <= marker.index) {
     const raftpb::Entry& first = (*request.entries)[0];
-    return absl::FailedPreconditionError(
-        absl::StrCat("entry ", first.index(), " (term ", first.term(),
-                     ") is at or below the snapshot at index ", marker.index, " (term ",
-                     marker.term, "), which covers it; nothing written"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "entry ", first.index(), " (term ", first.term(), ") is at or below the snapshot at index ",
+        marker.index, " (term ", marker.term, "), which covers it; nothing written"));
   }
   // Skip what the log already holds with the same term.
   while (static_cast<int>(plan.skip) < count) {

@@ -135,14 +135,14 @@ class Resolver {
     if (s > log.base_index && s <= log.last_index &&
         terms_[s - log.base_index - 1] != start.term()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "wal: entry ", s, " has term ", terms_[s - log.base_index - 1],
-          ", not the term ", start.term(), " of the snapshot at that index: the entries after it ",
+          "wal: entry ", s, " has term ", terms_[s - log.base_index - 1], ", not the term ",
+          start.term(), " of the snapshot at that index: the entries after it ",
           "do not follow that snapshot"));
     }
     if (s > log.base_index) {
-      terms_.erase(terms_.begin(),
-                   terms_.begin() + static_cast<ptrdiff_t>(std::min(s, log.last_index) -
-                                                           log.base_index));
+      terms_.erase(
+          terms_.begin(),
+          terms_.begin() + static_cast<ptrdiff_t>(std::min(s, log.last_index) - log.base_index));
       log.base_index = s;
       log.last_index = std::max(log.last_index, s);
       // The runs start with the one holding s + 1.
@@ -163,8 +163,8 @@ class Resolver {
   // Entries at or below this index are not kept: a read from a snapshot
   // returns none of them (their terms are kept all the same).
   uint64_t kept_after() const {
-    return std::max(log_->base_index, options_.snapshot.has_value() ? options_.snapshot->index()
-                                                                    : uint64_t{0});
+    return std::max(log_->base_index,
+                    options_.snapshot.has_value() ? options_.snapshot->index() : uint64_t{0});
   }
 
   // A segment is named after the index that followed the writer's log when
@@ -216,9 +216,9 @@ class Resolver {
       // Raft may save a Ready's entries before the snapshot they follow
       // (etcd's raftexample does): a marker later in the log can still
       // bridge the gap. Until one does, the gap is pending damage.
-      gap_ = Gap{log.last_index + 1,   index - 1,         log.base_index,
-                 log.last_index,       position_,         std::move(reason),
-                 std::move(terms_),    std::move(log.entries), std::move(log.runs)};
+      gap_ = Gap{log.last_index + 1, index - 1,         log.base_index,    log.last_index,
+                 position_,          std::move(reason), std::move(terms_), std::move(log.entries),
+                 std::move(log.runs)};
       log.base_index = index - 1;
       log.last_index = index - 1;
       Clear();
@@ -293,7 +293,7 @@ class Resolver {
     uint64_t base_before = 0, last_before = 0;  // the log before the gap
     RecordPosition position;
     std::string reason;
-    std::vector<uint64_t> terms_before;  // the log before the gap,
+    std::vector<uint64_t> terms_before;         // the log before the gap,
     std::vector<raftpb::Entry> entries_before;  // restored if none bridges it
     std::vector<ReplayedLog::EntryRun> runs_before;
   };

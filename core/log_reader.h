@@ -30,7 +30,8 @@
 //    may save a Ready's entries before the snapshot they follow, as etcd's
 //    raftexample does): the log then continues after the gap. A gap no
 //    marker bridges is corruption at the entry after it.
-//  - Snapshot markers are all collected. They also move the base, as Raft's log does when it saves a snapshot: a marker at
+//  - Snapshot markers are all collected. They also move the base, as Raft's log does when it saves
+//  a snapshot: a marker at
 //    or below the base changes nothing (Raft snapshots at its applied index,
 //    which trails the last index, so right after a cut the new segment's
 //    first record may be a marker below its name); one whose index holds an

@@ -106,8 +106,8 @@ absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const Re
   return absl::OkStatus();
 }
 
-absl::Status StreamReadAll(FileSystem* fs, const std::string& dir,
-                           const walpb::Snapshot& snapshot, std::optional<LogPosition> until,
+absl::Status StreamReadAll(FileSystem* fs, const std::string& dir, const walpb::Snapshot& snapshot,
+                           std::optional<LogPosition> until,
                            const std::function<absl::Status(ReadAllResult&&)>& header,
                            const std::function<absl::Status(raftpb::Entry&&)>& entry) {
   absl::StatusOr<LogSegments> segments = SelectSegments(fs, dir, snapshot, until);

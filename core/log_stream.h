@@ -52,10 +52,11 @@ inline constexpr size_t kStreamWindowBytes = 1 << 20;
 // without entries (metadata, hard state, base index, newest marker, torn
 // tail), then `entry` each entry in order. An error from either stops the
 // read and is returned.
-[[nodiscard]] absl::Status StreamReadAll(
-    FileSystem* fs, const std::string& dir, const walpb::Snapshot& snapshot,
-    std::optional<LogPosition> until, const std::function<absl::Status(ReadAllResult&&)>& header,
-    const std::function<absl::Status(raftpb::Entry&&)>& entry);
+[[nodiscard]] absl::Status StreamReadAll(FileSystem* fs, const std::string& dir,
+                                         const walpb::Snapshot& snapshot,
+                                         std::optional<LogPosition> until,
+                                         const std::function<absl::Status(ReadAllResult&&)>& header,
+                                         const std::function<absl::Status(raftpb::Entry&&)>& entry);
 
 }  // namespace walrus
 

@@ -123,10 +123,10 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         return grpc::Status::OK;
       case PacedWriter::Outcome::kStalled:
         if (metrics_ != nullptr) metrics_->BackupStalled();
-        return grpc::Status(grpc::StatusCode::CANCELLED,
-                            absl::StrCat("backup cancelled: the client took no data for ",
-                                         writer_.stall_seconds(),
-                                         " s (--backup-stall-timeout); its pin is released"));
+        return grpc::Status(
+            grpc::StatusCode::CANCELLED,
+            absl::StrCat("backup cancelled: the client took no data for ", writer_.stall_seconds(),
+                         " s (--backup-stall-timeout); its pin is released"));
       case PacedWriter::Outcome::kGone:
         return grpc::Status(grpc::StatusCode::CANCELLED, "client went away during the backup");
       case PacedWriter::Outcome::kUnencodable:

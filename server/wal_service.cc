@@ -387,17 +387,18 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         case PacedWriter::Outcome::kTaken:
           return absl::OkStatus();
         case PacedWriter::Outcome::kStalled:
-          stopped = grpc::Status(grpc::StatusCode::CANCELLED,
-                                 absl::StrCat("ReadAll cancelled: the client took no data for ",
-                                              writer_.stall_seconds(),
-                                              " s (--backup-stall-timeout)"));
+          stopped =
+              grpc::Status(grpc::StatusCode::CANCELLED,
+                           absl::StrCat("ReadAll cancelled: the client took no data for ",
+                                        writer_.stall_seconds(), " s (--backup-stall-timeout)"));
           break;
         case PacedWriter::Outcome::kGone:
           stopped = grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
           break;
         case PacedWriter::Outcome::kUnencodable:
-          stopped = grpc::Status(grpc::StatusCode::INTERNAL, "ReadAll: a message could not be "
-                                                             "encoded");
+          stopped = grpc::Status(grpc::StatusCode::INTERNAL,
+                                 "ReadAll: a message could not be "
+                                 "encoded");
           break;
       }
       return absl::CancelledError(stopped.error_message());

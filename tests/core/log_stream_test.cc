@@ -3,9 +3,10 @@
 // tail, compactions, a marker that replaces the log, and records larger than
 // the window. And a log that changes between the two reads is DATA_LOSS,
 // never a different answer.
+#include "core/log_stream.h"
+
 #include <random>
 
-#include "core/log_stream.h"
 #include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/wal.h"

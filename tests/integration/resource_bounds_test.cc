@@ -353,10 +353,11 @@ TEST(ResourceBounds, ReadAll_ManyClientsReadingOnlyTheFirstMessage_RssIncreaseBo
     peak = std::max(peak, SampleProcess(daemon.pid()).rss_bytes);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::printf("%d ReadAll of a %llu MiB log, each reading one message: RSS %.1f MiB before, peak "
-              "%.1f MiB (+%.1f MiB)\n",
-              started, static_cast<unsigned long long>(mib), double(before) / kMiB,
-              double(peak) / kMiB, double(peak - before) / kMiB);
+  std::printf(
+      "%d ReadAll of a %llu MiB log, each reading one message: RSS %.1f MiB before, peak "
+      "%.1f MiB (+%.1f MiB)\n",
+      started, static_cast<unsigned long long>(mib), double(before) / kMiB, double(peak) / kMiB,
+      double(peak - before) / kMiB);
   EXPECT_EQ(started, readers);
   EXPECT_LE(peak - before, 256 * kMiB) << "memory grows with the log's size";
   // The readers that do go on read the whole log.

@@ -56,9 +56,9 @@ Verdict CheckAppend(const Request& r, LogState* s) {
   }
   const Marker newest = s->newest_marker();
   if (n > 0 && newest.index != 0 && es[0].index() <= newest.index) {
-    return Refuse(absl::StatusCode::kFailedPrecondition,
-                  absl::StrCat("entry ", es[0].index(), " is covered by the snapshot at ",
-                               newest.index));
+    return Refuse(
+        absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("entry ", es[0].index(), " is covered by the snapshot at ", newest.index));
   }
   int skip = 0;
   while (skip < n && s->At(es[skip].index()) != nullptr &&
@@ -89,8 +89,8 @@ Verdict CheckAppend(const Request& r, LogState* s) {
   if (!hs.empty() && hs.term >= cur.term) {
     // Same term: a commit no higher with the same vote (or none) is an old
     // copy; any other vote in the term is a second vote.
-    const bool same_term_copy = hs.term == cur.term && hs.commit <= cur.commit &&
-                                (hs.vote == cur.vote || hs.vote == 0);
+    const bool same_term_copy =
+        hs.term == cur.term && hs.commit <= cur.commit && (hs.vote == cur.vote || hs.vote == 0);
     if (!same_term_copy) {
       if (hs.term == cur.term && cur.vote != 0 && hs.vote != cur.vote) {
         return Refuse(absl::StatusCode::kFailedPrecondition, "second vote in a term");
@@ -132,9 +132,9 @@ Verdict CheckSnapshot(const Request& r, LogState* s) {
   }
   const bool replaces = s->At(r.index) == nullptr || s->TermAt(r.index) != r.term;
   if (replaces && s->hs.commit > r.index && s->last_index() > r.index) {
-    return Refuse(absl::StatusCode::kFailedPrecondition,
-                  absl::StrCat("marker ", r.index, "/", r.term,
-                               " would discard committed entries after it"));
+    return Refuse(
+        absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("marker ", r.index, "/", r.term, " would discard committed entries after it"));
   }
   Verdict v;
   Record rec;
