@@ -35,12 +35,6 @@
 namespace walrus::testing {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerBuild = true;
-#else
-constexpr bool kSanitizerBuild = false;
-#endif
-
 constexpr char kFiuDir[] = WALRUS_FIU_LIB_DIR;
 constexpr uint32_t kEio = 5, kEnospc = 28;
 

@@ -23,19 +23,6 @@
 namespace walrus::testing {
 namespace {
 
-// A loopback port nobody listens on right now.
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string RunCommand(const std::string& command, int* code) {
   std::string out;
   FILE* pipe = popen(command.c_str(), "r");
@@ -69,7 +56,7 @@ TEST(Observability, Health_NamedServiceServingAfterRecovery) {
 
 TEST(Observability, Metrics_ExposedAndPassPromtool) {
   TempDir tmp;
-  int port = FreePort();
+  int port = UnusedLoopbackPort();
   Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
                                   "--segment-size-bytes", "65536"});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
@@ -102,7 +89,7 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
 
 TEST(Observability, TcpLoopbackListener_Serves) {
   TempDir tmp;
-  int port = FreePort();
+  int port = UnusedLoopbackPort();
   std::string address = absl::StrCat("127.0.0.1:", port);
   Daemon daemon(tmp.Sub("data"), {"--listen", address});
   ASSERT_TRUE(daemon.Start()) << daemon.log();

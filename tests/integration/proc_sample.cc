@@ -40,18 +40,6 @@ ProcSample SampleProcess(pid_t pid) {
   return sample;
 }
 
-int UnusedLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 double ScrapeMetric(int port, const std::string& name) {
   std::istringstream body(HttpGet(port, "/metrics"));
   for (std::string line; std::getline(body, line);) {

@@ -19,8 +19,6 @@ struct ProcSample {
 // The process's figures now; all zero if it is gone.
 ProcSample SampleProcess(pid_t pid);
 
-// A loopback TCP port nobody listens on right now.
-int UnusedLoopbackPort();
 // The value of the sample `name` (the whole text before the value, labels
 // included) in the /metrics page served on 127.0.0.1:`port`; -1 if the page
 // or the sample is missing.

@@ -27,12 +27,6 @@
 namespace walrus::testing {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerBuild = true;
-#else
-constexpr bool kSanitizerBuild = false;
-#endif
-
 constexpr uint64_t kMiB = 1 << 20;
 // What one 4 MiB append holds: the encoded request (the entry, its framing and
 // the hard state) and its acknowledgement.

@@ -37,6 +37,8 @@ std::string IndexedData(const std::string& tag, uint64_t index, size_t base, siz
 // and the sequence set to the last index.
 v1::AppendRequest IndexedAppend(const std::string& tag, uint64_t first, uint64_t count, size_t base,
                                 size_t spread);
+// A loopback TCP port nobody listens on right now.
+int UnusedLoopbackPort();
 // GET http://127.0.0.1:port/path (plain HTTP/1.0): the body, or "" on failure.
 std::string HttpGet(int port, const std::string& path);
 // A count knob from the environment (at least 1), or `fallback`.

@@ -29,18 +29,6 @@
 namespace walrus::testing {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string ReadText(const std::string& path) {
   std::ifstream in(path);
   std::stringstream buffer;
@@ -124,7 +112,7 @@ class SecurityTest : public ::testing::Test {
  protected:
   // A daemon with TLS on a loopback port (plus the harness's Unix socket).
   std::unique_ptr<Daemon> StartTls(std::vector<std::string> extra = {}) {
-    address_ = absl::StrCat("127.0.0.1:", FreePort());
+    address_ = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
     std::vector<std::string> flags = {"--listen", address_,         "--tls-cert-file",
                                       cert_,      "--tls-key-file", key_};
     flags.insert(flags.end(), extra.begin(), extra.end());
@@ -237,7 +225,7 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 TEST_F(SecurityTest, Tls_CertificateAndKeyThatDoNotMatch_AreRefusedAtStart) {
   WriteFile(key_, Certs::Pem("server-rotated.key"));
-  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", UnusedLoopbackPort()),
                                    "--tls-cert-file", cert_, "--tls-key-file", key_});
   EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
   EXPECT_NE(daemon.log().find("the private key does not match the certificate"), std::string::npos)
@@ -248,7 +236,7 @@ TEST_F(SecurityTest, Tls_CertificateAndKeyThatDoNotMatch_AreRefusedAtStart) {
 
 TEST_F(SecurityTest, Tls_GarbageKeyAtStart_IsRefused) {
   WriteFile(key_, "-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n");
-  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", FreePort()),
+  Daemon daemon(tmp_.Sub("data"), {"--listen", absl::StrCat("127.0.0.1:", UnusedLoopbackPort()),
                                    "--tls-cert-file", cert_, "--tls-key-file", key_});
   EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
   EXPECT_NE(daemon.log().find("no PEM private key"), std::string::npos) << daemon.log();
@@ -350,7 +338,7 @@ TEST_F(TokenTest, TokenFileChanged_NewTokenAccepted_RemovedTokenRefused) {
 TEST_F(SecurityTest, Token_OverLoopbackTcp_IsRequired) {
   std::string tokens = tmp_.Sub("tokens");
   WriteFile(tokens, "tcp-token\n");
-  std::string address = absl::StrCat("127.0.0.1:", FreePort());
+  std::string address = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   Daemon daemon(tmp_.Sub("data"), {"--listen", address, "--auth-token-file", tokens});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   auto stub = v1::WAL::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -452,7 +440,7 @@ TEST(UnixSocket, AbstractSocket_IsRefused) {
 
 TEST(PlaintextPolicy, NonLoopbackAddressWithoutInsecure_IsRefusedBeforeBinding) {
   TempDir tmp;
-  int port = FreePort();
+  int port = UnusedLoopbackPort();
   Daemon daemon(tmp.Sub("data"), {"--listen", absl::StrCat("0.0.0.0:", port)});
   EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
   EXPECT_NE(daemon.log().find("refusing plaintext on a non-loopback address"), std::string::npos)
@@ -463,7 +451,8 @@ TEST(PlaintextPolicy, NonLoopbackAddressWithoutInsecure_IsRefusedBeforeBinding) 
 
 TEST(PlaintextPolicy, MetricsOnNonLoopbackAddressWithoutFlag_IsRefusedBeforeBinding) {
   TempDir tmp;
-  Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("0.0.0.0:", FreePort())});
+  Daemon daemon(tmp.Sub("data"),
+                {"--metrics-listen", absl::StrCat("0.0.0.0:", UnusedLoopbackPort())});
   EXPECT_EQ(daemon.RunToExit(), 64) << daemon.log();
   EXPECT_NE(daemon.log().find("--insecure-metrics"), std::string::npos) << daemon.log();
   EXPECT_FALSE(std::filesystem::exists(tmp.Sub("data") + "/walrusd.lock"))
@@ -472,7 +461,7 @@ TEST(PlaintextPolicy, MetricsOnNonLoopbackAddressWithoutFlag_IsRefusedBeforeBind
 
 TEST(PlaintextPolicy, LoopbackTcpWithoutFlags_StillServes) {
   TempDir tmp;
-  std::string address = absl::StrCat("127.0.0.1:", FreePort());
+  std::string address = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   Daemon daemon(tmp.Sub("data"), {"--listen", address});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   auto stub = v1::WAL::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -483,7 +472,7 @@ TEST(HealthListener, ServesHealthWithoutToken_AndNoWalService) {
   TempDir tmp;
   std::string tokens = tmp.Sub("tokens");
   WriteFile(tokens, "t0ken\n");
-  std::string health = absl::StrCat("127.0.0.1:", FreePort());
+  std::string health = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   Daemon daemon(tmp.Sub("data"), {"--auth-token-file", tokens, "--health-listen", health});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   auto channel = grpc::CreateChannel(health, grpc::InsecureChannelCredentials());
@@ -523,8 +512,8 @@ grpc::Status ListServicesByReflection(const std::shared_ptr<grpc::Channel>& chan
 
 TEST(HealthListener, ServesNoReflection_WhileTheMainListenerDoes) {
   TempDir tmp;
-  std::string main = absl::StrCat("127.0.0.1:", FreePort());
-  std::string health = absl::StrCat("127.0.0.1:", FreePort());
+  std::string main = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
+  std::string health = absl::StrCat("127.0.0.1:", UnusedLoopbackPort());
   Daemon daemon(tmp.Sub("data"), {"--listen", main, "--health-listen", health});
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   std::vector<std::string> services;

@@ -20,12 +20,6 @@
 namespace walrus::testing {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-
 PowerLossOptions OptionsIn(const TempDir& tmp, int cuts) {
   PowerLossOptions options;
   options.work_dir = tmp.Sub("work");
@@ -74,7 +68,7 @@ TEST(PowerLoss, CutsAtRandomMoments_EveryAcknowledgementSurvives) {
 // reports a lost acknowledgement or a failed recovery (whose message has
 // `expect` in it).
 void ExpectCaught(const std::string& mode, const std::string& expect = "") {
-  if (kSanitizer) {
+  if (kSanitizerBuild) {
     GTEST_SKIP() << "LD_PRELOAD conflicts with the sanitizer runtime; run this in a plain build";
   }
   TempDir tmp;

@@ -13,6 +13,14 @@
 
 namespace walrus::testing {
 
+// Built with AddressSanitizer or ThreadSanitizer: figures such as RSS or
+// timing-bound behaviour mean nothing there.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 // A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
 class TempDir {
  public:
