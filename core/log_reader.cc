@@ -402,6 +402,16 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
   return log;
 }
 
+absl::StatusOr<ReplayedLog> ReplayBesideWriter(FileSystem* fs, const LogSegments& segments,
+                                               const LogReadOptions& options) {
+  absl::StatusOr<ReplayedLog> log = Replay(fs, segments, options);
+  if (!segments.last_limit.has_value() && log.ok() && log->damage.kind == LogDamage::kCorrupt &&
+      log->damage.file == segments.PathOf(segments.listed.size() - 1)) {
+    log = Replay(fs, segments, options);
+  }
+  return log;
+}
+
 absl::StatusOr<ReplayedLog> ReadLog(FileSystem* fs, const std::string& dir,
                                     const LogReadOptions& options) {
   absl::StatusOr<LogSegments> segments = SelectSegments(fs, dir, options.snapshot);

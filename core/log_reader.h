@@ -173,6 +173,14 @@ struct ReplayedLog {
 [[nodiscard]] absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
                                                  const LogReadOptions& options);
 
+// Replay() for a reader that may race a writer without a durable limit
+// (`segments.last_limit` unset): such a reader can see the pages of an
+// in-flight write out of order, so corruption in the last segment is read a
+// second time; what is real corruption is still there on the second look.
+[[nodiscard]] absl::StatusOr<ReplayedLog> ReplayBesideWriter(FileSystem* fs,
+                                                             const LogSegments& segments,
+                                                             const LogReadOptions& options);
+
 // SelectSegments() and Replay().
 [[nodiscard]] absl::StatusOr<ReplayedLog> ReadLog(FileSystem* fs, const std::string& dir,
                                                   const LogReadOptions& options);

@@ -115,13 +115,7 @@ absl::Status StreamReadAll(FileSystem* fs, const std::string& dir, const walpb::
   LogReadOptions options;
   options.snapshot = snapshot;
   options.keep_entries = false;
-  absl::StatusOr<ReplayedLog> log = Replay(fs, *segments, options);
-  if (!segments->last_limit.has_value() && log.ok() && log->damage.kind == LogDamage::kCorrupt &&
-      log->damage.file == segments->PathOf(segments->listed.size() - 1)) {
-    // As Wal::ReadAll: a reader racing the writer can see the pages of an
-    // in-flight write out of order; real corruption is there on a second look.
-    log = Replay(fs, *segments, options);
-  }
+  absl::StatusOr<ReplayedLog> log = ReplayBesideWriter(fs, *segments, options);
   if (!log.ok()) return log.status();
   ReadAllResult result;
   switch (log->damage.kind) {

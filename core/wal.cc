@@ -129,14 +129,8 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   to_read_.reset();
   LogReadOptions read_options;
   read_options.snapshot = start_;
-  absl::StatusOr<ReplayedLog> log = Replay(fs_, segments, read_options);
-  if (!write_mode_ && !segments.last_limit.has_value() && log.ok() &&
-      log->damage.kind == LogDamage::kCorrupt &&
-      log->damage.file == segments.PathOf(segments.listed.size() - 1)) {
-    // A reader racing the writer can see the pages of an in-flight write out
-    // of order; what is real corruption is still there on a second look.
-    log = Replay(fs_, segments, read_options);
-  }
+  absl::StatusOr<ReplayedLog> log = write_mode_ ? Replay(fs_, segments, read_options)
+                                                : ReplayBesideWriter(fs_, segments, read_options);
   if (!log.ok()) return log.status();
   const LogDamage& damage = log->damage;
   ReadAllResult out;
