@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/term_runs.h"
 
 namespace walrus {
 
@@ -132,17 +133,14 @@ class Resolver {
       }
       return ReplacedBySnapshot(s + 1, log.base_index, by);
     }
-    if (s > log.base_index && s <= log.last_index &&
-        terms_[s - log.base_index - 1] != start.term()) {
+    const std::optional<uint64_t> term_at_s = terms_.TermAt(s);
+    if (term_at_s.has_value() && *term_at_s != start.term()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "wal: entry ", s, " has term ", terms_[s - log.base_index - 1], ", not the term ",
-          start.term(), " of the snapshot at that index: the entries after it ",
-          "do not follow that snapshot"));
+          "wal: entry ", s, " has term ", *term_at_s, ", not the term ", start.term(),
+          " of the snapshot at that index: the entries after it ", "do not follow that snapshot"));
     }
     if (s > log.base_index) {
-      terms_.erase(
-          terms_.begin(),
-          terms_.begin() + static_cast<ptrdiff_t>(std::min(s, log.last_index) - log.base_index));
+      terms_.TrimBefore(s + 1);
       log.base_index = s;
       log.last_index = std::max(log.last_index, s);
       // The runs start with the one holding s + 1.
@@ -182,7 +180,7 @@ class Resolver {
       Clear();
       return;
     }
-    terms_.resize(static_cast<size_t>(end - log.base_index));
+    terms_.TruncateAfter(end);
     if (options_.keep_entries) {
       const uint64_t after = kept_after();
       log.entries.resize(end > after ? static_cast<size_t>(end - after) : 0);
@@ -229,8 +227,7 @@ class Resolver {
       DropRunsFrom(index);
       log.runs.push_back({index, position_});
     }
-    terms_.resize(static_cast<size_t>(index - log.base_index - 1));
-    terms_.push_back(entry.term());
+    terms_.Put(index, entry.term());
     if (options_.keep_entries) {
       const uint64_t after = kept_after();
       log.entries.resize(index > after ? static_cast<size_t>(index - after - 1) : 0);
@@ -256,7 +253,7 @@ class Resolver {
     }
     if (gap_.has_value() && index >= gap_->to) gap_.reset();  // bridged
     if (index <= log.base_index) return absl::OkStatus();
-    if (index <= log.last_index && terms_[index - log.base_index - 1] == snapshot.term()) {
+    if (terms_.TermAt(index) == snapshot.term()) {
       return absl::OkStatus();  // compaction: the log holds the snapshot's entry
     }
     // A snapshot past the log or over a divergent tail replaces the log.
@@ -267,7 +264,7 @@ class Resolver {
   }
 
   void Clear() {
-    terms_.clear();
+    terms_ = TermRuns();
     log_->entries.clear();
     log_->runs.clear();
   }
@@ -293,7 +290,7 @@ class Resolver {
     uint64_t base_before = 0, last_before = 0;  // the log before the gap
     RecordPosition position;
     std::string reason;
-    std::vector<uint64_t> terms_before;         // the log before the gap,
+    TermRuns terms_before;                      // the log before the gap,
     std::vector<raftpb::Entry> entries_before;  // restored if none bridges it
     std::vector<ReplayedLog::EntryRun> runs_before;
   };
@@ -301,7 +298,7 @@ class Resolver {
   const LogSegments& segments_;
   const LogReadOptions& options_;
   ReplayedLog* log_;
-  std::vector<uint64_t> terms_;  // of the entries (base_index, last_index]
+  TermRuns terms_;  // of the entries (base_index, last_index]
   bool metadata_seen_ = false;
   bool snapshot_found_ = false;
   uint64_t last_entry_read_ = 0;
