@@ -8,7 +8,8 @@
 //   and (--retain-released-segments 0, small segments) a purge;
 // - two readers: ReadAll from the newest snapshot (a purge may take its
 //   segment away between the two: that failure is counted, not fatal);
-// - online backups with walrusctl, one after the other.
+// - online backups with walrusctl, one after the other;
+// - a client that sends appends and never reads their acknowledgements.
 //
 // Bounds (they do not depend on how many entries were appended): the largest
 // figure of the last third of the run is within a margin of the largest of the
@@ -58,6 +59,14 @@ grpc::Status ReleaseTo(v1::WAL::Stub* stub, uint64_t index) {
   request.set_index(index);
   v1::ReleaseToResponse response;
   return stub->ReleaseTo(&context, request, &response);
+}
+
+// 1, 2, 5, 10, 20, 50, ... times a power of ten.
+uint64_t NextMilestone(uint64_t m) {
+  uint64_t decade = 1;
+  while (m / decade >= 10) decade *= 10;
+  const uint64_t lead = m / decade;
+  return lead == 1 ? 2 * decade : lead == 2 ? 5 * decade : 10 * decade;
 }
 
 struct Figures {
@@ -151,14 +160,45 @@ TEST(Soak, AppendsSnapshotsPurgesReadsBackups_ResourcesStayBounded) {
     }
   });
 
+  // A client that never reads its acknowledgements: it sends hard states
+  // already saved (acknowledged without a write) as fast as walrusd takes
+  // them, until its stream budget holds it back for the rest of the run.
+  std::atomic<uint64_t> unread_sent{0};
+  grpc::ClientContext unread_context;
+  std::thread unread([&] {
+    auto stub = daemon.NewStub();
+    auto stream = stub->AppendStream(&unread_context);
+    v1::AppendRequest stale = MakeAppend(1, 0, 1, 0, 0);
+    while (!stop) {
+      stale.set_sequence(unread_sent + 1);
+      if (!stream->Write(stale)) break;
+      ++unread_sent;
+    }
+  });
+
   std::vector<ProcSample> samples;
   double held = 0;
+  const Clock::time_point start = Clock::now();
+  uint64_t milestone = 1'000'000;  // then 2 M, 5 M, 10 M, 20 M, ...
   while (!stop) {
     samples.push_back(SampleProcess(daemon.pid()));
     held = std::max(held, ScrapeMetric(port, "walrus_append_held_bytes"));
+    if (entries >= milestone) {
+      const ProcSample& now = samples.back();
+      std::printf(
+          "soak: %llu entries appended after %lld s: RSS %.1f MiB, %d threads, %d fds\n",
+          static_cast<unsigned long long>(entries.load()),
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count()),
+          double(now.rss_bytes) / kMiB, now.threads, now.fds);
+      std::fflush(stdout);
+      while (milestone <= entries) milestone = NextMilestone(milestone);
+    }
     std::this_thread::sleep_for(std::chrono::seconds(1));  // the sampling period
   }
   writer.join();
+  unread_context.TryCancel();
+  unread.join();
   for (std::thread& t : readers) t.join();
   backups.join();
   ASSERT_EQ(writer_error, "") << daemon.log();
@@ -169,7 +209,7 @@ TEST(Soak, AppendsSnapshotsPurgesReadsBackups_ResourcesStayBounded) {
   const Figures last = MaxOf(samples, samples.size() - third, samples.size());
   std::printf(
       "soak: %d s, %llu entries, %llu cycles, ReadAll %llu ok / %llu failed, backups %llu ok / "
-      "%llu failed, most held by streams %.1f MiB\n"
+      "%llu failed, most held by streams %.1f MiB, %llu appends sent and never read\n"
       "  first third: RSS %.1f MiB, %d threads, %d fds\n"
       "  last third:  RSS %.1f MiB, %d threads, %d fds\n",
       seconds, static_cast<unsigned long long>(entries.load()),
@@ -177,8 +217,9 @@ TEST(Soak, AppendsSnapshotsPurgesReadsBackups_ResourcesStayBounded) {
       static_cast<unsigned long long>(reads_ok.load()),
       static_cast<unsigned long long>(reads_failed.load()),
       static_cast<unsigned long long>(backups_ok.load()),
-      static_cast<unsigned long long>(backups_failed.load()), held / kMiB, double(first.rss) / kMiB,
-      first.threads, first.fds, double(last.rss) / kMiB, last.threads, last.fds);
+      static_cast<unsigned long long>(backups_failed.load()), held / kMiB,
+      static_cast<unsigned long long>(unread_sent.load()), double(first.rss) / kMiB, first.threads,
+      first.fds, double(last.rss) / kMiB, last.threads, last.fds);
   EXPECT_GE(cycles.load(), 2u);
   EXPECT_GT(reads_ok.load(), 0u);
   EXPECT_GT(backups_ok.load(), 0u);
