@@ -244,6 +244,26 @@ absl::StatusOr<ReadAllReply> WalClient::ReadAll(uint64_t snapshot_index, uint64_
   v1::ReadAllRequest request;
   request.set_snapshot_index(snapshot_index);
   request.set_snapshot_term(snapshot_term);
+  return ReadAllFrom(std::move(request));
+}
+
+absl::StatusOr<ReadAllReply> WalClient::ReadAllFromCommittedSnapshot() {
+  v1::ReadAllRequest request;
+  request.set_from_committed_snapshot(true);
+  return ReadAllFrom(std::move(request));
+}
+
+absl::StatusOr<v1::SnapshotsResponse> WalClient::Snapshots() {
+  v1::SnapshotsRequest request;
+  v1::SnapshotsResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Snapshots(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<ReadAllReply> WalClient::ReadAllFrom(v1::ReadAllRequest request) {
   request.set_max_chunk_bytes(options_.read_chunk_bytes);
   ReadAllReply reply;
   absl::Status status = CallWithRetry(options_.read_timeout, [&](grpc::ClientContext* context) {
@@ -266,6 +286,7 @@ absl::StatusOr<ReadAllReply> WalClient::ReadAll(uint64_t snapshot_index, uint64_
         have_header = true;
         reply.metadata = std::move(*chunk.mutable_metadata());
         reply.state = chunk.hard_state();
+        reply.snapshot = chunk.snapshot();
       }
       for (raftpb::Entry& entry : *chunk.mutable_entries()) {
         reply.entries.push_back(std::move(entry));

@@ -113,6 +113,7 @@ struct ReadAllReply {
   std::string metadata;
   raftpb::HardState state;
   std::vector<raftpb::Entry> entries;  // after the snapshot, in index order
+  v1::SnapshotMarker snapshot;         // the marker the read started from
 };
 
 class WalClient {
@@ -144,6 +145,13 @@ class WalClient {
   // differs; DATA_LOSS: corruption on the daemon's disk.
   [[nodiscard]] absl::StatusOr<ReadAllReply> ReadAll(uint64_t snapshot_index = 0,
                                                      uint64_t snapshot_term = 0);
+  // The durable log after the newest marker at or below the durable commit
+  // (reply.snapshot says which): how a node restarts without keeping its
+  // own list of markers. FAILED_PRECONDITION: no such marker.
+  [[nodiscard]] absl::StatusOr<ReadAllReply> ReadAllFromCommittedSnapshot();
+  // The snapshot catalogue: the durable markers the daemon holds, oldest
+  // first, and the durable commit.
+  [[nodiscard]] absl::StatusOr<v1::SnapshotsResponse> Snapshots();
 
   // Records a snapshot marker; durable on return.
   [[nodiscard]] absl::Status SaveSnapshot(uint64_t index, uint64_t term);
@@ -185,6 +193,8 @@ class WalClient {
       const AppendStreamOptions& options = {});
 
  private:
+  [[nodiscard]] absl::StatusOr<ReadAllReply> ReadAllFrom(v1::ReadAllRequest request);
+
   WalClient(std::string target, const ClientOptions& options,
             std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token);
 

@@ -78,13 +78,12 @@ uint64_t LogState::last_index() const {
 }
 
 void LogModel::Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index,
-                     uint64_t snapshot_index, uint64_t snapshot_term, uint64_t marker_seq,
-                     const raftpb::HardState& state) {
+                     absl::Span<const SnapshotMarker> markers, const raftpb::HardState& state) {
   LogState s;
-  s.terms = TermRuns(entries.empty() ? std::max(base_index, snapshot_index) + 1
+  if (!markers.empty()) s.markers.assign(markers.begin(), markers.end());
+  s.terms = TermRuns(entries.empty() ? std::max(base_index, s.newest_marker().index) + 1
                                      : entries.front().index());
   for (const raftpb::Entry& e : entries) s.terms.Put(e.index(), e.term());
-  s.markers = {SnapshotMarker{snapshot_index, snapshot_term, marker_seq}};
   s.hard_state = state;
   synced_ = s;
   encoded_ = std::move(s);

@@ -123,11 +123,12 @@ struct SnapshotPlan {
 class LogModel {
  public:
   // Replaces both views with a log read back from disk: `entries` in order,
-  // the last marker read (written to segment `marker_seq`), the hard state.
-  // `base_index` is the index before entries[0] (or before the next entry
-  // when there are none): after a purge it may lie above the last marker.
-  void Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index, uint64_t snapshot_index,
-             uint64_t snapshot_term, uint64_t marker_seq, const raftpb::HardState& state);
+  // the markers read (in the order written; none: the marker (0, 0)), the
+  // hard state. `base_index` is the index before entries[0] (or before the
+  // next entry when there are none): after a purge it may lie above the last
+  // marker.
+  void Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index,
+             absl::Span<const SnapshotMarker> markers, const raftpb::HardState& state);
 
   // Validates an append against encoded(); see the rules above.
   [[nodiscard]] absl::StatusOr<AppendPlan> PlanAppend(const LogRequest& request) const;

@@ -240,6 +240,7 @@ class Resolver {
   absl::Status ApplySnapshot(const walpb::Snapshot& snapshot) {
     ReplayedLog& log = *log_;
     log.snapshots.push_back(snapshot);
+    log.snapshots_at.push_back(position_);
     log.last_snapshot = snapshot;
     log.last_snapshot_at = position_;
     const uint64_t index = snapshot.index();

@@ -109,6 +109,8 @@ struct LogSegments {
   std::optional<uint64_t> last_limit;
 
   std::string PathOf(size_t i) const { return JoinPath(dir, listed[i].name); }
+  // The sequence number of the segment a RecordPosition's file_index names.
+  uint64_t SeqOf(size_t file_index) const { return listed[first + file_index].id.seq; }
 };
 
 struct LogReadOptions {
@@ -128,14 +130,15 @@ struct LogReadOptions {
 struct ReplayedLog {
   std::string metadata;
   raftpb::HardState state;
-  uint64_t base_index = 0;                 // the index before the first entry
-  uint64_t last_index = 0;                 // of the last entry; base_index if there is none
-  std::vector<raftpb::Entry> entries;      // (base_index, last_index], if kept
-  std::vector<walpb::Snapshot> snapshots;  // every marker read, in order
-  walpb::Snapshot last_snapshot;           // the last of them ({0, 0} if none)
-  RecordPosition last_snapshot_at;         // where it was read
-  size_t segments = 0;                     // segments read
-  uint64_t records = 0;                    // records that verified
+  uint64_t base_index = 0;                   // the index before the first entry
+  uint64_t last_index = 0;                   // of the last entry; base_index if there is none
+  std::vector<raftpb::Entry> entries;        // (base_index, last_index], if kept
+  std::vector<walpb::Snapshot> snapshots;    // every marker read, in order
+  std::vector<RecordPosition> snapshots_at;  // where each was read
+  walpb::Snapshot last_snapshot;             // the last of them ({0, 0} if none)
+  RecordPosition last_snapshot_at;           // where it was read
+  size_t segments = 0;                       // segments read
+  uint64_t records = 0;                      // records that verified
   LogDamage damage;
   // The end of the last verified record in the last segment read, and the
   // running CRC there: where a writer continues.

@@ -170,8 +170,12 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
   encoder_ = Encoder(log->end_crc);
   metadata_ = out.metadata;
-  model_.Reset(out.entries, out.base_index, out.last_snapshot.index(), out.last_snapshot.term(),
-               locks_.front().id.seq, out.state);
+  std::vector<SnapshotMarker> markers;
+  for (size_t i = 0; i < log->snapshots.size(); ++i) {
+    const walpb::Snapshot& m = log->snapshots[i];
+    markers.push_back({m.index(), m.term(), segments.SeqOf(log->snapshots_at[i].file_index)});
+  }
+  model_.Reset(out.entries, out.base_index, markers, out.state);
   durable_ = {tail_id.seq, log->end_offset};
   synced_mark_ = encoder_.mark();
   // Segments prepared by a previous incarnation that never got used.

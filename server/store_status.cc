@@ -27,6 +27,12 @@ void WalStore::PublishStatus() {
   *status_.mutable_hard_state() = log.hard_state;
   status_.set_snapshot_index(log.newest_marker().index);
   status_.set_snapshot_term(log.newest_marker().term);
+  status_.clear_snapshots();
+  for (const SnapshotMarker& marker : log.markers) {
+    v1::SnapshotMarker* m = status_.add_snapshots();
+    m->set_index(marker.index);
+    m->set_term(marker.term);
+  }
   LogPosition durable = wal_->durable_position();
   durable_ = durable;
   last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();
@@ -133,6 +139,39 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
     plan.total_bytes += bytes;
   }
   return plan;
+}
+
+v1::SnapshotsResponse WalStore::Snapshots() const {
+  v1::SnapshotsResponse out;
+  std::lock_guard<std::mutex> lock(status_mu_);
+  *out.mutable_snapshots() = status_.snapshots();
+  out.set_commit(status_.hard_state().commit());
+  return out;
+}
+
+absl::StatusOr<walpb::Snapshot> WalStore::CommittedSnapshot() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  if (options_.read_only) {
+    return absl::FailedPreconditionError(
+        "a read-only walrusd keeps no snapshot catalogue: give the marker to read from");
+  }
+  if (!status_.created()) {
+    return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
+  }
+  const uint64_t commit = status_.hard_state().commit();
+  std::string listed;
+  for (auto it = status_.snapshots().rbegin(); it != status_.snapshots().rend(); ++it) {
+    if (it->index() <= commit) {
+      walpb::Snapshot snapshot;
+      snapshot.set_index(it->index());
+      snapshot.set_term(it->term());
+      return snapshot;
+    }
+    absl::StrAppend(&listed, listed.empty() ? "" : ", ", "(", it->index(), ", ", it->term(), ")");
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("no snapshot marker at or below the durable commit ", commit,
+                   " (markers: ", listed, "); read from a marker you have a snapshot for"));
 }
 
 absl::Status WalStore::StreamAll(const walpb::Snapshot& snapshot,

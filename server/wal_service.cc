@@ -359,11 +359,18 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
                        : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
+    const bool committed = request.from_committed_snapshot();
     walpb::Snapshot snapshot;
     snapshot.set_index(request.snapshot_index());
     snapshot.set_term(request.snapshot_term());
     service_->read_pool().Submit(
-        "ReadAll", [this, store, snapshot] { Run(store, snapshot); },
+        "ReadAll",
+        [this, store, snapshot, committed] {
+          if (!committed) return Run(store, snapshot);
+          absl::StatusOr<walpb::Snapshot> picked = store->CommittedSnapshot();
+          if (!picked.ok()) return FinishWith(ToGrpcStatus(picked.status()));
+          Run(store, *picked);
+        },
         [this](absl::Status refused) { FinishWith(ToGrpcStatus(refused)); });
   }
 
@@ -409,6 +416,8 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
           response_.set_has_header(true);
           response_.set_metadata(header.metadata);
           *response_.mutable_hard_state() = header.state;
+          response_.mutable_snapshot()->set_index(snapshot.index());
+          response_.mutable_snapshot()->set_term(snapshot.term());
           bytes_ = header.metadata.size();
           return absl::OkStatus();
         },
@@ -588,7 +597,25 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(
   if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
     return new RefusedStream(this, "ReadAll", s);
   }
+  if (parsed.from_committed_snapshot() &&
+      (parsed.snapshot_index() != 0 || parsed.snapshot_term() != 0)) {
+    return new RefusedStream(this, "ReadAll",
+                             grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                          "ReadAll: from_committed_snapshot picks the marker; "
+                                          "snapshot_index and snapshot_term must be 0"));
+  }
   return new ReadAllReactor(this, store_, parsed, context);
+}
+
+grpc::ServerUnaryReactor* WalService::Snapshots(grpc::CallbackServerContext* context,
+                                                const grpc::ByteBuffer* request,
+                                                grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::SnapshotsRequest, v1::SnapshotsResponse>;
+  return Unary<v1::SnapshotsRequest, v1::SnapshotsResponse>(
+      "Snapshots", context, request, response, [this](Call* call) {
+        call->response() = store_->Snapshots();
+        call->Finish(grpc::Status::OK);
+      });
 }
 
 grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* context,

@@ -50,11 +50,12 @@ struct ServiceOptions {
 // the service (server/wire_messages.h): a request that is not a valid message
 // fails INVALID_ARGUMENT saying so, and in an AppendStream it ends the stream
 // with that status after the appends read before it are acknowledged.
-using RawWalService = v1::WAL::WithRawCallbackMethod_Create<v1::WAL::WithRawCallbackMethod_Append<
-    v1::WAL::WithRawCallbackMethod_AppendStream<v1::WAL::WithRawCallbackMethod_ReadAll<
-        v1::WAL::WithRawCallbackMethod_SaveSnapshot<v1::WAL::WithRawCallbackMethod_ReleaseTo<
-            v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
-                v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>;
+using RawWalService = v1::WAL::WithRawCallbackMethod_Create<
+    v1::WAL::WithRawCallbackMethod_Append<v1::WAL::WithRawCallbackMethod_AppendStream<
+        v1::WAL::WithRawCallbackMethod_ReadAll<v1::WAL::WithRawCallbackMethod_Snapshots<
+            v1::WAL::WithRawCallbackMethod_SaveSnapshot<v1::WAL::WithRawCallbackMethod_ReleaseTo<
+                v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
+                    v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>>;
 
 class WalService final : public RawWalService {
  public:
@@ -82,6 +83,10 @@ class WalService final : public RawWalService {
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadAll(grpc::CallbackServerContext* context,
                                                       const grpc::ByteBuffer* request) override;
+  // From memory, on the gRPC thread (WalStore::Snapshots).
+  grpc::ServerUnaryReactor* Snapshots(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SaveSnapshot(grpc::CallbackServerContext* context,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;

@@ -156,6 +156,15 @@ class WalStore {
   // StreamAll() with the entries collected.
   [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
   [[nodiscard]] v1::StatusResponse Status() const;
+  // The snapshot catalogue: the durable markers of the log model (those in
+  // segments not released, and the newest) and the durable commit. From
+  // memory: never waits for the disk or the committer.
+  [[nodiscard]] v1::SnapshotsResponse Snapshots() const;
+  // The newest durable marker at or below the durable commit: where a
+  // restarting node reads from (etcd picks its snapshot the same way).
+  // FAILED_PRECONDITION: WAL not created, read-only (no log model: give the
+  // marker), or no marker at or below the commit.
+  [[nodiscard]] absl::StatusOr<walpb::Snapshot> CommittedSnapshot() const;
 
   // Starts a backup: pins every segment up to the durable end (so
   // the purge leaves them alone), fixes that end, and lists the files with

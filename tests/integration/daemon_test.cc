@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
 #include "health.grpc.pb.h"
@@ -455,6 +456,93 @@ TEST_F(DaemonTest, Status_ReportsIndexesSegmentsAndDurableOffset) {
   EXPECT_GT(status.durable_offset(), 0u);
   EXPECT_FALSE(status.fail_stop());
   EXPECT_GT(status.total_bytes(), 0u);
+}
+
+// "(index, term) ..." of a list of markers.
+template <typename Markers>
+std::string DescribeMarkers(const Markers& markers) {
+  std::string out;
+  for (const v1::SnapshotMarker& m : markers) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", "(", m.index(), ",", m.term(), ")");
+  }
+  return out;
+}
+
+TEST_F(DaemonTest, Snapshots_ListsEveryDurableMarker_InStatusToo_AndAfterKill9) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 30, 1, 25, 500)).ok());
+  ASSERT_TRUE(SaveSnapshot(stub(), 10, 1).ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(31, 60, 1, 40, 500)).ok());
+  ASSERT_TRUE(SaveSnapshot(stub(), 20, 1).ok());
+  v1::SnapshotsResponse catalogue = GetSnapshots(stub());
+  EXPECT_EQ(DescribeMarkers(catalogue.snapshots()), "(0,0) (10,1) (20,1)");
+  EXPECT_EQ(catalogue.commit(), 40u);
+  EXPECT_EQ(DescribeMarkers(GetStatus(stub()).snapshots()), "(0,0) (10,1) (20,1)");
+
+  daemon_->Kill9();
+  ASSERT_TRUE(daemon_->Start()) << daemon_->log();
+  catalogue = GetSnapshots(stub());
+  EXPECT_EQ(DescribeMarkers(catalogue.snapshots()), "(0,0) (10,1) (20,1)")
+      << "a restart must find every marker the segments hold, not only the newest";
+  EXPECT_EQ(catalogue.commit(), 40u);
+}
+
+TEST_F(DaemonTest, Snapshots_AfterReleaseTo_LeavesOutReleasedSegments_KeepsTheNewest) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  // 64 KiB segments, ~100 KiB per batch: markers several segments apart.
+  for (uint64_t batch = 0; batch < 6; ++batch) {
+    const uint64_t first = batch * 100 + 1;
+    ASSERT_TRUE(Append(stub(), MakeAppend(first, first + 99, 1, first + 99, 1000)).ok());
+    if (batch % 2 == 0) ASSERT_TRUE(SaveSnapshot(stub(), first + 49, 1).ok());
+  }
+  const std::string before = DescribeMarkers(GetSnapshots(stub()).snapshots());
+  ASSERT_EQ(before, "(0,0) (50,1) (250,1) (450,1)");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::ReleaseToRequest release;
+  release.set_index(450);
+  v1::ReleaseToResponse released;
+  ASSERT_TRUE(stub()->ReleaseTo(&context, release, &released).ok());
+  ASSERT_GT(released.released_segments(), 0u);
+  const std::string after = DescribeMarkers(GetSnapshots(stub()).snapshots());
+  EXPECT_LT(after.size(), before.size()) << after;
+  EXPECT_EQ(before.substr(before.size() - after.size()), after) << "a suffix of the list";
+  EXPECT_EQ(after.find("(0,0)"), std::string::npos) << after;
+  EXPECT_NE(after.find("(450,1)"), std::string::npos) << after;
+}
+
+TEST_F(DaemonTest, ReadAll_FromCommittedSnapshot_StartsAtTheNewestMarkerAtOrBelowTheCommit) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  v1::ReadAllRequest committed;
+  committed.set_from_committed_snapshot(true);
+  ReadBack back = ReadAll(stub(), committed);
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(DescribeMarkers(std::vector<v1::SnapshotMarker>{back.snapshot}), "(0,0)");
+
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 30, 1, 15)).ok());
+  ASSERT_TRUE(SaveSnapshot(stub(), 10, 1).ok());
+  ASSERT_TRUE(SaveSnapshot(stub(), 20, 1).ok());  // above the commit: not yet a restart point
+  back = ReadAll(stub(), committed);
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(DescribeMarkers(std::vector<v1::SnapshotMarker>{back.snapshot}), "(10,1)");
+  ASSERT_FALSE(back.entries.empty());
+  EXPECT_EQ(back.entries.front().index(), 11u);
+  EXPECT_EQ(back.entries.back().index(), 30u);
+
+  ASSERT_TRUE(Append(stub(), MakeAppend(31, 30, 1, 25)).ok());  // the commit passes 20
+  ASSERT_EQ(daemon_->Signal(SIGTERM), 0);
+  ASSERT_TRUE(daemon_->Start()) << daemon_->log();
+  back = ReadAll(stub(), committed);
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(DescribeMarkers(std::vector<v1::SnapshotMarker>{back.snapshot}), "(20,1)");
+  ASSERT_FALSE(back.entries.empty());
+  EXPECT_EQ(back.entries.front().index(), 21u);
+  EXPECT_EQ(back.state.commit(), 25u);
+
+  committed.set_snapshot_index(10);
+  committed.set_snapshot_term(1);
+  EXPECT_EQ(ReadAll(stub(), committed).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "a marker and from_committed_snapshot together";
 }
 
 TEST_F(DaemonTest, TailSegmentDeletedUnderLiveDaemon_FailStopsAndHealthTurnsNotServing) {

@@ -56,13 +56,17 @@ grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request, uint6
 
 ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index, uint64_t snapshot_term,
                  uint32_t max_chunk_bytes) {
-  ReadBack out;
-  grpc::ClientContext context;
-  SetDeadline(&context);
   v1::ReadAllRequest request;
   request.set_snapshot_index(snapshot_index);
   request.set_snapshot_term(snapshot_term);
   request.set_max_chunk_bytes(max_chunk_bytes);
+  return ReadAll(stub, request);
+}
+
+ReadBack ReadAll(v1::WAL::Stub* stub, const v1::ReadAllRequest& request) {
+  ReadBack out;
+  grpc::ClientContext context;
+  SetDeadline(&context);
   auto reader = stub->ReadAll(&context, request);
   v1::ReadAllResponse response;
   while (reader->Read(&response)) {
@@ -70,11 +74,20 @@ ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index, uint64_t snapshot
     if (response.has_header()) {
       out.metadata = response.metadata();
       out.state = response.hard_state();
+      out.snapshot = response.snapshot();
     }
     for (raftpb::Entry& e : *response.mutable_entries()) out.entries.push_back(std::move(e));
   }
   out.status = reader->Finish();
   return out;
+}
+
+v1::SnapshotsResponse GetSnapshots(v1::WAL::Stub* stub) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::SnapshotsResponse response;
+  (void)stub->Snapshots(&context, v1::SnapshotsRequest(), &response);
+  return response;
 }
 
 v1::StatusResponse GetStatus(v1::WAL::Stub* stub) {

@@ -16,6 +16,7 @@ struct ReadBack {
   std::string metadata;
   raftpb::HardState state;
   std::vector<raftpb::Entry> entries;
+  v1::SnapshotMarker snapshot;  // the marker the read started from
   int messages = 0;
 };
 
@@ -26,7 +27,10 @@ grpc::Status Append(v1::WAL::Stub* stub, const v1::AppendRequest& request,
                     uint64_t* last_index = nullptr);
 ReadBack ReadAll(v1::WAL::Stub* stub, uint64_t snapshot_index = 0, uint64_t snapshot_term = 0,
                  uint32_t max_chunk_bytes = 0);
+ReadBack ReadAll(v1::WAL::Stub* stub, const v1::ReadAllRequest& request);
 v1::StatusResponse GetStatus(v1::WAL::Stub* stub);
+// The snapshot catalogue (empty if the call fails).
+v1::SnapshotsResponse GetSnapshots(v1::WAL::Stub* stub);
 grpc::Status SaveSnapshot(v1::WAL::Stub* stub, uint64_t index, uint64_t term);
 
 // Entry data a reader can check byte for byte: "<tag>-<index>-" padded with

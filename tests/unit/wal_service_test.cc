@@ -205,6 +205,7 @@ TEST_F(WalServiceTest, UnaryRequestThatDoesNotParse_IsInvalidArgumentSayingWhy) 
       {"SaveSnapshot", "SaveSnapshotRequest"},
       {"ReleaseTo", "ReleaseToRequest"},
       {"Status", "StatusRequest"},
+      {"Snapshots", "SnapshotsRequest"},
       {"Fence", "FenceRequest"},
   };
   for (const auto& [method, type] : kMethods) {

@@ -288,7 +288,8 @@ func FillEntryCRC32C(req *pb.AppendRequest) {
 type ReadAllReply struct {
 	Metadata  []byte
 	HardState *pb.HardState
-	Entries   []*pb.Entry // after the marker, in index order
+	Entries   []*pb.Entry        // after the marker, in index order
+	Snapshot  *pb.SnapshotMarker // the marker the read started from
 }
 
 // ReadAll reads the durable log after the snapshot marker (index, term);
@@ -296,10 +297,35 @@ type ReadAllReply struct {
 // its term differs; DataLoss: corruption on the daemon's disk. A broken
 // stream is retried from the start.
 func (c *Client) ReadAll(ctx context.Context, index, term uint64) (*ReadAllReply, error) {
+	return c.readAll(ctx, &pb.ReadAllRequest{SnapshotIndex: index, SnapshotTerm: term})
+}
+
+// ReadAllFromCommittedSnapshot reads the durable log after the newest
+// snapshot marker at or below the durable commit (reply.Snapshot says which),
+// as etcd picks the snapshot to restart from: a restarting node needs no list
+// of markers of its own. FailedPrecondition: no such marker.
+func (c *Client) ReadAllFromCommittedSnapshot(ctx context.Context) (*ReadAllReply, error) {
+	return c.readAll(ctx, &pb.ReadAllRequest{FromCommittedSnapshot: true})
+}
+
+// Snapshots returns the snapshot catalogue: every durable marker in the
+// segments the daemon holds (oldest first; markers in released segments are
+// left out, except the newest) and the durable commit.
+func (c *Client) Snapshots(ctx context.Context) (*pb.SnapshotsResponse, error) {
+	var r *pb.SnapshotsResponse
+	err := c.retry(ctx, c.opts.CallTimeout, func(ctx context.Context) error {
+		var err error
+		r, err = c.stub.Snapshots(ctx, &pb.SnapshotsRequest{})
+		return err
+	})
+	return r, err
+}
+
+func (c *Client) readAll(ctx context.Context, req *pb.ReadAllRequest) (*ReadAllReply, error) {
+	req.MaxChunkBytes = c.opts.ReadChunkBytes
 	var reply *ReadAllReply
 	err := c.retry(ctx, c.opts.ReadTimeout, func(ctx context.Context) error {
-		stream, err := c.stub.ReadAll(ctx, &pb.ReadAllRequest{
-			SnapshotIndex: index, SnapshotTerm: term, MaxChunkBytes: c.opts.ReadChunkBytes})
+		stream, err := c.stub.ReadAll(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -315,11 +341,15 @@ func (c *Client) ReadAll(ctx context.Context, index, term uint64) (*ReadAllReply
 			if m.HasHeader {
 				r.Metadata = m.Metadata
 				r.HardState = m.HardState
+				r.Snapshot = m.Snapshot
 			}
 			r.Entries = append(r.Entries, m.Entries...)
 		}
 		if r.HardState == nil {
 			r.HardState = &pb.HardState{}
+		}
+		if r.Snapshot == nil {
+			r.Snapshot = &pb.SnapshotMarker{}
 		}
 		reply = r
 		return nil

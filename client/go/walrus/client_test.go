@@ -156,6 +156,44 @@ func TestReadAll_FromSnapshotMarkerAfterRelease(t *testing.T) {
 	}
 }
 
+func TestSnapshots_CatalogueAndReadAllFromCommittedSnapshot(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	hs := &pb.HardState{Term: proto.Uint64(1), Vote: proto.Uint64(1), Commit: proto.Uint64(15)}
+	if _, err := c.Append(ctx, hs, entries(1, 30, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, index := range []uint64{10, 20} {
+		if err := c.SaveSnapshot(ctx, index, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := c.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for _, m := range s.Snapshots {
+		got = append(got, m.Index)
+	}
+	if len(got) != 3 || got[0] != 0 || got[1] != 10 || got[2] != 20 || s.Commit != 15 {
+		t.Fatalf("Snapshots = %v, commit %d; want [0 10 20], commit 15", got, s.Commit)
+	}
+	r, err := c.ReadAllFromCommittedSnapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Snapshot.Index != 10 || r.Snapshot.Term != 1 || len(r.Entries) != 20 ||
+		r.Entries[0].GetIndex() != 11 {
+		t.Fatalf("ReadAllFromCommittedSnapshot = marker %v, %d entries; want (10, 1), 11..30",
+			r.Snapshot, len(r.Entries))
+	}
+}
+
 func TestAppend_RetriedAcrossWalrusdKill9(t *testing.T) {
 	d := testdaemon.Start(t)
 	c := dial(t, d)
