@@ -99,7 +99,7 @@ TEST_F(DaemonTest, ReadAll_StreamsInBoundedChunks) {
   EXPECT_GE(back.messages, 12) << "200 KB in 16 KiB chunks";
 }
 
-TEST_F(DaemonTest, ReadAll_SnapshotErrorsFollowTheSeed) {
+TEST_F(DaemonTest, ReadAll_SnapshotErrorsFollowEtcd) {
   ASSERT_TRUE(CreateWal(stub(), "meta").ok());
   ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 8)).ok());
   grpc::ClientContext context;
