@@ -336,6 +336,20 @@ TEST(ResourceBounds, ReadAll_ManyClientsReadingOnlyTheFirstMessage_RssIncreaseBo
   ASSERT_GT(count, 0u);
   const uint64_t before = SampleProcess(daemon.pid()).rss_bytes;
   ASSERT_GT(before, 0u) << "cannot read /proc/" << daemon.pid() << "/status";
+  {
+    // How long one reader alone waits for its first message (a figure, not a
+    // bound: the read resolves the whole log before it sends an entry).
+    StalledRead alone;
+    alone.stub = OwnConnectionStub(daemon);
+    const auto asked = std::chrono::steady_clock::now();
+    alone.reader = alone.stub->ReadAll(&alone.context, v1::ReadAllRequest());
+    ASSERT_TRUE(alone.reader->Read(&alone.first)) << alone.reader->Finish().error_message();
+    std::printf("one ReadAll alone: first message after %.1f ms\n",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - asked)
+                    .count());
+    alone.context.TryCancel();
+    (void)alone.reader->Finish();
+  }
 
   std::vector<std::unique_ptr<StalledRead>> reads;
   for (int i = 0; i < readers; ++i) {
