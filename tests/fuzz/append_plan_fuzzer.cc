@@ -43,7 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   state.set_vote(data[6] % 3);
   walrus::LogModel model;
   const uint64_t base = entries_held.empty() ? snapshot_index : entries_held.front().index() - 1;
-  const SnapshotMarker marker{snapshot_index, snapshot_term, 0};
+  const walrus::SnapshotMarker marker{snapshot_index, snapshot_term, 0};
   model.Reset(entries_held, base, {&marker, 1}, state);
 
   walrus::v1::AppendRequest request;
