@@ -73,8 +73,9 @@ absl::StatusOr<v1::StatusResponse> ReadDirStatus(FileSystem* fs, const std::stri
   if (!log.ok()) return log.status();
   if (log->damage.kind != LogDamage::kNone) status.set_damage(log->damage.Describe());
   *status.mutable_hard_state() = log->state;
-  status.set_snapshot_index(log->last_snapshot.index());
-  status.set_snapshot_term(log->last_snapshot.term());
+  const walpb::Snapshot last = log->last_snapshot();
+  status.set_snapshot_index(last.index());
+  status.set_snapshot_term(last.term());
   status.set_first_index(log->base_index + 1);
   status.set_last_index(log->last_index);
   status.set_durable_segment(segments->listed.back().id.seq);

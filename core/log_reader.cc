@@ -124,10 +124,10 @@ class Resolver {
     if (log.base_index > s) {
       // A later marker (a follower installing its leader's snapshot)
       // replaced the log this read started in.
-      walpb::Snapshot by = log.last_snapshot;
-      for (auto it = log.snapshots.rbegin(); it != log.snapshots.rend(); ++it) {
-        if (it->index() == log.base_index) {
-          by = *it;
+      walpb::Snapshot by = log.last_snapshot();
+      for (auto it = log.markers.rbegin(); it != log.markers.rend(); ++it) {
+        if (it->snapshot.index() == log.base_index) {
+          by = it->snapshot;
           break;
         }
       }
@@ -239,10 +239,7 @@ class Resolver {
 
   absl::Status ApplySnapshot(const walpb::Snapshot& snapshot) {
     ReplayedLog& log = *log_;
-    log.snapshots.push_back(snapshot);
-    log.snapshots_at.push_back(position_);
-    log.last_snapshot = snapshot;
-    log.last_snapshot_at = position_;
+    log.markers.push_back({snapshot, position_});
     const uint64_t index = snapshot.index();
     if (options_.snapshot.has_value() && index == options_.snapshot->index()) {
       if (snapshot.term() != options_.snapshot->term()) {

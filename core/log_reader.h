@@ -130,15 +130,16 @@ struct LogReadOptions {
 struct ReplayedLog {
   std::string metadata;
   raftpb::HardState state;
-  uint64_t base_index = 0;                   // the index before the first entry
-  uint64_t last_index = 0;                   // of the last entry; base_index if there is none
-  std::vector<raftpb::Entry> entries;        // (base_index, last_index], if kept
-  std::vector<walpb::Snapshot> snapshots;    // every marker read, in order
-  std::vector<RecordPosition> snapshots_at;  // where each was read
-  walpb::Snapshot last_snapshot;             // the last of them ({0, 0} if none)
-  RecordPosition last_snapshot_at;           // where it was read
-  size_t segments = 0;                       // segments read
-  uint64_t records = 0;                      // records that verified
+  uint64_t base_index = 0;             // the index before the first entry
+  uint64_t last_index = 0;             // of the last entry; base_index if there is none
+  std::vector<raftpb::Entry> entries;  // (base_index, last_index], if kept
+  struct MarkerRead {
+    walpb::Snapshot snapshot;
+    RecordPosition at;  // where it was read
+  };
+  std::vector<MarkerRead> markers;  // every marker read, in order
+  size_t segments = 0;              // segments read
+  uint64_t records = 0;             // records that verified
   LogDamage damage;
   // The end of the last verified record in the last segment read, and the
   // running CRC there: where a writer continues.
@@ -158,6 +159,10 @@ struct ReplayedLog {
   std::vector<uint64_t> file_ends;
 
   uint64_t entry_count() const { return last_index - base_index; }
+  // The last marker read ({0, 0} if none).
+  walpb::Snapshot last_snapshot() const {
+    return markers.empty() ? walpb::Snapshot() : markers.back().snapshot;
+  }
 };
 
 // Lists `dir` and picks the segments a read from `snapshot` (or from the

@@ -130,7 +130,7 @@ absl::Status StreamReadAll(FileSystem* fs, const std::string& dir, const walpb::
   result.metadata = std::move(log->metadata);
   result.state = log->state;
   result.base_index = log->base_index;
-  result.last_snapshot = log->last_snapshot;
+  result.last_snapshot = log->last_snapshot();
   if (absl::Status s = header(std::move(result)); !s.ok()) return s;
   return StreamEntries(fs, *segments, *log, kStreamWindowBytes, entry);
 }

@@ -151,7 +151,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   out.state = log->state;
   out.entries = std::move(log->entries);
   out.base_index = log->base_index;
-  out.last_snapshot = log->last_snapshot;
+  out.last_snapshot = log->last_snapshot();
   if (!write_mode_) return out;
 
   // Ready for appends: continue the last segment right after its last valid
@@ -171,9 +171,8 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   encoder_ = Encoder(log->end_crc);
   metadata_ = out.metadata;
   std::vector<SnapshotMarker> markers;
-  for (size_t i = 0; i < log->snapshots.size(); ++i) {
-    const walpb::Snapshot& m = log->snapshots[i];
-    markers.push_back({m.index(), m.term(), segments.SeqOf(log->snapshots_at[i].file_index)});
+  for (const ReplayedLog::MarkerRead& m : log->markers) {
+    markers.push_back({m.snapshot.index(), m.snapshot.term(), segments.SeqOf(m.at.file_index)});
   }
   model_.Reset(out.entries, out.base_index, markers, out.state);
   durable_ = {tail_id.seq, log->end_offset};
@@ -191,9 +190,9 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   // end that segment (AppendSnapshot). A crash inside the cut after it leaves
   // it the tail's last record with the cut still owed: cut now, before
   // anything is appended after it (or, with no room, when Sync finds some).
-  const walpb::Snapshot& marker = log->last_snapshot;
+  const walpb::Snapshot marker = log->last_snapshot();
   if (marker.index() > 0 && log->base_index == marker.index() &&
-      log->last_snapshot_at.file_index + 1 == segments.listed.size() - segments.first &&
+      log->markers.back().at.file_index + 1 == segments.listed.size() - segments.first &&
       marker.index() < tail_id.index) {
     cut_owed_ = true;
     if (absl::Status s = Cut(); !s.ok()) return s;
