@@ -4,7 +4,9 @@
 // on purpose.
 #include <cerrno>
 #include <cstdint>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -202,6 +204,29 @@ TEST_F(RaftOrdersTest, SaveSnapshot_DuplicateInFailedBatch_NotAcknowledged) {
   EXPECT_EQ(store_->Status().snapshot_index(), 0u);
   EXPECT_TRUE(Snapshot(5, 1).ok()) << "space is back";
   EXPECT_EQ(store_->Status().snapshot_index(), 5u);
+}
+
+// The file system refusing walrusd a segment (EACCES: the directory's
+// permissions) is an operator problem, PERMISSION_DENIED, then fail-stop; and
+// walrus.proto, the contract clients code against, lists that code.
+TEST_F(RaftOrdersTest, SegmentCutRefusedEacces_IsPermissionDenied_AndTheProtoListsIt) {
+  OpenAndCreate();
+  fs_.FailNext(FsOp::kRename, EACCES, 1, ".tmp");  // naming the next segment
+  absl::Status failed;
+  uint64_t next = 1;
+  for (; next < 2000 && failed.ok(); next += 10) {
+    failed = Append(next, next + 9, 1, MakeState(1, 1, next - 1));
+  }
+  ASSERT_FALSE(failed.ok()) << "no segment cut met the fault";
+  EXPECT_EQ(failed.code(), absl::StatusCode::kPermissionDenied) << failed;
+  EXPECT_EQ(Append(next, next, 1, MakeState(1, 1, next - 1)).code(), absl::StatusCode::kUnavailable)
+      << "a write that met it makes the WAL fail-stop";
+
+  std::ifstream proto(WALRUS_PROTO_PATH);
+  ASSERT_TRUE(proto.good()) << WALRUS_PROTO_PATH;
+  const std::string text((std::istreambuf_iterator<char>(proto)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("//   PERMISSION_DENIED "), std::string::npos)
+      << "walrus.proto's list of status codes does not name PERMISSION_DENIED";
 }
 
 TEST_F(RaftOrdersTest, SaveSnapshot_AtLargestIndex_RefusedInvalidArgument) {
