@@ -1,7 +1,8 @@
 // What walrusctl says and which exit code it gives when an operation fails
 // part way or for a reason the operator must act on: an `append --jsonl` that
 // stops after some batches are durable, an entry larger than walrusd accepts,
-// and a `repair` over a segment name that is not a file. Real walrusctl and
+// a `repair` over a segment name that is not a file, and offline commands
+// over a FIFO named like a segment. Real walrusctl and
 // walrusd processes; the daemon on a Unix socket.
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,10 +23,15 @@ namespace {
 constexpr int kExitTooLarge = 9;  // client/cli.h
 constexpr int kExitInUse = 4;
 
-// Runs walrusctl with `args`; its stdout and stderr, and the exit code.
-std::string Walrusctl(const std::string& args, int* code) {
+constexpr int kExitTimedOut = 124;  // timeout(1)
+
+// Runs walrusctl with `args` (killed after `timeout_seconds`); its stdout and
+// stderr, and the exit code.
+std::string Walrusctl(const std::string& args, int* code, int timeout_seconds = 120) {
   std::string out;
-  FILE* pipe = popen(absl::StrCat(WALRUS_CTL_PATH, " ", args, " 2>&1").c_str(), "r");
+  FILE* pipe = popen(
+      absl::StrCat("timeout ", timeout_seconds, " ", WALRUS_CTL_PATH, " ", args, " 2>&1").c_str(),
+      "r");
   char buffer[4096];
   size_t n;
   while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
@@ -109,6 +115,22 @@ TEST_F(WalrusctlErrorsTest, Repair_SegmentNameThatIsADirectory_SaysSoAndNotInUse
   EXPECT_TRUE(out.find("Is a directory") != std::string::npos ||
               out.find("not a regular file") != std::string::npos)
       << out;
+}
+
+// A FIFO under a segment's name used to make dump, verify and status wait
+// forever for a writer; each must refuse it at once. `timeout` bounds the
+// wait so the old behaviour fails here instead of hanging the suite.
+TEST_F(WalrusctlErrorsTest, OfflineCommands_SegmentNameThatIsAFifo_RefusedNotWaitedOn) {
+  std::string wal = tmp_.Sub("wal");
+  ASSERT_TRUE(std::filesystem::create_directories(wal));
+  ASSERT_EQ(::mkfifo((wal + "/0000000000000000-0000000000000000.wal").c_str(), 0600), 0);
+  for (const char* command : {"dump", "verify", "status"}) {
+    int code = 0;
+    std::string out = Walrusctl(absl::StrCat(command, " ", wal), &code, /*timeout_seconds=*/20);
+    EXPECT_NE(code, kExitTimedOut) << command << " waited on the FIFO";
+    EXPECT_NE(code, 0) << command << ": " << out;
+    EXPECT_NE(out.find("not a regular file"), std::string::npos) << command << ": " << out;
+  }
 }
 
 }  // namespace
