@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/errors.h"
 #include "core/payload.h"
 
@@ -15,6 +16,17 @@ namespace {
 absl::Status FailStopped(const absl::Status& first) {
   return absl::UnavailableError(
       absl::StrCat("wal is fail-stopped after an I/O error: ", first.message()));
+}
+
+// An error from building a new WAL in `tmp`: the same code and payloads, the
+// files named by their place in `dir`, and what was being done.
+absl::Status BuildError(const absl::Status& s, const std::string& tmp, const std::string& dir) {
+  absl::Status renamed(s.code(),
+                       absl::StrCat("wal: creating ", dir, ": ",
+                                    absl::StrReplaceAll(s.message(), {{tmp + "/", dir + "/"}})));
+  s.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { renamed.SetPayload(url, payload); });
+  return renamed;
 }
 
 }  // namespace
@@ -39,15 +51,18 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
   // leaves either no WAL or a complete one, never a half-created one that Open
   // would take for a damaged log.
   const std::string tmp = dir + ".tmp";
-  if (absl::Status s = fs->RemoveAll(tmp); !s.ok()) return s;
-  if (absl::Status s = fs->CreateDir(tmp); !s.ok()) return s;
+  // The build directory is gone once Create returns: an error names the
+  // files as the operator will find them.
+  auto fail = [&](const absl::Status& s) { return BuildError(s, tmp, dir); };
+  if (absl::Status s = fs->RemoveAll(tmp); !s.ok()) return fail(s);
+  if (absl::Status s = fs->CreateDir(tmp); !s.ok()) return fail(s);
   const SegmentId first{0, 0};
   const std::string tmp_path = JoinPath(tmp, SegmentName(first));
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs->NewWritableFile(tmp_path);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Preallocate(options.segment_size); !s.ok()) return s;
+  if (!file.ok()) return fail(file.status());
+  if (absl::Status s = (*file)->Preallocate(options.segment_size); !s.ok()) return fail(s);
   absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(tmp_path);
-  if (!lock.ok()) return lock.status();
+  if (!lock.ok()) return fail(lock.status());
 
   auto wal = std::unique_ptr<Wal>(new Wal(dir, options, /*write_mode=*/true));
   wal->metadata_ = std::string(metadata);
@@ -57,12 +72,12 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
   wal->encoder_.AddMetadata(metadata);
   wal->encoder_.AddSnapshot(walpb::Snapshot());
   wal->ready_ = true;
-  if (absl::Status s = wal->WriteAndSync(); !s.ok()) return s;
+  if (absl::Status s = wal->WriteAndSync(); !s.ok()) return fail(s);
   // The segment's directory entry must be durable before the directory is
   // published, or a crash could leave an empty WAL directory.
-  if (absl::Status s = fs->SyncDir(tmp); !s.ok()) return s;
+  if (absl::Status s = fs->SyncDir(tmp); !s.ok()) return fail(s);
   if (fs->Exists(dir)) {
-    if (absl::Status s = fs->RemoveAll(dir); !s.ok()) return s;
+    if (absl::Status s = fs->RemoveAll(dir); !s.ok()) return fail(s);
   }
   // The lock and the descriptor follow the file across the rename.
   if (absl::Status s = fs->Rename(tmp, dir); !s.ok()) return s;

@@ -337,6 +337,15 @@ TEST_F(LogReaderTest, ReadEio_IsAnErrorEverywhere_NeverTornTailOrRepair) {
 // Messages name the first segment by the path it has, not by the path of
 // the directory Create built it in.
 TEST_F(LogReaderTest, Create_ErrorsNameTheSegmentsRealPath) {
+  // While Create builds the WAL beside its place.
+  fs_.FailNext(FsOp::kSync, EIO);
+  absl::StatusOr<std::unique_ptr<Wal>> failed = Wal::Create(kDir, "meta", options_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_TRUE(absl::StrContains(failed.status().message(), JoinPath(kDir, SegmentName(0, 0))))
+      << failed.status();
+  EXPECT_FALSE(absl::StrContains(failed.status().message(), ".tmp")) << failed.status();
+  EXPECT_FALSE(fs_.Exists(kDir)) << "a failed Create publishes nothing";
+  // After the rename, through the handle Create opened.
   auto wal = CreateWal();
   fs_.FailNext(FsOp::kSync, EIO);
   absl::Status saved = wal->Save(MakeState(1, 1, 0), MakeEntries(1, 1, 1));

@@ -18,9 +18,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -63,7 +65,8 @@ class FiuFaultTest : public ::testing::Test {
   }
 
   // Starts walrusd with libfiu's preload libraries and the sync probe.
-  void StartUnderFiu(std::vector<std::string> flags = {}) {
+  // With `create`, also creates the WAL (metadata "fiu").
+  void StartUnderFiu(std::vector<std::string> flags = {}, bool create = true) {
     daemon_ = std::make_unique<Daemon>(tmp_.Sub("data"), std::move(flags));
     daemon_->set_command_prefix(
         {"/usr/bin/env",
@@ -71,7 +74,9 @@ class FiuFaultTest : public ::testing::Test {
                       kFiuDir, "/fiu_posix_preload.so"),
          "FIU_ENABLE=", "FIU_CTRL_FIFO=" + FifoPrefix(), "WALRUS_SYNC_LOG=" + SyncLog()});
     ASSERT_TRUE(daemon_->Start()) << daemon_->log();
-    ASSERT_TRUE(CreateWal(daemon_->stub(), "fiu").ok());
+    if (!create) return;
+    grpc::Status created = CreateWal(daemon_->stub(), "fiu");
+    ASSERT_TRUE(created.ok()) << created.error_message() << "\n" << daemon_->log();
   }
 
   // Restarts the daemon on the same directory without any fault injection.
@@ -253,6 +258,68 @@ TEST_F(FiuFaultTest, WriteEnospc_ResourceExhausted_LogValid_AppendsResume) {
   RestartClean();
   ExpectAcknowledgedReadBack(20, "after restart");
   EXPECT_EQ(GetStatus(daemon_->stub()).last_index(), 20u);
+}
+
+// Duplicates of one SaveSnapshot that share a batch: the first one encodes
+// the marker, the others find it already in the log. While the batch's write
+// fails, none of them may be acknowledged on the strength of it; every marker
+// acknowledged is read back after a restart.
+TEST_F(FiuFaultTest, SaveSnapshotDuplicatesInOneFailedBatch_NoneAcknowledged) {
+  StartUnderFiu();
+  ASSERT_TRUE(AppendRange(1, 10).ok());
+  ASSERT_TRUE(Fiu(absl::StrCat("enable name=posix/io/rw/pwrite,failinfo=", kEnospc)));
+  // Rounds of concurrent duplicates: requests that arrive while a batch is
+  // written form the next one, so many of them share batches.
+  constexpr int kSenders = 16, kRounds = 10;
+  std::vector<grpc::Status> answers(kSenders * kRounds);
+  std::vector<std::unique_ptr<v1::WAL::Stub>> stubs;
+  for (int i = 0; i < kSenders; ++i) stubs.push_back(daemon_->NewStub());
+  for (int round = 0; round < kRounds; ++round) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> senders;
+    for (int i = 0; i < kSenders; ++i) {
+      senders.emplace_back([&, i] {
+        ready.fetch_add(1);
+        while (ready.load() < kSenders) std::this_thread::yield();
+        answers[round * kSenders + i] = SaveSnapshot(stubs[i].get(), 5, 1);
+      });
+    }
+    for (std::thread& t : senders) t.join();
+  }
+  int acknowledged = 0;
+  for (const grpc::Status& answer : answers) {
+    if (answer.ok()) {
+      ++acknowledged;
+    } else {
+      EXPECT_EQ(answer.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << answer.error_message();
+    }
+  }
+  EXPECT_EQ(acknowledged, 0) << "SaveSnapshot acknowledged while every write failed ENOSPC";
+  ASSERT_TRUE(Fiu("disable name=posix/io/rw/pwrite"));
+  Stop();
+  RestartClean();
+  ReadBack from_marker = ReadAll(daemon_->stub(), 5, 1);
+  if (acknowledged > 0) {
+    EXPECT_TRUE(from_marker.status.ok())
+        << "an acknowledged marker is not on disk: " << from_marker.status.error_message();
+  }
+  EXPECT_TRUE(SaveSnapshot(daemon_->stub(), 5, 1).ok()) << "with space back, the marker saves";
+}
+
+// The first segment is built under a temporary name and renamed into place;
+// an error in between names the file an operator will find, not the
+// temporary one that is gone.
+TEST_F(FiuFaultTest, CreateSyncFails_ErrorNamesTheSegmentsRealPath) {
+  StartUnderFiu({}, /*create=*/false);
+  ASSERT_TRUE(Fiu(absl::StrCat("enable name=posix/io/sync/fdatasync,failinfo=", kEio, ",onetime")));
+  grpc::Status created = CreateWal(daemon_->stub(), "fiu");
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(
+      created.error_message().find(daemon_->wal_dir() + "/0000000000000000-0000000000000000.wal"),
+      std::string::npos)
+      << created.error_message();
+  EXPECT_EQ(created.error_message().find(".tmp"), std::string::npos) << created.error_message();
 }
 
 TEST_F(FiuFaultTest, ShortWrites_AreCompleted_EveryAcknowledgedEntryIntact) {

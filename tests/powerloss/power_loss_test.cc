@@ -13,7 +13,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
+#include "tests/powerloss/lossy_mount.h"
 #include "tests/powerloss/power_loss_loop.h"
 #include "tests/unit/test_util.h"
 
@@ -95,6 +97,44 @@ TEST(PowerLoss, NegativeControl_SkippedWalDirectoryFsync_IsCaught) { ExpectCaugh
 
 TEST(PowerLoss, NegativeControl_SkippedEpochDirectoryFsync_IsCaught) {
   ExpectCaught("epochsync", "writer epoch");
+}
+
+// walrusd creates a missing data directory (and its missing parents) at its
+// first start. The WAL inside it is durable only if the new directories'
+// names are: a power loss after the first acknowledged append must not take
+// the directory, and the log with it, away.
+TEST(PowerLoss, FirstStart_DataDirectoryWalrusdCreated_SurvivesPowerLoss) {
+  TempDir tmp;
+  const std::string backing = tmp.Sub("image");
+  const std::string mnt = tmp.Sub("mnt");
+  std::filesystem::create_directories(backing);
+  std::filesystem::create_directories(mnt);
+  LossyMount mount(backing, mnt, tmp.Sub("lossy-fs.log"));
+  std::string error;
+  ASSERT_TRUE(mount.Mount(&error)) << error;
+  const std::string data = mnt + "/node-1/data";  // neither exists yet
+  {
+    Daemon daemon(data);
+    daemon.set_log_path(tmp.Sub("walrusd.log"));
+    ASSERT_TRUE(daemon.Start()) << daemon.log();
+    ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
+    ASSERT_TRUE(Append(daemon.stub(), MakeAppend(1, 5, 1, 5)).ok());
+    daemon.Kill9();
+  }
+  std::string cut = mount.Cut(0, 1);
+  ASSERT_EQ(cut.rfind("error", 0), std::string::npos) << cut;
+  ASSERT_TRUE(mount.Unmount()) << mount.error();
+  ASSERT_TRUE(mount.Mount(&error)) << error;
+  ASSERT_TRUE(std::filesystem::is_directory(data + "/wal"))
+      << "the power loss took the data directory walrusd created";
+  Daemon daemon(data);
+  daemon.set_log_path(tmp.Sub("walrusd-2.log"));
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ReadBack back = ReadAll(daemon.stub());
+  ASSERT_TRUE(back.status.ok()) << back.status.error_message();
+  EXPECT_EQ(back.entries.size(), 5u);
+  daemon.Kill9();
+  EXPECT_TRUE(mount.Unmount()) << mount.error();
 }
 
 }  // namespace
