@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+
 namespace walrus {
 
 // Called from the thread that drives the Wal (Sync/Save/cut). Implementations
@@ -17,6 +19,13 @@ class WalMetrics {
   // The index of the last entry made durable.
   virtual void SetLastIndexSaved(uint64_t index) { (void)index; }
   virtual void SegmentCut(uint64_t new_seq) { (void)new_seq; }
+  // A cut was due but no new segment could be had for lack of space (`why`):
+  // appends go on into the tail, now `tail_bytes` long, and the next sync
+  // tries again.
+  virtual void SegmentCutDeferred(const absl::Status& why, uint64_t tail_bytes) {
+    (void)why;
+    (void)tail_bytes;
+  }
   // Segments the writer holds (from the oldest unreleased one to the tail).
   virtual void SetLockedSegments(uint64_t count) { (void)count; }
 };

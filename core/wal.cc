@@ -399,8 +399,17 @@ absl::Status Wal::Cut() {
 
   absl::StatusOr<PreparedSegment> prepared = preparer_->Take();
   if (!prepared.ok()) {
-    // No new segment (often: no space to preallocate one). Keep appending to
-    // the current one; the next sync tries again.
+    // No space to preallocate a new segment: keep appending to the current
+    // one (everything in it is durable) and try again at the next sync; the
+    // deferral is counted and logged, as the tail grows past the segment
+    // size. Any other error (permissions, I/O) is the directory's trouble,
+    // not a full disk: fail-stop like every other step of a cut.
+    if (prepared.status().code() != absl::StatusCode::kResourceExhausted) {
+      return Fail(absl::Status(prepared.status().code(),
+                               absl::StrCat("wal: preparing the next segment in ", dir_, ": ",
+                                            prepared.status().message())));
+    }
+    if (options_.metrics != nullptr) options_.metrics->SegmentCutDeferred(prepared.status(), end);
     return absl::OkStatus();
   }
   const SegmentId next{locks_.back().id.seq + 1, last_index() + 1};
@@ -417,6 +426,7 @@ absl::Status Wal::Cut() {
     encoder_.RollbackTo(synced_mark_);
     (void)prepared->file->Close();
     (void)fs_->RemoveFile(prepared->path);
+    if (options_.metrics != nullptr) options_.metrics->SegmentCutDeferred(s, end);
     return absl::OkStatus();
   }
   if (absl::Status s = prepared->file->Sync(); !s.ok()) return Fail(s);

@@ -47,11 +47,32 @@ class LoggingMetrics : public ServerMetrics {
   }
   void SegmentCut(uint64_t seq) override {
     ServerMetrics::SegmentCut(seq);
-    spdlog::info("segment cut: new segment {} started", seq);
+    if (deferring_) {
+      spdlog::info("segment cut: new segment {} started after {} deferred cuts", seq, deferred_);
+    } else {
+      spdlog::info("segment cut: new segment {} started", seq);
+    }
+    deferring_ = false;
+    deferred_ = 0;
+  }
+  // Once per streak of deferrals (each sync retries the cut), so a disk that
+  // stays full does not flood the log; the counter has every one.
+  void SegmentCutDeferred(const absl::Status& why, uint64_t tail_bytes) override {
+    ServerMetrics::SegmentCutDeferred(why, tail_bytes);
+    ++deferred_;
+    if (deferring_) return;
+    deferring_ = true;
+    spdlog::warn(
+        "segment cut deferred: {}; appends go on into the tail segment ({} bytes, past the "
+        "segment size) and every sync tries again",
+        std::string(why.message()), tail_bytes);
   }
 
  private:
   double slow_seconds_;
+  // Called from the committer thread only.
+  bool deferring_ = false;
+  uint64_t deferred_ = 0;
 };
 
 // Takes every builder plugin off a server. Linking the reflection library

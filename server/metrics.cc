@@ -90,6 +90,13 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                .Help("New segments cut because the tail segment was full")
                .Register(r)
                .Add({});
+  cuts_deferred_ = &prometheus::BuildCounter()
+                        .Name("walrus_wal_segment_cuts_deferred_total")
+                        .Help(
+                            "Segment cuts put off because no new segment could be preallocated "
+                            "(disk full); the tail grows past the segment size until one succeeds")
+                        .Register(r)
+                        .Add({});
   segments_ = &prometheus::BuildGauge()
                    .Name("walrus_wal_segments")
                    .Help("Segments held by the writer (not yet released)")

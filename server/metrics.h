@@ -33,6 +33,7 @@ class ServerMetrics : public WalMetrics {
   void AddBytesWritten(uint64_t bytes) override { write_bytes_->Increment(double(bytes)); }
   void SetLastIndexSaved(uint64_t index) override { last_index_->Set(double(index)); }
   void SegmentCut(uint64_t) override { cuts_->Increment(); }
+  void SegmentCutDeferred(const absl::Status&, uint64_t) override { cuts_deferred_->Increment(); }
   void SetLockedSegments(uint64_t count) override { segments_->Set(double(count)); }
 
   // One group commit: how many requests, entries and bytes shared an fsync.
@@ -81,6 +82,7 @@ class ServerMetrics : public WalMetrics {
   prometheus::Counter* write_bytes_;
   prometheus::Gauge* last_index_;
   prometheus::Counter* cuts_;
+  prometheus::Counter* cuts_deferred_;
   prometheus::Gauge* segments_;
   prometheus::Histogram* batch_requests_;
   prometheus::Histogram* batch_entries_;

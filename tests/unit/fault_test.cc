@@ -3,6 +3,7 @@
 // failures at a segment cut stop the WAL without damaging it.
 #include <cerrno>
 
+#include "absl/cleanup/cleanup.h"
 #include "core/errors.h"
 #include "core/mem_fs.h"
 #include "core/segment.h"
@@ -97,15 +98,43 @@ TEST_F(FaultTest, WriteEnospc_IsResourceExhaustedAndAppendsResumeWhenSpaceReturn
   EXPECT_EQ(read->state.commit(), 2u);
 }
 
-TEST_F(FaultTest, DiskFullAtPreallocation_KeepsWritingIntoCurrentSegment) {
+// Counts what the Wal reports about cuts.
+class CutCounter : public WalMetrics {
+ public:
+  void SegmentCut(uint64_t) override { ++cuts; }
+  void SegmentCutDeferred(const absl::Status& why, uint64_t tail_bytes) override {
+    ++deferred;
+    last_why = why;
+    last_tail_bytes = tail_bytes;
+  }
+  int cuts = 0;
+  int deferred = 0;
+  absl::Status last_why;
+  uint64_t last_tail_bytes = 0;
+};
+
+TEST_F(FaultTest, DiskFullAtPreallocation_KeepsWritingIntoCurrentSegment_AndSaysSo) {
+  CutCounter counter;
+  absl::Cleanup drop_wal = [&] { wal_.reset(); };  // before the counter goes
+  ASSERT_TRUE(wal_->Close().ok());
+  options_.metrics = &counter;
+  absl::StatusOr<std::unique_ptr<Wal>> reopened = Wal::Open(kDir, walpb::Snapshot(), options_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  wal_ = std::move(*reopened);
+  ASSERT_TRUE(wal_->ReadAll().ok());
   fs_.FailNext(FsOp::kPreallocate, ENOSPC, Fault::kForever);
   for (uint64_t i = 1; i <= 200; i += 20) {
     ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200)).ok());
   }
   EXPECT_EQ(ListSegments(&fs_, kDir)->size(), 1u) << "no segment could be prepared";
+  EXPECT_GT(counter.deferred, 0) << "a cut put off for lack of space went unreported";
+  EXPECT_EQ(counter.last_why.code(), absl::StatusCode::kResourceExhausted) << counter.last_why;
+  EXPECT_GT(counter.last_tail_bytes, options_.segment_size);
+  EXPECT_EQ(counter.cuts, 0);
   fs_.ClearFaults();
   ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(201, 210, 1, 200)).ok());
   EXPECT_EQ(ListSegments(&fs_, kDir)->size(), 2u) << "the cut happens once space returns";
+  EXPECT_EQ(counter.cuts, 1);
   ASSERT_TRUE(wal_->Close().ok());
   absl::StatusOr<ReadAllResult> read = ReadBack();
   ASSERT_TRUE(read.ok()) << read.status();
@@ -131,15 +160,26 @@ TEST_F(FaultTest, RenameFailureAtCut_FailStopsWithoutDamagingTheLog) {
   EXPECT_GE(read->entries.size(), acked);
 }
 
-TEST_F(FaultTest, CreateFailureOfNextSegment_LeavesLogReadable) {
-  fs_.FailNext(FsOp::kCreate, EIO, Fault::kForever, ".tmp");
-  for (uint64_t i = 1; i <= 200; i += 20) {
-    ASSERT_TRUE(wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200)).ok());
+// Failing to create the next segment for another reason than space is the
+// directory's trouble: fail-stop at the cut, naming it, never a silent retry
+// at every sync while the tail grows without bound.
+TEST_F(FaultTest, CreateFailureOfNextSegment_FailStopsNamingIt_LogReadable) {
+  fs_.FailNext(FsOp::kCreate, EACCES, Fault::kForever, ".tmp");
+  absl::Status status = absl::OkStatus();
+  uint64_t acked = 0;
+  for (uint64_t i = 1; i <= 400 && status.ok(); i += 20) {
+    status = wal_->Save(MakeState(1, 1, 0), MakeEntries(i, i + 19, 1, 200));
+    if (status.ok()) acked = i + 19;
   }
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+  EXPECT_NE(status.message().find("preparing the next segment"), std::string::npos) << status;
+  EXPECT_FALSE(wal_->failure().ok());
+  EXPECT_EQ(ListSegments(&fs_, kDir)->size(), 1u);
   ASSERT_TRUE(wal_->Close().ok());
+  fs_.ClearFaults();
   absl::StatusOr<ReadAllResult> read = ReadBack();
   ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ(read->entries.size(), 200u);
+  EXPECT_GE(read->entries.size(), acked);
 }
 
 TEST_F(FaultTest, CrashAfterFailedFsync_LosesOnlyUnacknowledgedData) {
