@@ -4,6 +4,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
 #include "core/decoder.h"
@@ -37,11 +38,11 @@ absl::Status ReadRange(ReadableFile* file, const std::string& path, uint64_t off
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const ReplayedLog& log,
-                           size_t window_bytes,
-                           const std::function<absl::Status(raftpb::Entry&&)>& visit) {
+// The second read of StreamEntries and LocateEntries: each entry of the
+// resolved log, with where its frame is.
+absl::Status WalkEntries(
+    FileSystem* fs, const LogSegments& segments, const ReplayedLog& log, size_t window_bytes,
+    absl::FunctionRef<absl::Status(raftpb::Entry&&, const EntryLocation&)> visit) {
   uint64_t next = log.base_index + 1;
   if (next > log.last_index) return absl::OkStatus();
   size_t run = 0;  // the run holding `next`
@@ -67,6 +68,7 @@ absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const Re
         if (status == FrameStatus::kShort) break;  // continues in the next window
         if (status != FrameStatus::kOk) return Changed(path, offset + at, "an unreadable frame");
         const RecordView& record = frame.record;
+        const uint32_t prev_crc = crc;
         if (record.type == static_cast<int64_t>(RecordType::kCrc)) {
           if (chain_known && record.crc != crc) return Changed(path, offset + at, "a CRC break");
           crc = record.crc;
@@ -82,7 +84,11 @@ absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const Re
           while (run + 1 < log.runs.size() && log.runs[run + 1].first_index <= next) ++run;
           if (payload.entry.index() == next && !log.runs.empty() &&
               AtOrAfter(f, offset + at, log.runs[run].at)) {
-            if (absl::Status s = visit(std::move(payload.entry)); !s.ok()) return s;
+            const SegmentId id = segments.listed[segments.first + f].id;
+            const EntryLocation location{next,        id.seq,
+                                         offset + at, static_cast<uint32_t>(frame.end - at),
+                                         prev_crc,    id.index};
+            if (absl::Status s = visit(std::move(payload.entry), location); !s.ok()) return s;
             ++next;
           }
         }
@@ -104,6 +110,85 @@ absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const Re
                                             "while it was read"));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments, const ReplayedLog& log,
+                           size_t window_bytes,
+                           const std::function<absl::Status(raftpb::Entry&&)>& visit) {
+  return WalkEntries(
+      fs, segments, log, window_bytes,
+      [&](raftpb::Entry&& entry, const EntryLocation&) { return visit(std::move(entry)); });
+}
+
+absl::Status LocateEntries(FileSystem* fs, const LogSegments& segments, const ReplayedLog& log,
+                           const std::function<absl::Status(const EntryLocation&)>& visit) {
+  return WalkEntries(
+      fs, segments, log, kStreamWindowBytes,
+      [&](raftpb::Entry&&, const EntryLocation& location) { return visit(location); });
+}
+
+absl::StatusOr<std::vector<raftpb::Entry>> ReadLocatedEntries(
+    FileSystem* fs, const std::string& dir, absl::Span<const EntryLocation> locations,
+    uint64_t max_bytes) {
+  std::vector<raftpb::Entry> out;
+  if (locations.empty()) return out;
+  // Read only as far as the byte limit can reach: a frame is its record
+  // plus at most kFrameOverhead bytes (length field, padding, the record's
+  // type, CRC and length), so an entry is at least its frame length minus that.
+  constexpr uint64_t kFrameOverhead = 8 + 7 + 11 + 5 + 11;
+  auto at_least = [](const EntryLocation& l) {
+    return l.length > kFrameOverhead ? l.length - kFrameOverhead : 0;
+  };
+  size_t count = 1;
+  uint64_t least = at_least(locations[0]);
+  while (count < locations.size() &&
+         (max_bytes == 0 || least + at_least(locations[count]) <= max_bytes)) {
+    least += at_least(locations[count]);
+    ++count;
+  }
+  const EntryLocation& first = locations[0];
+  const EntryLocation& last = locations[count - 1];
+  const std::string path = JoinPath(dir, SegmentName(first.seq, first.seg_index));
+  absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
+  if (!file.ok()) return file.status();
+  std::string bytes;
+  if (absl::Status s =
+          ReadRange(file->get(), path, first.offset,
+                    static_cast<size_t>(last.offset + last.length - first.offset), &bytes);
+      !s.ok()) {
+    return s;
+  }
+  auto damaged = [&](const EntryLocation& l, absl::string_view what) {
+    return absl::DataLossError(
+        absl::StrCat("wal: ", path, " at offset ", l.offset, ": entry ", l.index, " ", what));
+  };
+  uint64_t total = 0;
+  std::string why;
+  Payload payload;
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const EntryLocation& l = locations[i];
+    Frame frame;
+    if (ReadFrame(bytes, l.offset - first.offset, &frame, &why) != FrameStatus::kOk) {
+      return damaged(l, absl::StrCat("has no readable frame: ", why));
+    }
+    if (crc32c::Extend(l.prev_crc, frame.record.data) != frame.record.crc) {
+      return damaged(l, "fails its CRC");
+    }
+    if (frame.record.type != static_cast<int64_t>(RecordType::kEntry)) {
+      return damaged(l, "is not where the index says");
+    }
+    if (std::string bad = ParsePayload(frame.record, &payload); !bad.empty()) {
+      return damaged(l, bad);
+    }
+    if (payload.entry.index() != l.index) return damaged(l, "is not where the index says");
+    total += payload.entry.ByteSizeLong();
+    if (max_bytes != 0 && !out.empty() && total > max_bytes) break;
+    out.push_back(std::move(payload.entry));
+  }
+  return out;
 }
 
 absl::Status StreamReadAll(FileSystem* fs, const std::string& dir, const walpb::Snapshot& snapshot,

@@ -28,8 +28,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/entry_index.h"
 #include "core/fs.h"
 #include "core/log_reader.h"
 #include "core/wal.h"
@@ -46,6 +50,23 @@ inline constexpr size_t kStreamWindowBytes = 1 << 20;
 [[nodiscard]] absl::Status StreamEntries(FileSystem* fs, const LogSegments& segments,
                                          const ReplayedLog& log, size_t window_bytes,
                                          const std::function<absl::Status(raftpb::Entry&&)>& visit);
+
+// Passes where each entry of `log` (a Replay() of `segments`) lies on disk to
+// `visit`, in index order, reading the segments again (the EntryIndex of a
+// recovered log). Errors as StreamEntries().
+[[nodiscard]] absl::Status LocateEntries(
+    FileSystem* fs, const LogSegments& segments, const ReplayedLog& log,
+    const std::function<absl::Status(const EntryLocation&)>& visit);
+
+// Reads the entries at `locations` (consecutive indexes in one segment of
+// `dir`, as EntryIndex::Locate gives them) with one read, checking each
+// frame's CRC from its location's running CRC. Stops before the entries'
+// encoded sizes would pass `max_bytes`, but returns at least one (etcd raft's
+// Storage.Entries); 0 means no limit. NOT_FOUND if the segment is gone (it
+// was purged); DATA_LOSS if the bytes are not the entries the index says.
+[[nodiscard]] absl::StatusOr<std::vector<raftpb::Entry>> ReadLocatedEntries(
+    FileSystem* fs, const std::string& dir, absl::Span<const EntryLocation> locations,
+    uint64_t max_bytes);
 
 // ReadAll of a Wal opened for reading (Wal::OpenForRead with `until`), with
 // the same answers and errors, but streamed: `header` gets the result

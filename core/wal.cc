@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "core/errors.h"
+#include "core/log_stream.h"
 #include "core/payload.h"
 
 namespace walrus {
@@ -190,6 +191,14 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
     markers.push_back({m.snapshot.index(), m.snapshot.term(), segments.SeqOf(m.at.file_index)});
   }
   model_.Reset(out.entries, out.base_index, markers, out.state);
+  if (options_.track_entry_locations) {
+    durable_locations_.assign(1, EntryIndexEvent{EntryIndexEvent::kTruncate, {0}});
+    absl::Status located = LocateEntries(fs_, segments, *log, [&](const EntryLocation& l) {
+      durable_locations_.push_back({EntryIndexEvent::kEntry, l});
+      return absl::OkStatus();
+    });
+    if (!located.ok()) return located;
+  }
   durable_ = {tail_id.seq, log->end_offset};
   synced_mark_ = encoder_.mark();
   // Segments prepared by a previous incarnation that never got used.
@@ -249,8 +258,20 @@ absl::Status Wal::AppendRun(const raftpb::HardState& state, const Entries& entri
   const raftpb::HardState& saved = model_.encoded().hard_state;
   bool must = from != to || state.term() != saved.term() || state.vote() != saved.vote();
   for (size_t i = from; i < to; ++i) {
+    // The pending bytes go to the tail at its current end (nothing is
+    // written between encoding and the next sync), so this is where the
+    // entry's frame will be.
+    const uint64_t at = tail_->Offset() + encoder_.pending_size();
+    const uint32_t prev_crc = encoder_.crc();
     encoder_.AddEntry(entries[i]);
     model_.RecordEntry(entries[i].index(), entries[i].term());
+    if (options_.track_entry_locations) {
+      const uint64_t length = tail_->Offset() + encoder_.pending_size() - at;
+      encoded_locations_.push_back(
+          {EntryIndexEvent::kEntry,
+           {entries[i].index(), locks_.back().id.seq, at, static_cast<uint32_t>(length), prev_crc,
+            locks_.back().id.index}});
+    }
   }
   if (!IsEmptyHardState(state)) {
     encoder_.AddHardState(state);
@@ -308,6 +329,9 @@ absl::Status Wal::AppendSnapshot(const walpb::Snapshot& snapshot) {
   const bool replaces = model_.ReplacesLog(snapshot.index(), snapshot.term());
   encoder_.AddSnapshot(snapshot);
   model_.RecordSnapshot(snapshot.index(), snapshot.term(), locks_.back().id.seq);
+  if (replaces && options_.track_entry_locations) {
+    encoded_locations_.push_back({EntryIndexEvent::kTruncate, {snapshot.index()}});
+  }
   // A reader that starts at the tail segment knows the log from the
   // segment's name index on: below that, a marker that replaces the log
   // reads like a compaction. The next segment's name (the index after the
@@ -330,6 +354,7 @@ absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
 void Wal::RollbackPending() {
   encoder_.RollbackTo(synced_mark_);
   model_.Rollback();
+  encoded_locations_.clear();
   marker_ends_segment_ = false;  // if such a marker was pending, it is gone
 }
 
@@ -337,6 +362,7 @@ absl::Status Wal::Fail(absl::Status status) {
   if (failure_.ok()) failure_ = status;
   // Nothing encoded since the last sync may be taken for durable.
   model_.Rollback();
+  encoded_locations_.clear();
   return status;
 }
 
@@ -374,7 +400,16 @@ absl::Status Wal::WriteAndSync() {
   durable_ = {locks_.back().id.seq, tail_->Offset()};
   model_.Commit();
   synced_mark_ = encoder_.mark();
+  durable_locations_.insert(durable_locations_.end(), encoded_locations_.begin(),
+                            encoded_locations_.end());
+  encoded_locations_.clear();
   return absl::OkStatus();
+}
+
+std::vector<EntryIndexEvent> Wal::TakeDurableLocations() {
+  std::vector<EntryIndexEvent> taken;
+  taken.swap(durable_locations_);
+  return taken;
 }
 
 absl::Status Wal::CheckTailLinked() const {

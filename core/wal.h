@@ -48,6 +48,7 @@
 #include "absl/types/span.h"
 #include "core/decoder.h"
 #include "core/encoder.h"
+#include "core/entry_index.h"
 #include "core/fs.h"
 #include "core/log_model.h"
 #include "core/log_reader.h"
@@ -66,6 +67,9 @@ struct WalOptions {
   // Prepare the next segment on a background thread. Tests that enumerate
   // crash points turn it off so every run makes the same calls in order.
   bool prepare_in_background = true;
+  // Write mode: keep where each entry made durable lies on disk, for an
+  // EntryIndex (TakeDurableLocations).
+  bool track_entry_locations = false;
 };
 
 struct ReadAllResult {
@@ -206,6 +210,12 @@ class Wal {
   LogPosition durable_position() const { return durable_; }
   // Segments this Wal holds locked, oldest first (write mode).
   std::vector<SegmentId> locked_segments() const;
+  // With track_entry_locations: the changes to where the durable log's
+  // entries lie since the last call, in order, for EntryIndex::Apply. After
+  // ReadAll they start with a truncation to 0 and every entry recovered;
+  // then what each successful sync made durable (nothing of a batch that
+  // failed).
+  std::vector<EntryIndexEvent> TakeDurableLocations();
   uint64_t segment_size() const { return options_.segment_size; }
 
  private:
@@ -261,6 +271,10 @@ class Wal {
   LogPosition durable_;
   std::unique_ptr<SegmentPreparer> preparer_;
   absl::Status failure_;
+  // With track_entry_locations: encoded since the last sync, and made
+  // durable but not yet taken.
+  std::vector<EntryIndexEvent> encoded_locations_;
+  std::vector<EntryIndexEvent> durable_locations_;
 };
 
 // True if `state` carries nothing (etcd's IsEmptyHardState).
