@@ -263,6 +263,32 @@ absl::StatusOr<v1::SnapshotsResponse> WalClient::Snapshots() {
   return response;
 }
 
+absl::StatusOr<v1::EntriesResponse> WalClient::Entries(uint64_t lo, uint64_t hi,
+                                                       uint64_t max_bytes) {
+  v1::EntriesRequest request;
+  request.set_lo(lo);
+  request.set_hi(hi);
+  request.set_max_bytes(max_bytes);
+  v1::EntriesResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    response.Clear();
+    return stub_->Entries(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<v1::TermResponse> WalClient::Term(uint64_t index) {
+  v1::TermRequest request;
+  request.set_index(index);
+  v1::TermResponse response;
+  absl::Status status = CallWithRetry(options_.call_timeout, [&](grpc::ClientContext* context) {
+    return stub_->Term(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::StatusOr<ReadAllReply> WalClient::ReadAllFrom(v1::ReadAllRequest request) {
   request.set_max_chunk_bytes(options_.read_chunk_bytes);
   ReadAllReply reply;

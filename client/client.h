@@ -152,6 +152,13 @@ class WalClient {
   // The snapshot catalogue: the durable markers the daemon holds, oldest
   // first, and the durable commit.
   [[nodiscard]] absl::StatusOr<v1::SnapshotsResponse> Snapshots();
+  // Ranged reads (etcd raft's Storage.Entries and Storage.Term): entries
+  // [lo, hi) up to `max_bytes` (0: no limit; at least one), and the term of
+  // one index. NOT_FOUND: compacted; OUT_OF_RANGE: not durable yet. Both
+  // answers carry the first and last index walrusd serves.
+  [[nodiscard]] absl::StatusOr<v1::EntriesResponse> Entries(uint64_t lo, uint64_t hi,
+                                                            uint64_t max_bytes = 0);
+  [[nodiscard]] absl::StatusOr<v1::TermResponse> Term(uint64_t index);
 
   // Records a snapshot marker; durable on return.
   [[nodiscard]] absl::Status SaveSnapshot(uint64_t index, uint64_t term);

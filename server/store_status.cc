@@ -33,6 +33,12 @@ void WalStore::PublishStatus() {
     m->set_index(marker.index);
     m->set_term(marker.term);
   }
+  // Ranged reads: where the durable entries are, and their terms. Entries
+  // in released segments are at or below a durable marker: compacted.
+  for (const EntryIndexEvent& event : wal_->TakeDurableLocations()) entry_index_.Apply(event);
+  const std::vector<SegmentId> locked = wal_->locked_segments();
+  if (!locked.empty()) entry_index_.DropSegmentsBefore(locked.front().seq);
+  terms_ = log.terms;
   LogPosition durable = wal_->durable_position();
   durable_ = durable;
   last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();
@@ -41,7 +47,7 @@ void WalStore::PublishStatus() {
   status_.set_fail_stop(!wal_->failure().ok());
   status_.set_fail_stop_reason(std::string(wal_->failure().message()));
   status_.clear_segments();
-  for (const SegmentId& id : wal_->locked_segments()) {
+  for (const SegmentId& id : locked) {
     v1::SegmentStatus* segment = status_.add_segments();
     segment->set_seq(id.seq);
     segment->set_first_index(id.index);

@@ -618,6 +618,47 @@ grpc::ServerUnaryReactor* WalService::Snapshots(grpc::CallbackServerContext* con
       });
 }
 
+grpc::ServerUnaryReactor* WalService::Entries(grpc::CallbackServerContext* context,
+                                              const grpc::ByteBuffer* request,
+                                              grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::EntriesRequest, v1::EntriesResponse>;
+  return Unary<v1::EntriesRequest, v1::EntriesResponse>(
+      "Entries", context, request, response, [this](Call* call) {
+        read_pool_.Submit(
+            "Entries",
+            [this, call] {
+              const v1::EntriesRequest& r = call->request();
+              absl::StatusOr<WalStore::Range> range =
+                  store_->Entries(r.lo(), r.hi(), r.max_bytes());
+              if (range.ok()) {
+                v1::EntriesResponse& out = call->response();
+                for (raftpb::Entry& e : range->entries) *out.add_entries() = std::move(e);
+                out.set_first_index(range->first);
+                out.set_last_index(range->last);
+              }
+              call->Finish(ToGrpcStatus(range.status()));
+            },
+            [call](absl::Status refused) { call->Finish(ToGrpcStatus(refused)); });
+      });
+}
+
+grpc::ServerUnaryReactor* WalService::Term(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response) {
+  using Call = UnaryCall<v1::TermRequest, v1::TermResponse>;
+  return Unary<v1::TermRequest, v1::TermResponse>(
+      "Term", context, request, response, [this](Call* call) {
+        uint64_t term = 0;
+        absl::StatusOr<WalStore::Range> range = store_->Term(call->request().index(), &term);
+        if (range.ok()) {
+          call->response().set_term(term);
+          call->response().set_first_index(range->first);
+          call->response().set_last_index(range->last);
+        }
+        call->Finish(ToGrpcStatus(range.status()));
+      });
+}
+
 grpc::ServerUnaryReactor* WalService::SaveSnapshot(grpc::CallbackServerContext* context,
                                                    const grpc::ByteBuffer* request,
                                                    grpc::ByteBuffer* response) {

@@ -50,12 +50,13 @@ struct ServiceOptions {
 // the service (server/wire_messages.h): a request that is not a valid message
 // fails INVALID_ARGUMENT saying so, and in an AppendStream it ends the stream
 // with that status after the appends read before it are acknowledged.
-using RawWalService = v1::WAL::WithRawCallbackMethod_Create<
-    v1::WAL::WithRawCallbackMethod_Append<v1::WAL::WithRawCallbackMethod_AppendStream<
-        v1::WAL::WithRawCallbackMethod_ReadAll<v1::WAL::WithRawCallbackMethod_Snapshots<
-            v1::WAL::WithRawCallbackMethod_SaveSnapshot<v1::WAL::WithRawCallbackMethod_ReleaseTo<
-                v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
-                    v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>>;
+using RawWalService = v1::WAL::WithRawCallbackMethod_Create<v1::WAL::WithRawCallbackMethod_Append<
+    v1::WAL::WithRawCallbackMethod_AppendStream<v1::WAL::WithRawCallbackMethod_ReadAll<
+        v1::WAL::WithRawCallbackMethod_Snapshots<v1::WAL::WithRawCallbackMethod_Entries<
+            v1::WAL::WithRawCallbackMethod_Term<v1::WAL::WithRawCallbackMethod_SaveSnapshot<
+                v1::WAL::WithRawCallbackMethod_ReleaseTo<
+                    v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
+                        v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>>>>;
 
 class WalService final : public RawWalService {
  public:
@@ -87,6 +88,14 @@ class WalService final : public RawWalService {
   grpc::ServerUnaryReactor* Snapshots(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
+  // On a read worker: reads segment files (WalStore::Entries).
+  grpc::ServerUnaryReactor* Entries(grpc::CallbackServerContext* context,
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  // From memory, on the gRPC thread (WalStore::Term).
+  grpc::ServerUnaryReactor* Term(grpc::CallbackServerContext* context,
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* SaveSnapshot(grpc::CallbackServerContext* context,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;

@@ -45,6 +45,7 @@ WalOptions WalStore::MakeWalOptions() const {
   wal_options.segment_size = options_.segment_size;
   wal_options.metrics = metrics_;
   wal_options.prepare_in_background = options_.run_threads;
+  wal_options.track_entry_locations = true;  // for Entries()
   return wal_options;
 }
 

@@ -59,6 +59,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -166,6 +167,27 @@ class WalStore {
   // marker), or no marker at or below the commit.
   [[nodiscard]] absl::StatusOr<walpb::Snapshot> CommittedSnapshot() const;
 
+  // Ranged reads of the durable log (walrus.proto, Entries and Term), from
+  // the entry index and the page cache, on the caller's thread. `first` and
+  // `last` are the indexes served: after the newest durable marker (or the
+  // first entry still held, if later) to the last durable entry (or the
+  // marker, if later). Errors: INVALID_ARGUMENT lo == 0 or lo >= hi;
+  // NOT_FOUND below first (compacted); OUT_OF_RANGE past last;
+  // FAILED_PRECONDITION not created or read-only; DATA_LOSS if the bytes on
+  // disk are not what the index says.
+  struct Range {
+    std::vector<raftpb::Entry> entries;
+    uint64_t first = 0;
+    uint64_t last = 0;
+  };
+  // Entries [lo, hi) while their sizes add up to at most `max_bytes` (0: no
+  // limit), and at least one; never more than kMaxEntriesBytes of entries.
+  [[nodiscard]] absl::StatusOr<Range> Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
+  static constexpr uint64_t kMaxEntriesBytes = 4 << 20;
+  // The term of entry `index`; of the newest marker at first - 1. `entries`
+  // of the answer stays empty.
+  [[nodiscard]] absl::StatusOr<Range> Term(uint64_t index, uint64_t* term) const;
+
   // Starts a backup: pins every segment up to the durable end (so
   // the purge leaves them alone), fixes that end, and lists the files with
   // the bytes to copy of each: sealed segments whole, the durable segment up
@@ -226,6 +248,8 @@ class WalStore {
   absl::Status CheckEpoch(uint64_t epoch) const;
   absl::StatusOr<uint64_t> RaiseEpoch();
   void PublishStatus();
+  // The first and last index ranged reads serve (status_mu_ held).
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> ServedRangeLocked() const;
 
   const StoreOptions options_;
   ServerMetrics* const metrics_;
@@ -247,6 +271,8 @@ class WalStore {
   v1::StatusResponse status_;           // guarded by status_mu_
   std::optional<LogPosition> durable_;  // guarded by status_mu_
   uint64_t last_entry_index_ = 0;       // guarded by status_mu_
+  EntryIndex entry_index_;              // guarded by status_mu_
+  TermRuns terms_;                      // guarded by status_mu_ (the durable terms)
 
   // Garbage collection; the runner is declared after pins_ so it stops first.
   // Mutable: a const read pins what it reads (the registry is not log state).

@@ -1,0 +1,120 @@
+// WalStore's ranged reads (Entries, Term): etcd raft's Storage served from
+// the entry index the committer publishes after each batch. The index says
+// where each durable entry's frame is; the read takes the frames of a range
+// with one read per segment (from the page cache, for a recent log) and
+// checks each frame's CRC, so a node keeps no copy of its log in memory.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/log_stream.h"
+#include "server/wal_store.h"
+
+namespace walrus {
+namespace {
+
+// What a failed read of located entries means to the caller: a segment that
+// is gone was purged (its entries are compacted); anything else stands.
+absl::Status ReadError(const absl::Status& s, uint64_t lo) {
+  if (s.code() != absl::StatusCode::kNotFound) return s;
+  return absl::NotFoundError(absl::StrCat("entry ", lo,
+                                          " is compacted: its segment was purged while it was "
+                                          "read (",
+                                          s.message(), ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<WalStore::Range> WalStore::Entries(uint64_t lo, uint64_t hi,
+                                                  uint64_t max_bytes) const {
+  if (lo == 0 || lo >= hi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Entries: want 1 <= lo < hi, got lo ", lo, " and hi ", hi));
+  }
+  const uint64_t budget =
+      max_bytes == 0 ? kMaxEntriesBytes : std::min<uint64_t>(max_bytes, kMaxEntriesBytes);
+  Range out;
+  std::vector<EntryLocation> at;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    absl::StatusOr<std::pair<uint64_t, uint64_t>> served = ServedRangeLocked();
+    if (!served.ok()) return served.status();
+    out.first = served->first;
+    out.last = served->second;
+    if (lo < out.first) {
+      return absl::NotFoundError(absl::StrCat("entry ", lo, " is compacted: the first index is ",
+                                              out.first, " (snapshot marker ",
+                                              status_.snapshot_index(), ")"));
+    }
+    if (hi > out.last + 1) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "entries up to ", hi - 1, " are not all durable: the last index is ", out.last));
+    }
+    at = entry_index_.Locate(lo, hi);
+    if (at.empty()) {
+      return absl::InternalError(absl::StrCat("the entry index does not hold entry ", lo,
+                                              " (it holds ", entry_index_.first_index(), " to ",
+                                              entry_index_.last_index(), ")"));
+    }
+  }
+  uint64_t used = 0;
+  uint64_t next = lo;
+  // One read per segment the range spans, until the range or the budget ends.
+  while (!at.empty()) {
+    absl::StatusOr<std::vector<raftpb::Entry>> got =
+        ReadLocatedEntries(options_.fs, options_.wal_dir, at, budget - used);
+    if (!got.ok()) return ReadError(got.status(), next);
+    for (raftpb::Entry& e : *got) {
+      const uint64_t size = e.ByteSizeLong();
+      // At least one entry per answer, however large.
+      if (!out.entries.empty() && used + size > budget) return out;
+      used += size;
+      out.entries.push_back(std::move(e));
+    }
+    next += got->size();
+    if (next >= hi || got->size() < at.size() || used >= budget) break;
+    std::lock_guard<std::mutex> lock(status_mu_);
+    at = entry_index_.Locate(next, hi);
+  }
+  return out;
+}
+
+absl::StatusOr<WalStore::Range> WalStore::Term(uint64_t index, uint64_t* term) const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  absl::StatusOr<std::pair<uint64_t, uint64_t>> served = ServedRangeLocked();
+  if (!served.ok()) return served.status();
+  Range out;
+  out.first = served->first;
+  out.last = served->second;
+  if (index + 1 == out.first && index == status_.snapshot_index()) {
+    *term = status_.snapshot_term();
+    return out;
+  }
+  if (index < out.first) {
+    return absl::NotFoundError(
+        absl::StrCat("the term of entry ", index, " is compacted: the first index is ", out.first));
+  }
+  if (index > out.last) {
+    return absl::OutOfRangeError(
+        absl::StrCat("entry ", index, " is not durable: the last index is ", out.last));
+  }
+  std::optional<uint64_t> known = terms_.TermAt(index);
+  if (!known.has_value()) {
+    return absl::NotFoundError(absl::StrCat("the term of entry ", index, " is not known"));
+  }
+  *term = *known;
+  return out;
+}
+
+absl::StatusOr<std::pair<uint64_t, uint64_t>> WalStore::ServedRangeLocked() const {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError("a read-only walrusd keeps no entry index: use ReadAll");
+  }
+  if (!status_.created()) {
+    return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
+  }
+  uint64_t first = status_.snapshot_index() + 1;
+  if (!entry_index_.empty()) first = std::max(first, entry_index_.first_index());
+  return std::make_pair(first, status_.last_index());
+}
+
+}  // namespace walrus
