@@ -51,6 +51,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/bench_log.h"
+#include "client/bench_reads.h"
 #include "client/cli.h"
 #include "client/client.h"
 #include "client/latency_stats.h"
@@ -70,6 +71,10 @@ fsync. Creates the WAL on an empty daemon, continues the log of one that has
 one. ADDR is host:port or unix:PATH (also from WALRUS_SERVER).
 
   --mode unary|stream      Append RPCs, or pipelined AppendStream (stream)
+  --mode entries           instead of appending, read random ranges of the
+                           existing log (Entries) and report reads/s and
+                           latency; with --range N entries per read (100),
+                           --clients, --duration, --json
   --clients N              connections, one thread each (1)
   --inflight W             stream mode: appends in flight per stream (32)
   --entries-per-append K   (10)
@@ -108,6 +113,8 @@ struct BenchConfig {
   double duration_seconds = 10;
   bool json = false;
   bool crc = true;
+  bool read_entries = false;  // --mode entries
+  uint64_t range = 100;
 };
 
 struct ClientResult {
@@ -168,7 +175,7 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   static const char* const kKnown[] = {
       "server",        "metrics",      "mode",       "clients", "inflight", "entries-per-append",
       "entry-bytes",   "duration",     "json",       "no-crc",  "help",     "tls-ca-file",
-      "tls-cert-file", "tls-key-file", "token-file", "epoch"};
+      "tls-cert-file", "tls-key-file", "token-file", "epoch",   "range"};
   for (const auto& [name, value] : args.flags) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       *error = absl::StrCat("unknown flag --", name);
@@ -184,21 +191,24 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   if (!cli::GetUint(args, "epoch", &config.security.epoch, error)) return std::nullopt;
   if (args.Has("mode")) {
     const std::string& mode = args.flags["mode"];
-    if (mode != "unary" && mode != "stream") {
-      *error = "--mode must be unary or stream";
+    if (mode != "unary" && mode != "stream" && mode != "entries") {
+      *error = "--mode must be unary, stream or entries";
       return std::nullopt;
     }
     config.stream = mode == "stream";
+    config.read_entries = mode == "entries";
   }
   if (!cli::GetUint(args, "clients", &config.clients, error) ||
       !cli::GetUint(args, "inflight", &config.inflight, error) ||
       !cli::GetUint(args, "entries-per-append", &config.entries_per_append, error) ||
       !cli::GetUint(args, "entry-bytes", &config.entry_bytes, error) ||
+      !cli::GetUint(args, "range", &config.range, error) ||
       !cli::GetDouble(args, "duration", &config.duration_seconds, error)) {
     return std::nullopt;
   }
-  if (config.clients == 0 || config.inflight == 0 || config.entries_per_append == 0) {
-    *error = "--clients, --inflight and --entries-per-append must be at least 1";
+  if (config.clients == 0 || config.inflight == 0 || config.entries_per_append == 0 ||
+      config.range == 0) {
+    *error = "--clients, --inflight, --entries-per-append and --range must be at least 1";
     return std::nullopt;
   }
   if (config.clients > 1024 || config.inflight > 100000 || config.entries_per_append > 1000000 ||
@@ -449,6 +459,16 @@ int main(int argc, char** argv) {
       return 0;
     }
     return walrus::Usage(error);
+  }
+  if (config->read_entries) {
+    walrus::ReadBenchConfig reads;
+    reads.server = config->server;
+    reads.options = config->security;
+    reads.clients = config->clients;
+    reads.range = config->range;
+    reads.duration_seconds = config->duration_seconds;
+    reads.json = config->json;
+    return walrus::RunReadBench(reads);
   }
   return walrus::Run(*config);
 }

@@ -20,6 +20,8 @@ void EntryIndex::Add(const EntryLocation& location) {
   if (!empty()) TruncateAfter(location.index - 1);
   if (!empty() && last_index() + 1 != location.index) Clear();  // a gap: start over
   if (segments_.empty() || segments_.back().seq != location.seq) {
+    // The segment before is sealed: give back what its growth reserved.
+    if (!segments_.empty()) segments_.back().frames.shrink_to_fit();
     Segment segment;
     segment.seq = location.seq;
     segment.seg_index = location.seg_index;
@@ -52,6 +54,12 @@ void EntryIndex::DropSegmentsBefore(uint64_t seq) {
 void EntryIndex::Clear() {
   segments_.clear();
   size_ = 0;
+}
+
+size_t EntryIndex::memory_bytes() const {
+  size_t bytes = segments_.size() * sizeof(Segment);
+  for (const Segment& segment : segments_) bytes += segment.frames.capacity() * sizeof(Frame);
+  return bytes;
 }
 
 uint64_t EntryIndex::first_index() const {

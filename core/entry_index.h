@@ -10,8 +10,10 @@
 // bytes before. Entries of one segment are stored together, so a range never
 // costs more than one read per segment it spans.
 //
-// Memory: 16 bytes per entry (kBytesPerEntry) plus a few words per segment;
-// purging segments trims it (DropSegmentsBefore).
+// Memory: 16 bytes per entry (kBytesPerEntry) plus a few words per segment,
+// and while the tail segment grows, its vector's spare capacity (given back
+// when the next segment starts); releasing segments trims it
+// (DropSegmentsBefore). memory_bytes() says what it holds.
 //
 // Thread-safety: none; walrusd guards its index with a mutex.
 #ifndef WALRUS_CORE_ENTRY_INDEX_H_
@@ -63,6 +65,8 @@ class EntryIndex {
   uint64_t first_index() const;
   uint64_t last_index() const;
   size_t size() const { return size_; }
+  // What the index holds in memory (the frames' storage and the segments).
+  size_t memory_bytes() const;
 
   // The locations of entries [lo, hi) that lie in lo's segment, in index
   // order (fewer than hi - lo when the range crosses into the next segment).

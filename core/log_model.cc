@@ -79,11 +79,17 @@ uint64_t LogState::last_index() const {
 
 void LogModel::Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index,
                      absl::Span<const SnapshotMarker> markers, const raftpb::HardState& state) {
+  TermRuns terms(entries.empty() ? base_index + 1 : entries.front().index());
+  for (const raftpb::Entry& e : entries) terms.Put(e.index(), e.term());
+  Reset(std::move(terms), base_index, markers, state);
+}
+
+void LogModel::Reset(TermRuns terms, uint64_t base_index, absl::Span<const SnapshotMarker> markers,
+                     const raftpb::HardState& state) {
   LogState s;
   if (!markers.empty()) s.markers.assign(markers.begin(), markers.end());
-  s.terms = TermRuns(entries.empty() ? std::max(base_index, s.newest_marker().index) + 1
-                                     : entries.front().index());
-  for (const raftpb::Entry& e : entries) s.terms.Put(e.index(), e.term());
+  s.terms = terms.empty() ? TermRuns(std::max(base_index, s.newest_marker().index) + 1)
+                          : std::move(terms);
   s.hard_state = state;
   synced_ = s;
   encoded_ = std::move(s);

@@ -129,6 +129,10 @@ class LogModel {
   // marker.
   void Reset(absl::Span<const raftpb::Entry> entries, uint64_t base_index,
              absl::Span<const SnapshotMarker> markers, const raftpb::HardState& state);
+  // The same with the entries' terms only (what a read that keeps no
+  // entries resolves): `terms` covers (base_index, last entry].
+  void Reset(TermRuns terms, uint64_t base_index, absl::Span<const SnapshotMarker> markers,
+             const raftpb::HardState& state);
 
   // Validates an append against encoded(); see the rules above.
   [[nodiscard]] absl::StatusOr<AppendPlan> PlanAppend(const LogRequest& request) const;

@@ -153,6 +153,8 @@ class Resolver {
     return absl::OkStatus();
   }
 
+  // The terms of the resolved log; call once, after everything else.
+  TermRuns TakeTerms() { return std::move(terms_); }
   bool snapshot_found() const { return snapshot_found_; }
   uint64_t last_entry_read() const { return last_entry_read_; }
   void set_position(const RecordPosition& position) { position_ = position; }
@@ -387,13 +389,17 @@ absl::StatusOr<ReplayedLog> Replay(FileSystem* fs, const LogSegments& segments,
   log.end_crc = decoder.last_crc();
   if (options.snapshot.has_value()) {
     if (!resolver.snapshot_found()) {
-      if (log.damage.kind == LogDamage::kCorrupt) return log;
+      if (log.damage.kind == LogDamage::kCorrupt) {
+        log.terms = resolver.TakeTerms();
+        return log;
+      }
       return absl::NotFoundError(absl::StrCat("wal: snapshot not found: no marker at index ",
                                               options.snapshot->index(), " term ",
                                               options.snapshot->term()));
     }
     if (absl::Status s = resolver.CutAtSnapshot(); !s.ok()) return s;
   }
+  log.terms = resolver.TakeTerms();
   return log;
 }
 

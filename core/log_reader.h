@@ -71,6 +71,7 @@
 #include "core/fs.h"
 #include "core/payload.h"
 #include "core/segment.h"
+#include "core/term_runs.h"
 #include "raft.pb.h"
 #include "record.pb.h"
 
@@ -133,6 +134,7 @@ struct ReplayedLog {
   uint64_t base_index = 0;             // the index before the first entry
   uint64_t last_index = 0;             // of the last entry; base_index if there is none
   std::vector<raftpb::Entry> entries;  // (base_index, last_index], if kept
+  TermRuns terms;                      // the terms of (base_index, last_index], always
   struct MarkerRead {
     walpb::Snapshot snapshot;
     RecordPosition at;  // where it was read

@@ -145,6 +145,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   to_read_.reset();
   LogReadOptions read_options;
   read_options.snapshot = start_;
+  read_options.keep_entries = options_.return_entries;
   absl::StatusOr<ReplayedLog> log = write_mode_ ? Replay(fs_, segments, read_options)
                                                 : ReplayBesideWriter(fs_, segments, read_options);
   if (!log.ok()) return log.status();
@@ -190,7 +191,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   for (const ReplayedLog::MarkerRead& m : log->markers) {
     markers.push_back({m.snapshot.index(), m.snapshot.term(), segments.SeqOf(m.at.file_index)});
   }
-  model_.Reset(out.entries, out.base_index, markers, out.state);
+  model_.Reset(std::move(log->terms), out.base_index, markers, out.state);
   if (options_.track_entry_locations) {
     durable_locations_.assign(1, EntryIndexEvent{EntryIndexEvent::kTruncate, {0}});
     absl::Status located = LocateEntries(fs_, segments, *log, [&](const EntryLocation& l) {

@@ -70,12 +70,16 @@ struct WalOptions {
   // Write mode: keep where each entry made durable lies on disk, for an
   // EntryIndex (TakeDurableLocations).
   bool track_entry_locations = false;
+  // ReadAll returns the entries. A writer that serves them otherwise (walrusd:
+  // ranged reads, streamed ReadAll) turns it off, so recovery holds the
+  // entries' terms and positions, never the log.
+  bool return_entries = true;
 };
 
 struct ReadAllResult {
   std::string metadata;
   raftpb::HardState state;
-  std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order
+  std::vector<raftpb::Entry> entries;  // after the opening snapshot, in order (see return_entries)
   // The index before entries[0] (or before the next entry, if there is
   // none): the opening snapshot's index, or after OpenForRecovery the base
   // of the log the segments hold (core/log_reader.h).

@@ -97,6 +97,20 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                             "(disk full); the tail grows past the segment size until one succeeds")
                         .Register(r)
                         .Add({});
+  index_entries_ = &prometheus::BuildGauge()
+                        .Name("walrus_entry_index_entries")
+                        .Help(
+                            "Entries the ranged-read index locates (durable, in segments not "
+                            "released)")
+                        .Register(r)
+                        .Add({});
+  index_bytes_ = &prometheus::BuildGauge()
+                      .Name("walrus_entry_index_bytes")
+                      .Help(
+                          "Memory held by the ranged-read index (16 bytes per entry, plus the "
+                          "tail segment's spare capacity)")
+                      .Register(r)
+                      .Add({});
   segments_ = &prometheus::BuildGauge()
                    .Name("walrus_wal_segments")
                    .Help("Segments held by the writer (not yet released)")

@@ -35,6 +35,11 @@ class ServerMetrics : public WalMetrics {
   void SegmentCut(uint64_t) override { cuts_->Increment(); }
   void SegmentCutDeferred(const absl::Status&, uint64_t) override { cuts_deferred_->Increment(); }
   void SetLockedSegments(uint64_t count) override { segments_->Set(double(count)); }
+  // The entry index behind ranged reads: entries it locates and its memory.
+  void SetEntryIndex(uint64_t entries, uint64_t bytes) {
+    index_entries_->Set(double(entries));
+    index_bytes_->Set(double(bytes));
+  }
 
   // One group commit: how many requests, entries and bytes shared an fsync.
   void ObserveBatch(size_t requests, size_t entries, size_t bytes);
@@ -83,6 +88,8 @@ class ServerMetrics : public WalMetrics {
   prometheus::Gauge* last_index_;
   prometheus::Counter* cuts_;
   prometheus::Counter* cuts_deferred_;
+  prometheus::Gauge* index_entries_;
+  prometheus::Gauge* index_bytes_;
   prometheus::Gauge* segments_;
   prometheus::Histogram* batch_requests_;
   prometheus::Histogram* batch_entries_;

@@ -39,6 +39,8 @@ void WalStore::PublishStatus() {
   const std::vector<SegmentId> locked = wal_->locked_segments();
   if (!locked.empty()) entry_index_.DropSegmentsBefore(locked.front().seq);
   terms_ = log.terms;
+  if (metrics_ != nullptr)
+    metrics_->SetEntryIndex(entry_index_.size(), entry_index_.memory_bytes());
   LogPosition durable = wal_->durable_position();
   durable_ = durable;
   last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();

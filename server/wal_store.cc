@@ -46,6 +46,7 @@ WalOptions WalStore::MakeWalOptions() const {
   wal_options.metrics = metrics_;
   wal_options.prepare_in_background = options_.run_threads;
   wal_options.track_entry_locations = true;  // for Entries()
+  wal_options.return_entries = false;        // reads stream from the files
   return wal_options;
 }
 

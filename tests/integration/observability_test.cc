@@ -69,15 +69,26 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
   std::string body = HttpGet(port, "/metrics");
   ASSERT_FALSE(body.empty());
   for (const char* name :
-       {"walrus_wal_fsync_duration_seconds_bucket", "walrus_wal_last_index_saved 200",
-        "walrus_wal_write_bytes_total", "walrus_append_duration_seconds_count",
-        "walrus_commit_batch_entries_bucket", "walrus_commit_batch_requests_bucket",
-        "walrus_commit_batch_bytes_bucket", "walrus_wal_segments", "walrus_wal_segment_cuts_total",
-        "walrus_wal_segment_cuts_deferred_total 0", "walrus_wal_purged_segments_total",
+       {"walrus_wal_fsync_duration_seconds_bucket",
+        "walrus_wal_last_index_saved 200",
+        "walrus_wal_write_bytes_total",
+        "walrus_append_duration_seconds_count",
+        "walrus_commit_batch_entries_bucket",
+        "walrus_commit_batch_requests_bucket",
+        "walrus_commit_batch_bytes_bucket",
+        "walrus_wal_segments",
+        "walrus_wal_segment_cuts_total",
+        "walrus_wal_segment_cuts_deferred_total 0",
+        "walrus_entry_index_entries 200",
+        "walrus_entry_index_bytes",
+        "walrus_wal_purged_segments_total",
         "walrus_build_info",
         "walrus_rpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Append\"} 1",
-        "walrus_rpc_duration_seconds_bucket", "walrus_wal_fail_stop 0", "walrus_serving 1",
-        "walrus_data_dir_free_bytes", "walrus_data_dir_capacity_bytes"}) {
+        "walrus_rpc_duration_seconds_bucket",
+        "walrus_wal_fail_stop 0",
+        "walrus_serving 1",
+        "walrus_data_dir_free_bytes",
+        "walrus_data_dir_capacity_bytes"}) {
     EXPECT_NE(body.find(name), std::string::npos) << name << " missing from:\n" << body;
   }
   std::string file = tmp.Sub("metrics.txt");
