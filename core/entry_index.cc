@@ -9,8 +9,8 @@ void EntryIndex::Apply(const EntryIndexEvent& event) {
     case EntryIndexEvent::kEntry:
       Add(event.location);
       break;
-    case EntryIndexEvent::kTruncate:
-      TruncateAfter(event.location.index);
+    case EntryIndexEvent::kRestart:
+      Clear();
       break;
   }
 }

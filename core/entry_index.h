@@ -39,8 +39,9 @@ struct EntryLocation {
 // A change to the durable log's entry positions, in the order it happened.
 struct EntryIndexEvent {
   enum Kind {
-    kEntry,     // `location` holds entry location.index (dropping any at or after it)
-    kTruncate,  // entries after `location.index` are no longer in the log
+    kEntry,    // `location` holds entry location.index (dropping any at or after it)
+    kRestart,  // the log starts over after location.index (a marker replaced
+               // it, or recovery reads it anew): every entry is dropped
   };
   Kind kind = kEntry;
   EntryLocation location;

@@ -193,7 +193,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   }
   model_.Reset(std::move(log->terms), out.base_index, markers, out.state);
   if (options_.track_entry_locations) {
-    durable_locations_.assign(1, EntryIndexEvent{EntryIndexEvent::kTruncate, {0}});
+    durable_locations_.assign(1, EntryIndexEvent{EntryIndexEvent::kRestart, {out.base_index}});
     absl::Status located = LocateEntries(fs_, segments, *log, [&](const EntryLocation& l) {
       durable_locations_.push_back({EntryIndexEvent::kEntry, l});
       return absl::OkStatus();
@@ -331,7 +331,9 @@ absl::Status Wal::AppendSnapshot(const walpb::Snapshot& snapshot) {
   encoder_.AddSnapshot(snapshot);
   model_.RecordSnapshot(snapshot.index(), snapshot.term(), locks_.back().id.seq);
   if (replaces && options_.track_entry_locations) {
-    encoded_locations_.push_back({EntryIndexEvent::kTruncate, {snapshot.index()}});
+    // Raft discards its whole log when it installs such a snapshot: the
+    // entries up to the marker belong to it now, and none after it remain.
+    encoded_locations_.push_back({EntryIndexEvent::kRestart, {snapshot.index()}});
   }
   // A reader that starts at the tail segment knows the log from the
   // segment's name index on: below that, a marker that replaces the log

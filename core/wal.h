@@ -216,7 +216,7 @@ class Wal {
   std::vector<SegmentId> locked_segments() const;
   // With track_entry_locations: the changes to where the durable log's
   // entries lie since the last call, in order, for EntryIndex::Apply. After
-  // ReadAll they start with a truncation to 0 and every entry recovered;
+  // ReadAll they start with a restart and every entry recovered;
   // then what each successful sync made durable (nothing of a batch that
   // failed).
   std::vector<EntryIndexEvent> TakeDurableLocations();

@@ -41,9 +41,9 @@ absl::StatusOr<WalStore::Range> WalStore::Entries(uint64_t lo, uint64_t hi,
     out.first = served->first;
     out.last = served->second;
     if (lo < out.first) {
-      return absl::NotFoundError(absl::StrCat("entry ", lo, " is compacted: the first index is ",
-                                              out.first, " (snapshot marker ",
-                                              status_.snapshot_index(), ")"));
+      return absl::NotFoundError(
+          absl::StrCat("entry ", lo, " is compacted: the first index walrusd serves is ", out.first,
+                       " (newest snapshot marker ", status_.snapshot_index(), ")"));
     }
     if (hi > out.last + 1) {
       return absl::OutOfRangeError(absl::StrCat(
@@ -79,29 +79,43 @@ absl::StatusOr<WalStore::Range> WalStore::Entries(uint64_t lo, uint64_t hi,
 }
 
 absl::StatusOr<WalStore::Range> WalStore::Term(uint64_t index, uint64_t* term) const {
-  std::lock_guard<std::mutex> lock(status_mu_);
-  absl::StatusOr<std::pair<uint64_t, uint64_t>> served = ServedRangeLocked();
-  if (!served.ok()) return served.status();
+  std::vector<EntryLocation> at;
   Range out;
-  out.first = served->first;
-  out.last = served->second;
-  if (index + 1 == out.first && index == status_.snapshot_index()) {
-    *term = status_.snapshot_term();
-    return out;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    absl::StatusOr<std::pair<uint64_t, uint64_t>> served = ServedRangeLocked();
+    if (!served.ok()) return served.status();
+    out.first = served->first;
+    out.last = served->second;
+    if (index > out.last) {
+      return absl::OutOfRangeError(
+          absl::StrCat("entry ", index, " is not durable: the last index is ", out.last));
+    }
+    if (index < out.first - 1) {
+      return absl::NotFoundError(absl::StrCat("the term of entry ", index,
+                                              " is compacted: the first index is ", out.first));
+    }
+    if (index == status_.snapshot_index()) {
+      *term = status_.snapshot_term();
+      return out;
+    }
+    if (std::optional<uint64_t> known = terms_.TermAt(index); known.has_value()) {
+      *term = *known;
+      return out;
+    }
+    if (index + 1 == out.first) {
+      return absl::NotFoundError(absl::StrCat("the term of entry ", index,
+                                              " is compacted: the first index is ", out.first));
+    }
+    // Released terms are forgotten by the log model; the entry is still
+    // held: read it.
+    at = entry_index_.Locate(index, index + 1);
   }
-  if (index < out.first) {
-    return absl::NotFoundError(
-        absl::StrCat("the term of entry ", index, " is compacted: the first index is ", out.first));
-  }
-  if (index > out.last) {
-    return absl::OutOfRangeError(
-        absl::StrCat("entry ", index, " is not durable: the last index is ", out.last));
-  }
-  std::optional<uint64_t> known = terms_.TermAt(index);
-  if (!known.has_value()) {
-    return absl::NotFoundError(absl::StrCat("the term of entry ", index, " is not known"));
-  }
-  *term = *known;
+  absl::StatusOr<std::vector<raftpb::Entry>> got =
+      ReadLocatedEntries(options_.fs, options_.wal_dir, at, 0);
+  if (!got.ok()) return ReadError(got.status(), index);
+  if (got->empty()) return absl::InternalError(absl::StrCat("no entry ", index, " was read"));
+  *term = got->front().term();
   return out;
 }
 
@@ -112,9 +126,13 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> WalStore::ServedRangeLocked() cons
   if (!status_.created()) {
     return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
   }
-  uint64_t first = status_.snapshot_index() + 1;
-  if (!entry_index_.empty()) first = std::max(first, entry_index_.first_index());
-  return std::make_pair(first, status_.last_index());
+  // The index holds the resolved log's entries in segments not released:
+  // entries a compaction marker covers stay readable (for slow followers)
+  // until their segment is released; a marker that replaced the log leaves
+  // none before it.
+  const uint64_t last = status_.last_index();
+  const uint64_t first = entry_index_.empty() ? last + 1 : entry_index_.first_index();
+  return std::make_pair(first, last);
 }
 
 }  // namespace walrus

@@ -169,9 +169,9 @@ class WalStore {
 
   // Ranged reads of the durable log (walrus.proto, Entries and Term), from
   // the entry index and the page cache, on the caller's thread. `first` and
-  // `last` are the indexes served: after the newest durable marker (or the
-  // first entry still held, if later) to the last durable entry (or the
-  // marker, if later). Errors: INVALID_ARGUMENT lo == 0 or lo >= hi;
+  // `last` are the indexes served: from the first entry of the resolved log
+  // in segments not released (after a marker that replaced the log, the one
+  // after it) to the last durable entry (or the newest marker, if later). Errors: INVALID_ARGUMENT lo == 0 or lo >= hi;
   // NOT_FOUND below first (compacted); OUT_OF_RANGE past last;
   // FAILED_PRECONDITION not created or read-only; DATA_LOSS if the bytes on
   // disk are not what the index says.
@@ -184,8 +184,8 @@ class WalStore {
   // limit), and at least one; never more than kMaxEntriesBytes of entries.
   [[nodiscard]] absl::StatusOr<Range> Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
   static constexpr uint64_t kMaxEntriesBytes = 4 << 20;
-  // The term of entry `index`; of the newest marker at first - 1. `entries`
-  // of the answer stays empty.
+  // The term of entry `index` in [first - 1, last] (at the newest marker's
+  // index, the marker's term). `entries` of the answer stays empty.
   [[nodiscard]] absl::StatusOr<Range> Term(uint64_t index, uint64_t* term) const;
 
   // Starts a backup: pins every segment up to the durable end (so

@@ -118,7 +118,7 @@ TEST_F(EntryLocationsTest, RangesReadBackAsReadAll_AcrossRewritesMarkersFailures
     // after the marker.
     ASSERT_TRUE((*wal)->SaveSnapshot(MakeSnapshot(300, 3)).ok());
     Absorb(wal->get());
-    EXPECT_EQ(index_.last_index(), 230u) << "entries up to the marker stay; none after it";
+    EXPECT_TRUE(index_.empty()) << "the marker replaced the log: no entry of it remains";
     ASSERT_TRUE((*wal)->Save(MakeState(3, 1, 300), Entries(301, 340, 3)).ok());
     Absorb(wal->get());
     ExpectRangesRead(ReadAllFrom(300, 3), "after a marker that replaced the log");
