@@ -2,11 +2,11 @@
 //
 // Storage implements raft.Storage and persists each raft.Ready to a walrusd
 // in the order that keeps every crash state restartable (Save). Reads are
-// served by a LogView; today the only one is a cache in this process loaded
-// with ReadAll at Open and kept in step by Save (etcd's MemoryStorage), so
-// the node still holds its log since the last compaction in memory. When the
-// daemon serves ranged reads, a LogView backed by them replaces the cache
-// and nothing else changes.
+// served by a LogView: by default walrusd's ranged reads (Entries, Term), so
+// the node holds no copy of its log, only its bounds; Options.NewLogView can
+// give a cache in this process instead (NewMemoryView: etcd's MemoryStorage,
+// loaded with ReadAll at Open), which answers without a round trip but holds
+// the log since the last compaction in memory.
 //
 // Snapshot data is the application's: walrus keeps only snapshot markers
 // (index, term). Storage hands rd.Snapshot to Options.PersistSnapshot before
@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/raft"
 	"go.etcd.io/etcd/raft/raftpb"
@@ -57,8 +58,11 @@ type Options struct {
 	// records its marker in walrus. Required when the node can receive
 	// snapshots: after the marker, the entries before it are gone for good.
 	PersistSnapshot func(raftpb.Snapshot) error
-	// NewLogView returns the view Open loads; nil: the in-memory cache.
+	// NewLogView returns a view Open loads with ReadAll (e.g. NewMemoryView);
+	// nil: walrusd's ranged reads (NewRemoteView).
 	NewLogView func() LogView
+	// ReadTimeout bounds each ranged read of the default view (10 s if 0).
+	ReadTimeout time.Duration
 }
 
 // Storage is a raft.Storage on walrus. See the package comment.
@@ -89,16 +93,29 @@ func Open(ctx context.Context, client *walrus.Client, snap raftpb.Snapshot, opts
 	if _, err := client.Create(ctx, opts.Metadata); err != nil {
 		return nil, fmt.Errorf("walrus create: %w", err)
 	}
+	s := &Storage{client: client, opts: opts, snapshot: snap}
+	if opts.NewLogView == nil {
+		timeout := opts.ReadTimeout
+		if timeout == 0 {
+			timeout = 10 * time.Second
+		}
+		view := NewRemoteView(client, timeout).(*remoteView)
+		st, err := client.Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("walrus status: %w", err)
+		}
+		if err := view.load(ctx, snap); err != nil {
+			return nil, fmt.Errorf("walrus log from snapshot %d/%d: %w", snap.Metadata.Index, snap.Metadata.Term, err)
+		}
+		s.view = view
+		s.hardState = HardStateFromWalrus(st.HardState)
+		return s, nil
+	}
 	r, err := client.ReadAll(ctx, snap.Metadata.Index, snap.Metadata.Term)
 	if err != nil {
 		return nil, fmt.Errorf("walrus read from marker %d/%d: %w", snap.Metadata.Index, snap.Metadata.Term, err)
 	}
-	s := &Storage{client: client, opts: opts, snapshot: snap}
-	if opts.NewLogView != nil {
-		s.view = opts.NewLogView()
-	} else {
-		s.view = NewMemoryView()
-	}
+	s.view = opts.NewLogView()
 	if !raft.IsEmptySnap(snap) {
 		if err := s.view.ApplySnapshot(snap); err != nil {
 			return nil, err

@@ -104,3 +104,78 @@ func TestOpen_FencesThePreviousStorage(t *testing.T) {
 		t.Fatalf("Save by the fenced storage = %v; want FailedPrecondition", err)
 	}
 }
+
+// The default view reads from walrusd: after a new leader rewrites the tail
+// and a restart, Entries and Term answer from the daemon what was made
+// durable, with MemoryStorage's errors at the bounds, and a node opening from
+// a snapshot walrus has no marker for is told NotFound (try an older one).
+func TestRemoteView_RangesAndTermsFromWalrus_AcrossRewriteAndRestart(t *testing.T) {
+	d := testdaemon.Start(t)
+	var persisted []raftpb.Snapshot
+	s := open(t, d, raftpb.Snapshot{}, &persisted)
+	ctx := context.Background()
+	if err := s.Save(ctx, raft.Ready{HardState: raftpb.HardState{Term: 1, Vote: 1, Commit: 50}, Entries: ents(1, 100, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx, raft.Ready{HardState: raftpb.HardState{Term: 2, Vote: 2, Commit: 50}, Entries: ents(80, 120, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(st *etcdraft.Storage, when string) {
+		t.Helper()
+		if last, _ := st.LastIndex(); last != 120 {
+			t.Fatalf("%s: LastIndex = %d; want 120", when, last)
+		}
+		got, err := st.Entries(70, 121, 1<<30)
+		if err != nil || len(got) != 51 {
+			t.Fatalf("%s: Entries(70, 121) = %d entries, %v", when, len(got), err)
+		}
+		for i, e := range got {
+			want := uint64(1)
+			if e.Index >= 80 {
+				want = 2
+			}
+			if e.Index != uint64(70+i) || e.Term != want || e.Data[0] != byte(e.Index) {
+				t.Fatalf("%s: entry %d = %+v", when, 70+i, e)
+			}
+		}
+		if term, err := st.Term(79); err != nil || term != 1 {
+			t.Fatalf("%s: Term(79) = %d, %v", when, term, err)
+		}
+		if _, err := st.Entries(120, 122, 1<<30); err != raft.ErrUnavailable {
+			t.Fatalf("%s: Entries past the end = %v; want ErrUnavailable", when, err)
+		}
+		first, _ := st.FirstIndex()
+		small, err := st.Entries(first, 121, 1)
+		if err != nil || len(small) != 1 {
+			t.Fatalf("%s: Entries with maxSize 1 = %d entries, %v; want 1", when, len(small), err)
+		}
+	}
+	check(s, "after the rewrite")
+	snap, err := s.CreateSnapshot(ctx, 50, &raftpb.ConfState{Voters: []uint64{1}}, []byte("kv"))
+	if err != nil || snap.Metadata.Term != 1 {
+		t.Fatalf("CreateSnapshot(50) = %+v, %v", snap.Metadata, err)
+	}
+	if err := s.Compact(ctx, 50, 50); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Entries(50, 51, 1<<30); err != raft.ErrCompacted {
+		t.Fatalf("Entries(50) after Compact(50) = %v; want ErrCompacted", err)
+	}
+
+	d.Restart(t)
+	r := open(t, d, snap, &persisted)
+	if first, _ := r.FirstIndex(); first != 51 {
+		t.Fatalf("FirstIndex after restart = %d; want 51", first)
+	}
+	check(r, "after a restart")
+
+	c, err := walrus.Dial(d.Target, walrus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	unknown := raftpb.Snapshot{Metadata: raftpb.SnapshotMetadata{Index: 200, Term: 2}}
+	if _, err := etcdraft.Open(ctx, c, unknown, etcdraft.Options{Metadata: []byte("node")}); walrus.Code(err) != codes.NotFound {
+		t.Fatalf("Open from a snapshot past the log = %v; want NotFound", err)
+	}
+}

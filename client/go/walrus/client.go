@@ -321,6 +321,34 @@ func (c *Client) Snapshots(ctx context.Context) (*pb.SnapshotsResponse, error) {
 	return r, err
 }
 
+// Entries reads entries [lo, hi) of the durable log, up to maxBytes of
+// entries (0: no limit; at least one entry), from the daemon's entry index:
+// etcd raft's Storage.Entries. The answer may hold fewer entries than asked
+// (the byte limit, or 4 MiB per answer); ask again from the next index.
+// codes.NotFound: compacted (below FirstIndex); codes.OutOfRange: not
+// durable yet (past LastIndex). The response carries both bounds.
+func (c *Client) Entries(ctx context.Context, lo, hi, maxBytes uint64) (*pb.EntriesResponse, error) {
+	var r *pb.EntriesResponse
+	err := c.retry(ctx, c.opts.CallTimeout, func(ctx context.Context) error {
+		var err error
+		r, err = c.stub.Entries(ctx, &pb.EntriesRequest{Lo: lo, Hi: hi, MaxBytes: maxBytes})
+		return err
+	})
+	return r, err
+}
+
+// Term is the term of entry index (at the newest snapshot marker's index,
+// the marker's term), with the served bounds; errors as Entries.
+func (c *Client) Term(ctx context.Context, index uint64) (*pb.TermResponse, error) {
+	var r *pb.TermResponse
+	err := c.retry(ctx, c.opts.CallTimeout, func(ctx context.Context) error {
+		var err error
+		r, err = c.stub.Term(ctx, &pb.TermRequest{Index: index})
+		return err
+	})
+	return r, err
+}
+
 func (c *Client) readAll(ctx context.Context, req *pb.ReadAllRequest) (*ReadAllReply, error) {
 	req.MaxChunkBytes = c.opts.ReadChunkBytes
 	var reply *ReadAllReply

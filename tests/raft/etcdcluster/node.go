@@ -81,10 +81,16 @@ func (n *node) start() error {
 	hs := storage.HardState()
 	first, _ := storage.FirstIndex()
 	last, _ := storage.LastIndex()
-	ents, err := storage.Entries(first, last+1, 1<<62)
-	if err != nil && first <= last {
-		client.Close()
-		return fmt.Errorf("entries %d..%d after load: %v", first, last, err)
+	// Ranged reads answer in bounded pieces: read until the last index.
+	var ents []raftpb.Entry
+	for next := first; next <= last; {
+		got, err := storage.Entries(next, last+1, 1<<62)
+		if err != nil || len(got) == 0 {
+			client.Close()
+			return fmt.Errorf("entries %d..%d after load (from %d): %v", first, last, next, err)
+		}
+		ents = append(ents, got...)
+		next += uint64(len(got))
 	}
 	n.c.checkRestart(n.id, hs, snap, last, ents)
 
