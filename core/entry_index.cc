@@ -78,15 +78,22 @@ size_t EntryIndex::SegmentOf(uint64_t index) const {
   return static_cast<size_t>(it - segments_.begin()) - 1;
 }
 
-std::vector<EntryLocation> EntryIndex::Locate(uint64_t lo, uint64_t hi) const {
+std::vector<EntryLocation> EntryIndex::Locate(uint64_t lo, uint64_t hi,
+                                              uint64_t byte_budget) const {
   std::vector<EntryLocation> out;
   if (empty() || lo < first_index() || lo >= hi || lo > last_index()) return out;
-  const Segment& segment = segments_[SegmentOf(lo)];
-  const uint64_t end = std::min(hi, segment.last_index() + 1);
-  out.reserve(static_cast<size_t>(end - lo));
-  for (uint64_t i = lo; i < end; ++i) {
-    const Frame& f = segment.frames[static_cast<size_t>(i - segment.first_index)];
-    out.push_back({i, segment.seq, f.offset, f.length, f.prev_crc, segment.seg_index});
+  hi = std::min(hi, last_index() + 1);
+  uint64_t least = 0;  // the smallest the entries so far can be
+  for (size_t s = SegmentOf(lo); s < segments_.size(); ++s) {
+    const Segment& segment = segments_[s];
+    for (uint64_t i = std::max(lo, segment.first_index); i <= segment.last_index(); ++i) {
+      if (i >= hi) return out;
+      const Frame& f = segment.frames[static_cast<size_t>(i - segment.first_index)];
+      const uint64_t at_least = f.length > kFrameOverhead ? f.length - kFrameOverhead : 0;
+      if (byte_budget > 0 && !out.empty() && least + at_least > byte_budget) return out;
+      least += at_least;
+      out.push_back({i, segment.seq, f.offset, f.length, f.prev_crc, segment.seg_index});
+    }
   }
   return out;
 }

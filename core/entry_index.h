@@ -7,8 +7,8 @@
 // segment, the frame's offset and length, and the running CRC just before the
 // frame, which the etcd format chains from record to record: a reader that
 // starts at that frame can verify it and every frame after it without the
-// bytes before. Entries of one segment are stored together, so a range never
-// costs more than one read per segment it spans.
+// bytes before. Entries of one segment are stored together, so a range costs
+// one read per segment it spans.
 //
 // Memory: 16 bytes per entry (kBytesPerEntry) plus a few words per segment,
 // and while the tail segment grows, its vector's spare capacity (given back
@@ -69,10 +69,19 @@ class EntryIndex {
   // What the index holds in memory (the frames' storage and the segments).
   size_t memory_bytes() const;
 
-  // The locations of entries [lo, hi) that lie in lo's segment, in index
-  // order (fewer than hi - lo when the range crosses into the next segment).
+  // What a frame adds to its entry at most: the length field, padding, and
+  // the record's type, CRC and data length. An entry is at least its frame
+  // length minus this.
+  static constexpr uint64_t kFrameOverhead = 8 + 7 + 11 + 5 + 11;
+
+  // The locations of entries [lo, hi), in index order, as the index holds
+  // them now (one consistent view of the log: frames are never rewritten in
+  // place, so reading them later still gives this log's entries, unless the
+  // segment was purged). With `byte_budget` > 0, only as many as entries of
+  // that many bytes can need: it stops before the entries' smallest possible
+  // sizes would pass the budget (always at least one).
   // REQUIRES: first_index() <= lo < hi <= last_index() + 1.
-  std::vector<EntryLocation> Locate(uint64_t lo, uint64_t hi) const;
+  std::vector<EntryLocation> Locate(uint64_t lo, uint64_t hi, uint64_t byte_budget = 0) const;
 
  private:
   struct Frame {

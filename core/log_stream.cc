@@ -133,60 +133,52 @@ absl::StatusOr<std::vector<raftpb::Entry>> ReadLocatedEntries(
     FileSystem* fs, const std::string& dir, absl::Span<const EntryLocation> locations,
     uint64_t max_bytes) {
   std::vector<raftpb::Entry> out;
-  if (locations.empty()) return out;
-  // Read only as far as the byte limit can reach: a frame is its record
-  // plus at most kFrameOverhead bytes (length field, padding, the record's
-  // type, CRC and length), so an entry is at least its frame length minus that.
-  constexpr uint64_t kFrameOverhead = 8 + 7 + 11 + 5 + 11;
-  auto at_least = [](const EntryLocation& l) {
-    return l.length > kFrameOverhead ? l.length - kFrameOverhead : 0;
-  };
-  size_t count = 1;
-  uint64_t least = at_least(locations[0]);
-  while (count < locations.size() &&
-         (max_bytes == 0 || least + at_least(locations[count]) <= max_bytes)) {
-    least += at_least(locations[count]);
-    ++count;
-  }
-  const EntryLocation& first = locations[0];
-  const EntryLocation& last = locations[count - 1];
-  const std::string path = JoinPath(dir, SegmentName(first.seq, first.seg_index));
-  absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
-  if (!file.ok()) return file.status();
-  std::string bytes;
-  if (absl::Status s =
-          ReadRange(file->get(), path, first.offset,
-                    static_cast<size_t>(last.offset + last.length - first.offset), &bytes);
-      !s.ok()) {
-    return s;
-  }
-  auto damaged = [&](const EntryLocation& l, absl::string_view what) {
-    return absl::DataLossError(
-        absl::StrCat("wal: ", path, " at offset ", l.offset, ": entry ", l.index, " ", what));
-  };
+  out.reserve(locations.size());
   uint64_t total = 0;
+  std::string bytes;
   std::string why;
   Payload payload;
-  out.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    const EntryLocation& l = locations[i];
-    Frame frame;
-    if (ReadFrame(bytes, l.offset - first.offset, &frame, &why) != FrameStatus::kOk) {
-      return damaged(l, absl::StrCat("has no readable frame: ", why));
+  size_t at = 0;
+  while (at < locations.size()) {
+    // The frames of one segment: one read of their span.
+    size_t end = at + 1;
+    while (end < locations.size() && locations[end].seq == locations[at].seq) ++end;
+    const EntryLocation& first = locations[at];
+    const EntryLocation& last = locations[end - 1];
+    const std::string path = JoinPath(dir, SegmentName(first.seq, first.seg_index));
+    absl::StatusOr<std::unique_ptr<ReadableFile>> file = fs->NewReadableFile(path);
+    if (!file.ok()) return file.status();
+    if (absl::Status s =
+            ReadRange(file->get(), path, first.offset,
+                      static_cast<size_t>(last.offset + last.length - first.offset), &bytes);
+        !s.ok()) {
+      return s;
     }
-    if (crc32c::Extend(l.prev_crc, frame.record.data) != frame.record.crc) {
-      return damaged(l, "fails its CRC");
+    auto damaged = [&](const EntryLocation& l, absl::string_view what) {
+      return absl::DataLossError(
+          absl::StrCat("wal: ", path, " at offset ", l.offset, ": entry ", l.index, " ", what));
+    };
+    for (size_t i = at; i < end; ++i) {
+      const EntryLocation& l = locations[i];
+      Frame frame;
+      if (ReadFrame(bytes, l.offset - first.offset, &frame, &why) != FrameStatus::kOk) {
+        return damaged(l, absl::StrCat("has no readable frame: ", why));
+      }
+      if (crc32c::Extend(l.prev_crc, frame.record.data) != frame.record.crc) {
+        return damaged(l, "fails its CRC");
+      }
+      if (frame.record.type != static_cast<int64_t>(RecordType::kEntry)) {
+        return damaged(l, "is not where the index says");
+      }
+      if (std::string bad = ParsePayload(frame.record, &payload); !bad.empty()) {
+        return damaged(l, bad);
+      }
+      if (payload.entry.index() != l.index) return damaged(l, "is not where the index says");
+      total += payload.entry.ByteSizeLong();
+      if (max_bytes != 0 && !out.empty() && total > max_bytes) return out;
+      out.push_back(std::move(payload.entry));
     }
-    if (frame.record.type != static_cast<int64_t>(RecordType::kEntry)) {
-      return damaged(l, "is not where the index says");
-    }
-    if (std::string bad = ParsePayload(frame.record, &payload); !bad.empty()) {
-      return damaged(l, bad);
-    }
-    if (payload.entry.index() != l.index) return damaged(l, "is not where the index says");
-    total += payload.entry.ByteSizeLong();
-    if (max_bytes != 0 && !out.empty() && total > max_bytes) break;
-    out.push_back(std::move(payload.entry));
+    at = end;
   }
   return out;
 }

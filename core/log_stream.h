@@ -58,12 +58,13 @@ inline constexpr size_t kStreamWindowBytes = 1 << 20;
     FileSystem* fs, const LogSegments& segments, const ReplayedLog& log,
     const std::function<absl::Status(const EntryLocation&)>& visit);
 
-// Reads the entries at `locations` (consecutive indexes in one segment of
-// `dir`, as EntryIndex::Locate gives them) with one read, checking each
-// frame's CRC from its location's running CRC. Stops before the entries'
-// encoded sizes would pass `max_bytes`, but returns at least one (etcd raft's
-// Storage.Entries); 0 means no limit. NOT_FOUND if the segment is gone (it
-// was purged); DATA_LOSS if the bytes are not the entries the index says.
+// Reads the entries at `locations` (consecutive indexes, as
+// EntryIndex::Locate gives them) with one read per segment they lie in,
+// checking each frame's CRC from its location's running CRC. Stops before
+// the entries' encoded sizes would pass `max_bytes`, but returns at least one
+// (etcd raft's Storage.Entries); 0 means no limit. NOT_FOUND if a segment is
+// gone (it was purged); DATA_LOSS if the bytes are not the entries the index
+// says.
 [[nodiscard]] absl::StatusOr<std::vector<raftpb::Entry>> ReadLocatedEntries(
     FileSystem* fs, const std::string& dir, absl::Span<const EntryLocation> locations,
     uint64_t max_bytes);

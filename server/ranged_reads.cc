@@ -49,32 +49,19 @@ absl::StatusOr<WalStore::Range> WalStore::Entries(uint64_t lo, uint64_t hi,
       return absl::OutOfRangeError(absl::StrCat(
           "entries up to ", hi - 1, " are not all durable: the last index is ", out.last));
     }
-    at = entry_index_.Locate(lo, hi);
+    // Every location under one lock: the answer is one version of the log,
+    // even if a new leader rewrites the tail while the frames are read.
+    at = entry_index_.Locate(lo, hi, budget);
     if (at.empty()) {
       return absl::InternalError(absl::StrCat("the entry index does not hold entry ", lo,
                                               " (it holds ", entry_index_.first_index(), " to ",
                                               entry_index_.last_index(), ")"));
     }
   }
-  uint64_t used = 0;
-  uint64_t next = lo;
-  // One read per segment the range spans, until the range or the budget ends.
-  while (!at.empty()) {
-    absl::StatusOr<std::vector<raftpb::Entry>> got =
-        ReadLocatedEntries(options_.fs, options_.wal_dir, at, budget - used);
-    if (!got.ok()) return ReadError(got.status(), next);
-    for (raftpb::Entry& e : *got) {
-      const uint64_t size = e.ByteSizeLong();
-      // At least one entry per answer, however large.
-      if (!out.entries.empty() && used + size > budget) return out;
-      used += size;
-      out.entries.push_back(std::move(e));
-    }
-    next += got->size();
-    if (next >= hi || got->size() < at.size() || used >= budget) break;
-    std::lock_guard<std::mutex> lock(status_mu_);
-    at = entry_index_.Locate(next, hi);
-  }
+  absl::StatusOr<std::vector<raftpb::Entry>> got =
+      ReadLocatedEntries(options_.fs, options_.wal_dir, at, budget);
+  if (!got.ok()) return ReadError(got.status(), lo);
+  out.entries = std::move(*got);
   return out;
 }
 

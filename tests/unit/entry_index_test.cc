@@ -61,12 +61,18 @@ TEST(EntryIndexTest, RandomHistories_LocateEqualsAPlainMap) {
           ASSERT_EQ(got[i].offset, want.offset);
           ASSERT_EQ(got[i].length, want.length);
           ASSERT_EQ(got[i].prev_crc, want.prev_crc);
-          ASSERT_EQ(got[i].seq, got[0].seq) << "one segment per Locate";
         }
-        const uint64_t end = lo + got.size();
-        if (end < std::min(hi, last + 1)) {
-          ASSERT_NE(plain.at(end).seq, got.back().seq) << "stopped early inside a segment";
+        ASSERT_EQ(lo + got.size(), std::min(hi, last + 1)) << "the whole range";
+        // With a budget: as many as entries of that size can need.
+        const uint64_t budget = 1 + rng() % 300;
+        std::vector<EntryLocation> some = index.Locate(lo, std::min(hi, last + 1), budget);
+        ASSERT_FALSE(some.empty());
+        uint64_t least = 0;
+        for (const EntryLocation& l : some) {
+          least +=
+              l.length > EntryIndex::kFrameOverhead ? l.length - EntryIndex::kFrameOverhead : 0;
         }
+        if (some.size() > 1) ASSERT_LE(least, budget);
       }
       ASSERT_EQ(index.size(), plain.size());
       ASSERT_EQ(index.first_index(), plain.empty() ? 0 : plain.begin()->first);
@@ -75,11 +81,17 @@ TEST(EntryIndexTest, RandomHistories_LocateEqualsAPlainMap) {
   }
 }
 
-TEST(EntryIndexTest, Locate_StopsAtTheEndOfItsSegment) {
+TEST(EntryIndexTest, Locate_SpansSegments_OneEntryAtLeastWithinABudget) {
   EntryIndex index;
-  for (uint64_t i = 1; i <= 1000; ++i) index.Add({i, i / 100, i * 64, 64, 0});
-  EXPECT_EQ(index.size(), 1000u);
-  EXPECT_EQ(index.Locate(250, 400).size(), 50u) << "entries 250..299 share segment 2";
+  for (uint64_t i = 1; i <= 1000; ++i) index.Add({i, i / 100, i * 64, 64, 0, 0});
+  std::vector<EntryLocation> at = index.Locate(250, 400);
+  ASSERT_EQ(at.size(), 150u);
+  EXPECT_EQ(at.front().seq, 2u);
+  EXPECT_EQ(at.back().seq, 3u);
+  // 64-byte frames hold entries of at least 64 - kFrameOverhead bytes.
+  const uint64_t least = 64 - EntryIndex::kFrameOverhead;
+  EXPECT_EQ(index.Locate(250, 400, 10 * least).size(), 10u);
+  EXPECT_EQ(index.Locate(250, 400, 1).size(), 1u) << "at least one";
 }
 
 }  // namespace
