@@ -1,3 +1,4 @@
+#include <random>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -149,7 +150,71 @@ std::string History::Mismatch(const LogState& want) {
     return absl::StrCat("ReadAll from the newest snapshot marker ", m.index, "/", m.term,
                         " failed: ", Text(read.status()));
   }
-  return DiffEntries(want, m.index, read->entries);
+  if (std::string d = DiffEntries(want, m.index, read->entries); !d.empty()) return d;
+  return RangedMismatch(want, m);
+}
+
+std::string History::RangedMismatch(const LogState& want, const Marker& marker) {
+  // Ranges and terms picked from the step and the log, not from the
+  // history's generator: checking must not change what the history does.
+  std::mt19937_64 pick(step_ * 1000003 + want.last_index());
+  const uint64_t last = want.last_index();
+  absl::StatusOr<WalStore::Range> past = store_->Entries(last + 1, last + 2, 0);
+  if (past.status().code() != absl::StatusCode::kOutOfRange) {
+    return absl::StrCat("Entries past the last index ", last, ": ", Text(past.status()),
+                        ", expected OUT_OF_RANGE");
+  }
+  uint64_t term = 0;
+  if (marker.index > 0) {
+    absl::StatusOr<WalStore::Range> at_marker = store_->Term(marker.index, &term);
+    if (!at_marker.ok() || term != marker.term) {
+      return absl::StrCat("Term(", marker.index,
+                          ") at the newest marker: ", Text(at_marker.status()), " term ", term,
+                          ", expected ", marker.term);
+    }
+  }
+  if (last <= marker.index) return "";
+  const uint64_t lo = marker.index + 1 + pick() % (last - marker.index);
+  const uint64_t hi = lo + 1 + pick() % std::min<uint64_t>(last + 1 - lo, 60);
+  const uint64_t max_bytes = pick() % 2 == 0 ? 0 : 1 + pick() % 20000;
+  absl::StatusOr<WalStore::Range> got = store_->Entries(lo, hi, max_bytes);
+  if (!got.ok()) return absl::StrCat("Entries(", lo, ", ", hi, ") failed: ", Text(got.status()));
+  const std::string range = absl::StrCat("Entries(", lo, ", ", hi, ", ", max_bytes, ")");
+  if (got->last != last) return absl::StrCat(range, " says the last index is ", got->last);
+  if (got->first <= want.base) {
+    return absl::StrCat(range, " says the first index is ", got->first,
+                        ": it serves entries at or before the log's base ", want.base);
+  }
+  if (got->entries.empty() || got->entries.size() > hi - lo) {
+    return absl::StrCat(range, " returned ", got->entries.size(), " entries");
+  }
+  if (max_bytes == 0 && got->entries.size() != hi - lo) {
+    return absl::StrCat(range, " returned ", got->entries.size(), " entries without a limit");
+  }
+  uint64_t bytes = 0;
+  for (size_t k = 0; k < got->entries.size(); ++k) {
+    const uint64_t index = lo + k;
+    const raftpb::Entry& e = got->entries[k];
+    const EntryRef* ref = want.At(index);
+    if (ref == nullptr || e.index() != index || e.term() != ref->term ||
+        e.data() != EntryData(index, *ref)) {
+      return absl::StrCat(range, ": entry ", index, " reads as ", e.index(), "/", e.term(), " (",
+                          e.data().size(), " bytes)",
+                          ref == nullptr ? ", not in the acknowledged log"
+                                         : absl::StrCat(", acknowledged ", index, "/", ref->term,
+                                                        " (", ref->size, " bytes)"));
+    }
+    bytes += e.ByteSizeLong();
+  }
+  if (max_bytes != 0 && got->entries.size() > 1 && bytes > max_bytes) {
+    return absl::StrCat(range, " returned ", bytes, " bytes of entries");
+  }
+  absl::StatusOr<WalStore::Range> t = store_->Term(lo, &term);
+  if (!t.ok() || term != want.TermAt(lo)) {
+    return absl::StrCat("Term(", lo, "): ", Text(t.status()), " term ", term, ", acknowledged ",
+                        want.TermAt(lo));
+  }
+  return "";
 }
 
 void History::CheckSteady(bool all_markers) {

@@ -67,6 +67,9 @@ class History {
   // `candidates`; `max_fences` fences may have been in flight.
   void OpenStore(const std::vector<LogState>& candidates, uint64_t max_fences);
   std::string Mismatch(const LogState& want);
+  // Ranged reads (Entries, Term) of the log after `marker` (the newest)
+  // against `want`; "" if they agree.
+  std::string RangedMismatch(const LogState& want, const Marker& marker);
   void CheckSteady(bool all_markers);
   void StartBackup();
   void FinishBackup();
