@@ -106,6 +106,11 @@ absl::StatusOr<WalStore::Range> WalStore::Term(uint64_t index, uint64_t* term) c
   return out;
 }
 
+absl::StatusOr<std::pair<uint64_t, uint64_t>> WalStore::ServedRange() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return ServedRangeLocked();
+}
+
 absl::StatusOr<std::pair<uint64_t, uint64_t>> WalStore::ServedRangeLocked() const {
   if (options_.read_only) {
     return absl::FailedPreconditionError("a read-only walrusd keeps no entry index: use ReadAll");

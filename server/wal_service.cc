@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backup_stream.h"
+#include "server/follow_stream.h"
+#include "server/follow_stream.h"
 #include "server/paced_writer.h"
 #include "server/status_codes.h"
 #include "server/wire_messages.h"
@@ -605,6 +607,16 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::ReadAll(
                                           "snapshot_index and snapshot_term must be 0"));
   }
   return new ReadAllReactor(this, store_, parsed, context);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* WalService::Follow(grpc::CallbackServerContext* context,
+                                                               const grpc::ByteBuffer* request) {
+  (void)context;
+  v1::FollowRequest parsed;
+  if (grpc::Status s = ParseWireMessage(*request, &parsed); !s.ok()) {
+    return new RefusedStream(this, "Follow", s);
+  }
+  return NewFollowStream(this, store_, parsed);
 }
 
 grpc::ServerUnaryReactor* WalService::Snapshots(grpc::CallbackServerContext* context,

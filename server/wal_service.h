@@ -54,9 +54,9 @@ using RawWalService = v1::WAL::WithRawCallbackMethod_Create<v1::WAL::WithRawCall
     v1::WAL::WithRawCallbackMethod_AppendStream<v1::WAL::WithRawCallbackMethod_ReadAll<
         v1::WAL::WithRawCallbackMethod_Snapshots<v1::WAL::WithRawCallbackMethod_Entries<
             v1::WAL::WithRawCallbackMethod_Term<v1::WAL::WithRawCallbackMethod_SaveSnapshot<
-                v1::WAL::WithRawCallbackMethod_ReleaseTo<
-                    v1::WAL::WithRawCallbackMethod_Status<v1::WAL::WithRawCallbackMethod_Fence<
-                        v1::WAL::WithRawCallbackMethod_Backup<v1::WAL::Service>>>>>>>>>>>>;
+                v1::WAL::WithRawCallbackMethod_ReleaseTo<v1::WAL::WithRawCallbackMethod_Status<
+                    v1::WAL::WithRawCallbackMethod_Fence<v1::WAL::WithRawCallbackMethod_Backup<
+                        v1::WAL::WithRawCallbackMethod_Follow<v1::WAL::Service>>>>>>>>>>>>>;
 
 class WalService final : public RawWalService {
  public:
@@ -96,6 +96,9 @@ class WalService final : public RawWalService {
   grpc::ServerUnaryReactor* Term(grpc::CallbackServerContext* context,
                                  const grpc::ByteBuffer* request,
                                  grpc::ByteBuffer* response) override;
+  // Durable entries as they become durable (server/follow_stream.h).
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Follow(grpc::CallbackServerContext* context,
+                                                     const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* SaveSnapshot(grpc::CallbackServerContext* context,
                                          const grpc::ByteBuffer* request,
                                          grpc::ByteBuffer* response) override;

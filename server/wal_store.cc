@@ -398,6 +398,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
     }
   }
   PublishStatus();
+  WakeWaiters(/*all=*/false);
   for (size_t i = 0; i < batch->size(); ++i) {
     Op& op = (*batch)[i];
     if (op.kind == Op::kAppend && results[i].ok() && metrics_ != nullptr) {
@@ -421,6 +422,38 @@ void WalStore::Shutdown() {
   }
   if (purger_ != nullptr) purger_->Stop();
   if (wal_ != nullptr) (void)wal_->Close();
+  WakeWaiters(/*all=*/true);  // nothing more becomes durable: let them end
+}
+
+uint64_t WalStore::publish_generation() const {
+  std::lock_guard<std::mutex> lock(waiters_mu_);
+  return generation_;
+}
+
+uint64_t WalStore::CallAfter(uint64_t generation, std::function<void()> wake) {
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    if (generation_ <= generation) {
+      const uint64_t token = next_token_++;
+      waiters_.emplace(token, std::move(wake));
+      return token;
+    }
+  }
+  wake();
+  return 0;
+}
+
+bool WalStore::CancelCall(uint64_t token) {
+  std::lock_guard<std::mutex> lock(waiters_mu_);
+  return waiters_.erase(token) > 0;
+}
+
+void WalStore::WakeWaiters(bool all) {
+  std::lock_guard<std::mutex> lock(waiters_mu_);
+  if (!all) ++generation_;
+  if (all) generation_ = UINT64_MAX;
+  for (auto& [token, wake] : waiters_) wake();
+  waiters_.clear();
 }
 
 }  // namespace walrus

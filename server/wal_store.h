@@ -55,6 +55,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -188,6 +189,21 @@ class WalStore {
   // index, the marker's term). `entries` of the answer stays empty.
   [[nodiscard]] absl::StatusOr<Range> Term(uint64_t index, uint64_t* term) const;
 
+  // The first and last index ranged reads serve now (errors as Entries).
+  [[nodiscard]] absl::StatusOr<std::pair<uint64_t, uint64_t>> ServedRange() const;
+
+  // Waiting for the durable log to change (Follow). The generation counts
+  // the batches published since Open. CallAfter(generation, wake) runs
+  // `wake` once the generation has passed `generation`: at once on the
+  // caller's thread if it already has, else on the committer thread after
+  // the next batch (or at Shutdown). It returns a token for CancelCall,
+  // which removes a `wake` not yet run and returns true, or returns false
+  // once it has run (never while it runs: CancelCall waits for it). `wake`
+  // must be quick and must not call CallAfter or CancelCall.
+  uint64_t publish_generation() const;
+  uint64_t CallAfter(uint64_t generation, std::function<void()> wake);
+  bool CancelCall(uint64_t token);
+
   // Starts a backup: pins every segment up to the durable end (so
   // the purge leaves them alone), fixes that end, and lists the files with
   // the bytes to copy of each: sealed segments whole, the durable segment up
@@ -273,6 +289,14 @@ class WalStore {
   uint64_t last_entry_index_ = 0;       // guarded by status_mu_
   EntryIndex entry_index_;              // guarded by status_mu_
   TermRuns terms_;                      // guarded by status_mu_ (the durable terms)
+
+  // Follow's waiters (CallAfter). `wake`s run with waiters_mu_ held, so
+  // CancelCall never returns while one runs.
+  void WakeWaiters(bool all);
+  mutable std::mutex waiters_mu_;
+  uint64_t generation_ = 0;                              // guarded by waiters_mu_
+  uint64_t next_token_ = 1;                              // guarded by waiters_mu_
+  std::map<uint64_t, std::function<void()>> waiters_;  // guarded by waiters_mu_
 
   // Garbage collection; the runner is declared after pins_ so it stops first.
   // Mutable: a const read pins what it reads (the registry is not log state).

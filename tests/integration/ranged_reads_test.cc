@@ -185,5 +185,140 @@ TEST_F(RangedReadsTest, SnapshotOverDivergentTail_StaleEntriesNeverServed) {
   }
 }
 
+// A Follow stream, read message by message with a deadline per read.
+class Follower {
+ public:
+  Follower(v1::WAL::Stub* stub, uint64_t from, uint32_t chunk = 0) {
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    v1::FollowRequest request;
+    request.set_from_index(from);
+    request.set_max_chunk_bytes(chunk);
+    reader_ = stub->Follow(&context_, request);
+  }
+  ~Follower() {
+    if (ended_) return;
+    context_.TryCancel();
+    (void)End();
+  }
+  // Reads until the entries received reach `index` (applying truncations);
+  // false if the stream ended first.
+  bool ReadThrough(uint64_t index) {
+    v1::FollowResponse m;
+    while (log_.empty() || log_.back().index() < index) {
+      if (!reader_->Read(&m)) return false;
+      ++messages_;
+      if (m.truncated_from() != 0) {
+        truncations_.push_back(m.truncated_from());
+        while (!log_.empty() && log_.back().index() >= m.truncated_from()) log_.pop_back();
+      }
+      for (const raftpb::Entry& e : m.entries()) {
+        if (!log_.empty() && e.index() != log_.back().index() + 1) return false;
+        log_.push_back(e);
+      }
+    }
+    return true;
+  }
+  grpc::Status End() {
+    v1::FollowResponse m;
+    while (reader_->Read(&m)) {
+    }
+    ended_ = true;
+    return reader_->Finish();
+  }
+  const std::vector<raftpb::Entry>& log() const { return log_; }
+  const std::vector<uint64_t>& truncations() const { return truncations_; }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::FollowResponse>> reader_;
+  std::vector<raftpb::Entry> log_;
+  std::vector<uint64_t> truncations_;
+  int messages_ = 0;
+  bool ended_ = false;
+};
+
+TEST_F(RangedReadsTest, Follow_BacklogThenEntriesAsTheyBecomeDurable) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  for (uint64_t i = 1; i <= 200; i += 20) {
+    ASSERT_TRUE(Append(stub(), Varied(i, i + 19, 1, i - 1, &rng_)).ok());
+  }
+  auto own = daemon_->NewStub();
+  Follower follower(own.get(), 1, 16 * 1024);
+  ASSERT_TRUE(follower.ReadThrough(200));
+  // Caught up: the stream waits for what becomes durable next.
+  for (uint64_t i = 201; i <= 300; i += 20) {
+    ASSERT_TRUE(Append(stub(), Varied(i, i + 19, 1, i - 1, &rng_)).ok());
+  }
+  ASSERT_TRUE(follower.ReadThrough(300));
+  std::vector<raftpb::Entry> want = ReadAll(stub()).entries;
+  ASSERT_EQ(follower.log().size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(follower.log()[i].index(), want[i].index());
+    ASSERT_EQ(follower.log()[i].data(), want[i].data()) << "entry " << want[i].index();
+  }
+  EXPECT_TRUE(follower.truncations().empty());
+}
+
+TEST_F(RangedReadsTest, Follow_TailRewrittenByNewLeader_TruncatesThenSendsReplacements) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 5)).ok());
+  auto own = daemon_->NewStub();
+  Follower follower(own.get(), 3);
+  ASSERT_TRUE(follower.ReadThrough(10));
+  EXPECT_EQ(follower.log().front().index(), 3u);
+  ASSERT_TRUE(Append(stub(), MakeAppend(8, 12, 2, 5)).ok());
+  ASSERT_TRUE(follower.ReadThrough(12));
+  ASSERT_EQ(follower.truncations(), std::vector<uint64_t>{8});
+  EXPECT_EQ(Describe(follower.log()), "3/1 4/1 5/1 6/1 7/1 8/2 9/2 10/2 11/2 12/2");
+}
+
+TEST_F(RangedReadsTest, Follow_Bounds_PastTheEndOutOfRange_ReleasedNotFound_ReplacedByMarker) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  for (uint64_t i = 1; i <= 300; i += 30) {
+    ASSERT_TRUE(Append(stub(), MakeAppend(i, i + 29, 1, i + 29, 1000)).ok());
+  }
+  {
+    Follower past(stub(), 302);
+    EXPECT_EQ(past.End().error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  ASSERT_TRUE(SaveSnapshot(stub(), 250, 1).ok());
+  grpc::ClientContext context;
+  v1::ReleaseToRequest release;
+  release.set_index(250);
+  v1::ReleaseToResponse released;
+  ASSERT_TRUE(stub()->ReleaseTo(&context, release, &released).ok());
+  {
+    Follower behind(stub(), 1);
+    EXPECT_EQ(behind.End().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  // A follower installing a leader's snapshot past the end: the entries
+  // sent after 260 are gone with no replacement to send.
+  auto own = daemon_->NewStub();
+  Follower follower(own.get(), 260);
+  ASSERT_TRUE(follower.ReadThrough(300));
+  ASSERT_TRUE(SaveSnapshot(stub(), 400, 2).ok());
+  EXPECT_EQ(follower.End().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(RangedReadsTest, Follow_ReaderThatNeverReads_AppendsGoOn_SigtermEndsItUnavailable) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  auto own = daemon_->NewStub();
+  grpc::ClientContext context;
+  v1::FollowRequest request;
+  request.set_from_index(1);
+  std::unique_ptr<grpc::ClientReader<v1::FollowResponse>> idle = own->Follow(&context, request);
+  // Nothing is read from `idle` while 20 MB become durable: the stream
+  // holds one message, and the appends are not held back.
+  for (uint64_t i = 1; i <= 20000; i += 1000) {
+    ASSERT_TRUE(Append(stub(), MakeAppend(i, i + 999, 1, 0, 1000)).ok());
+  }
+  EXPECT_EQ(daemon_->Signal(SIGTERM, 20), 0) << daemon_->log();
+  v1::FollowResponse m;
+  while (idle->Read(&m)) {
+  }
+  grpc::Status ended = idle->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+}
+
 }  // namespace
 }  // namespace walrus::testing
