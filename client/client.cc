@@ -336,12 +336,33 @@ absl::Status WalClient::Backup(
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + options_.read_timeout);
   context.set_wait_for_ready(true);
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
   std::unique_ptr<grpc::ClientReader<v1::BackupChunk>> reader = stub_->Backup(&context, request);
   v1::BackupChunk chunk;
   absl::Status refused;  // the first error of on_chunk
   while (reader->Read(&chunk)) {
     if (!refused.ok()) continue;  // cancelled; drain until the stream ends
     refused = on_chunk(chunk);
+    if (!refused.ok()) context.TryCancel();
+  }
+  absl::Status finished = StatusFromGrpc(reader->Finish());
+  return refused.ok() ? finished : refused;
+}
+
+absl::Status WalClient::Follow(
+    uint64_t from_index, uint32_t max_chunk_bytes,
+    const std::function<absl::Status(const v1::FollowResponse&)>& on_message) {
+  v1::FollowRequest request;
+  request.set_from_index(from_index);
+  request.set_max_chunk_bytes(max_chunk_bytes);
+  grpc::ClientContext context;
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+  std::unique_ptr<grpc::ClientReader<v1::FollowResponse>> reader = stub_->Follow(&context, request);
+  v1::FollowResponse message;
+  absl::Status refused;
+  while (reader->Read(&message)) {
+    if (!refused.ok()) continue;  // cancelled; drain until the stream ends
+    refused = on_message(message);
     if (!refused.ok()) context.TryCancel();
   }
   absl::Status finished = StatusFromGrpc(reader->Finish());

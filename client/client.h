@@ -192,6 +192,18 @@ class WalClient {
       uint32_t max_chunk_bytes,
       const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk);
 
+  // Follows the durable log from `from_index` (proto/walrus.proto, Follow):
+  // `on_message` gets every message in order, entries as they become
+  // durable and truncations (truncated_from) when a new leader replaced
+  // entries already received. Returns when `on_message` returns an error
+  // (the call is cancelled and that error returned) or the stream ends
+  // (its status: NOT_FOUND when the follower fell behind a release,
+  // FAILED_PRECONDITION when a marker replaced what was received,
+  // UNAVAILABLE when walrusd shut down). No deadline: it runs until then.
+  [[nodiscard]] absl::Status Follow(
+      uint64_t from_index, uint32_t max_chunk_bytes,
+      const std::function<absl::Status(const v1::FollowResponse&)>& on_message);
+
   // Opens a pipelined AppendStream RPC (see client/append_stream.h). Not
   // retried: a broken stream reports its status and the caller reopens.
   // Entry CRCs are filled only if both this client's options and `options`

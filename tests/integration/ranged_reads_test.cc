@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "client/client.h"
 #include "gtest/gtest.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
@@ -318,6 +319,32 @@ TEST_F(RangedReadsTest, Follow_ReaderThatNeverReads_AppendsGoOn_SigtermEndsItUna
   }
   grpc::Status ended = idle->Finish();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+}
+
+TEST_F(RangedReadsTest, CppClient_EntriesTermAndFollow) {
+  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+  ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 5)).ok());
+  absl::StatusOr<std::unique_ptr<WalClient>> client = WalClient::Connect(daemon_->target(), {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::EntriesResponse> entries = (*client)->Entries(3, 6);
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  EXPECT_EQ(entries->entries_size(), 3);
+  EXPECT_EQ(entries->last_index(), 10u);
+  absl::StatusOr<v1::TermResponse> term = (*client)->Term(10);
+  ASSERT_TRUE(term.ok()) << term.status();
+  EXPECT_EQ(term->term(), 1u);
+  EXPECT_EQ((*client)->Entries(5, 12).status().code(), absl::StatusCode::kOutOfRange);
+
+  std::vector<uint64_t> followed;
+  absl::Status ended = (*client)->Follow(4, 0, [&](const v1::FollowResponse& m) {
+    for (const raftpb::Entry& e : m.entries()) followed.push_back(e.index());
+    return followed.size() >= 7 ? absl::CancelledError("enough") : absl::OkStatus();
+  });
+  EXPECT_EQ(ended.code(), absl::StatusCode::kCancelled) << ended;
+  EXPECT_EQ(ended.message(), "enough");
+  ASSERT_EQ(followed.size(), 7u);
+  EXPECT_EQ(followed.front(), 4u);
+  EXPECT_EQ(followed.back(), 10u);
 }
 
 }  // namespace

@@ -370,6 +370,22 @@ std::string RunShell(const std::string& command, int* code) {
   return out;
 }
 
+// The streaming calls carry the token too: an online backup with
+// --token-file is not refused as unauthenticated.
+TEST_F(TokenTest, Walrusctl_OnlineBackupWithToken_Succeeds) {
+  const std::string ctl =
+      absl::StrCat(WALRUSCTL, " --server ", daemon_->target(), " --token-file ", token_file_);
+  WriteFile(tmp_.Sub("log.jsonl"),
+            "{\"kind\":\"metadata\",\"data\":\"bQ==\"}\n"
+            "{\"kind\":\"entry\",\"index\":1,\"term\":1,\"type\":0,\"data\":\"YQ==\"}\n");
+  int code = 0;
+  std::string out = RunShell(absl::StrCat(ctl, " append --jsonl ", tmp_.Sub("log.jsonl")), &code);
+  ASSERT_EQ(code, 0) << out;
+  out = RunShell(absl::StrCat(ctl, " backup ", tmp_.Sub("backup")), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out.find("bearer token"), std::string::npos) << out;
+}
+
 TEST_F(SecurityTest, Walrusctl_OverMutualTlsWithToken_FencesAndStaleEpochIsRefused) {
   std::string tokens = tmp_.Sub("tokens");
   WriteFile(tokens, "ctl-token\n");

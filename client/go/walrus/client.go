@@ -459,6 +459,32 @@ func (c *Client) Backup(ctx context.Context, maxChunkBytes uint32, onChunk func(
 	}
 }
 
+// Follow streams the durable log from fromIndex on, as it becomes durable:
+// onMessage gets every message in order (entries, or TruncatedFrom when a
+// new leader replaced entries already received: drop them first). It
+// returns when ctx ends, onMessage returns an error (returned), or the
+// stream ends: codes.NotFound when the follower fell behind a release,
+// codes.FailedPrecondition when a snapshot marker replaced what was
+// received, codes.Unavailable when walrusd shut down (follow again from the
+// next index). ctx is the only deadline.
+func (c *Client) Follow(ctx context.Context, fromIndex uint64, maxChunkBytes uint32, onMessage func(*pb.FollowResponse) error) error {
+	ctx, cancel := context.WithCancel(c.withToken(ctx))
+	defer cancel()
+	stream, err := c.stub.Follow(ctx, &pb.FollowRequest{FromIndex: fromIndex, MaxChunkBytes: maxChunkBytes})
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if err := onMessage(m); err != nil {
+			return err
+		}
+	}
+}
+
 // AppendStream is a pipelined AppendStream call: Send without waiting, Recv
 // the acknowledgements in order. Not safe for concurrent use (one goroutine
 // may Send while another Recvs). The first failure ends the stream with its

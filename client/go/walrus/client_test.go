@@ -2,9 +2,12 @@ package walrus_test
 
 import (
 	"context"
+	"fmt"
 	"io/ioutil"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"google.golang.org/grpc/codes"
@@ -241,5 +244,72 @@ func TestTokenFile_MissingTokenIsUnauthenticatedAndTheFileTokenWorks(t *testing.
 	defer c.Close()
 	if _, err := c.Status(ctx); err != nil {
 		t.Fatalf("Status with the file's token: %v", err)
+	}
+}
+
+// Follow sends the backlog, then entries as they become durable, and a
+// truncation when a new leader rewrites what was sent.
+func TestFollow_BacklogNewEntriesAndATruncation(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := dial(t, d)
+	ctx := context.Background()
+	if _, err := c.Create(ctx, []byte("meta")); err != nil {
+		t.Fatal(err)
+	}
+	hardState := func(term, vote, commit uint64) *pb.HardState {
+		return &pb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+	}
+	if _, err := c.Append(ctx, hardState(1, 1, 3), entries(1, 5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	followCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	type got struct {
+		truncatedFrom uint64
+		entries       []string
+	}
+	messages := make(chan got, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Follow(followCtx, 1, 0, func(m *pb.FollowResponse) error {
+			var es []string
+			for _, e := range m.Entries {
+				es = append(es, fmt.Sprintf("%d/%d", e.GetIndex(), e.GetTerm()))
+			}
+			messages <- got{m.TruncatedFrom, es}
+			return nil
+		})
+	}()
+	var log []string
+	var truncations []uint64
+	readThrough := func(want int) {
+		t.Helper()
+		for len(log) < want {
+			select {
+			case m := <-messages:
+				if m.truncatedFrom != 0 {
+					truncations = append(truncations, m.truncatedFrom)
+					log = log[:m.truncatedFrom-1]
+				}
+				log = append(log, m.entries...)
+			case <-time.After(30 * time.Second):
+				t.Fatalf("no message; have %v", log)
+			}
+		}
+	}
+	readThrough(5)
+	if _, err := c.Append(ctx, hardState(2, 2, 3), entries(4, 7, 2)); err != nil {
+		t.Fatal(err)
+	}
+	readThrough(7)
+	if got, want := strings.Join(log, " "), "1/1 2/1 3/1 4/2 5/2 6/2 7/2"; got != want {
+		t.Fatalf("followed %q; want %q", got, want)
+	}
+	if len(truncations) != 1 || truncations[0] != 4 {
+		t.Fatalf("truncations %v; want [4]", truncations)
+	}
+	stop()
+	if err := <-done; walrus.Code(err) != codes.Canceled {
+		t.Fatalf("Follow after cancel = %v", err)
 	}
 }
