@@ -12,10 +12,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"walrus/client/go/walrus"
+	pb "walrus/proto/walruspb"
 )
 
 // remoteView is the LogView on walrusd's ranged reads (Entries, Term): the
 // node holds no entries in memory, only the bounds of its log and two terms.
+// A read waits out a walrusd restart (up to the view's timeout): etcd raft
+// panics on any storage read error but ErrCompacted.
 //
 // The bounds are the node's, as in etcd's MemoryStorage: FirstIndex is one
 // past the newest snapshot applied or the last Compact, LastIndex the last
@@ -63,13 +66,32 @@ func (v *remoteView) Entries(lo, hi, maxSize uint64) ([]raftpb.Entry, error) {
 	if lo >= hi {
 		return nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
-	defer cancel()
-	r, err := v.client.Entries(ctx, lo, hi, maxSize)
+	var r *pb.EntriesResponse
+	err := v.untilAnswered(func(ctx context.Context) (err error) {
+		r, err = v.client.Entries(ctx, lo, hi, maxSize)
+		return err
+	})
 	if err != nil {
 		return nil, storageError(err)
 	}
 	return EntriesFromWalrus(r.Entries), nil
+}
+
+// untilAnswered retries call while walrusd is unavailable (restarting),
+// for up to the view's timeout. etcd raft treats any storage read error
+// but ErrCompacted as fatal (it panics), so a read waits out a walrusd
+// restart as it would wait out a slow disk.
+func (v *remoteView) untilAnswered(call func(context.Context) error) error {
+	deadline := time.Now().Add(v.timeout)
+	for {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := call(ctx)
+		cancel()
+		if walrus.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (v *remoteView) Term(i uint64) (uint64, error) {
@@ -86,9 +108,11 @@ func (v *remoteView) Term(i uint64) (uint64, error) {
 	case i == floor && (floorTerm != 0 || floor == 0):
 		return floorTerm, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
-	defer cancel()
-	r, err := v.client.Term(ctx, i)
+	var r *pb.TermResponse
+	err := v.untilAnswered(func(ctx context.Context) (err error) {
+		r, err = v.client.Term(ctx, i)
+		return err
+	})
 	if err != nil {
 		return 0, storageError(err)
 	}

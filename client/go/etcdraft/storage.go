@@ -61,7 +61,9 @@ type Options struct {
 	// NewLogView returns a view Open loads with ReadAll (e.g. NewMemoryView);
 	// nil: walrusd's ranged reads (NewRemoteView).
 	NewLogView func() LogView
-	// ReadTimeout bounds each ranged read of the default view (10 s if 0).
+	// ReadTimeout bounds each ranged read of the default view, including the
+	// time it waits for a restarting walrusd (60 s if 0): past it the read
+	// fails, and etcd raft panics.
 	ReadTimeout time.Duration
 }
 
@@ -97,7 +99,7 @@ func Open(ctx context.Context, client *walrus.Client, snap raftpb.Snapshot, opts
 	if opts.NewLogView == nil {
 		timeout := opts.ReadTimeout
 		if timeout == 0 {
-			timeout = 10 * time.Second
+			timeout = 60 * time.Second
 		}
 		view := NewRemoteView(client, timeout).(*remoteView)
 		st, err := client.Status(ctx)

@@ -59,21 +59,31 @@ func (s *observedStore) deadProcess() {
 	}
 }
 
+// failed is a write's error as the process sees it: a call that began
+// before the halt and failed after it (the next incarnation fenced it out)
+// belongs to a process that is gone, so it never returns either.
+func (s *observedStore) failed(err error) error {
+	if err != nil {
+		s.deadProcess()
+	}
+	return err
+}
+
 func (s *observedStore) StoreLogs(logs []*raft.Log) error {
 	s.deadProcess()
-	return s.Store.StoreLogs(logs)
+	return s.failed(s.Store.StoreLogs(logs))
 }
 
 func (s *observedStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
 
 func (s *observedStore) DeleteRange(min, max uint64) error {
 	s.deadProcess()
-	return s.Store.DeleteRange(min, max)
+	return s.failed(s.Store.DeleteRange(min, max))
 }
 
 func (s *observedStore) SetUint64(key []byte, val uint64) error {
 	s.deadProcess()
-	err := s.Store.SetUint64(key, val)
+	err := s.failed(s.Store.SetUint64(key, val))
 	if err == nil && string(key) == "CurrentTerm" {
 		s.c.persistedTerm(s.id, val)
 	}
@@ -82,7 +92,7 @@ func (s *observedStore) SetUint64(key []byte, val uint64) error {
 
 func (s *observedStore) Set(key, val []byte) error {
 	s.deadProcess()
-	err := s.Store.Set(key, val)
+	err := s.failed(s.Store.Set(key, val))
 	if err == nil && string(key) == "LastVoteCand" {
 		term, _ := s.Store.GetUint64([]byte("CurrentTerm"))
 		s.c.persistedVote(s.id, term, string(val))
