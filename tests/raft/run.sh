@@ -22,7 +22,7 @@ build=$(cd "$3" && pwd)
 gopath=$build/go
 export GO111MODULE=off GOFLAGS= GOPATH=$gopath:/usr/share/gocode GOCACHE=$gopath/cache
 packages=(walrus/client/go/walrus walrus/client/go/etcdraft walrus/client/go/hashiraft)
-programs=(etcdcluster hashicluster)
+programs=(etcdcluster hashicluster latency)
 
 command -v go >/dev/null || { echo "run.sh: go missing (scripts/install-deps.sh --test)" >&2; exit 1; }
 
