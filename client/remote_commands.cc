@@ -95,12 +95,15 @@ class JsonlAppender {
 
 bool IsRemoteCommand(const std::string& command) {
   return command == "append" || command == "read" || command == "snapshot" ||
-         command == "release" || command == "status" || command == "fence" || command == "backup";
+         command == "release" || command == "status" || command == "fence" || command == "backup" ||
+         command == "entries" || command == "follow";
 }
 
 int RunRemoteCommand(const std::string& command, WalClient* client, const Args& args) {
   if (command == "append") return RemoteAppend(client, args);
   if (command == "read") return RemoteRead(client, args);
+  if (command == "entries") return RemoteEntries(client, args);
+  if (command == "follow") return RemoteFollow(client, args);
   if (command == "snapshot") return RemoteSnapshot(client, args);
   if (command == "release") return RemoteRelease(client, args);
   if (command == "fence") return RemoteFence(client, args);
@@ -216,6 +219,63 @@ int RemoteRead(WalClient* client, const Args& args) {
   for (const raftpb::Entry& entry : log->entries) printer.Entry(entry);
   printer.Finish();
   return FinishStdout();
+}
+
+int RemoteEntries(WalClient* client, const Args& args) {
+  if (!args.Has("from") || !args.positional.empty()) {
+    return Fail(kExitError, "usage: entries --from N [--to M] [--format=text|jsonl]");
+  }
+  uint64_t from = 0, to = 0;
+  std::string error;
+  cli::LogReadOptions read_options;
+  if (!cli::GetUint(args, "from", &from, &error) || !cli::GetUint(args, "to", &to, &error) ||
+      !cli::GetLogReadOptions(args, &read_options, &error)) {
+    return Fail(kExitError, error);
+  }
+  if (from == 0 || (to != 0 && to < from)) return Fail(kExitError, "want 1 <= --from <= --to");
+  LogPrinter printer(stdout, read_options.format);
+  uint64_t next = from;
+  do {
+    // Each answer holds what fits in one message; ask again from the next.
+    const uint64_t hi = to != 0 ? to + 1 : next + 1;
+    absl::StatusOr<v1::EntriesResponse> got = client->Entries(next, std::max(hi, next + 1));
+    if (!got.ok()) return FailRemote("entries", got.status());
+    if (to == 0) to = got->last_index();  // to the last durable entry
+    if (got->entries_size() == 0) break;
+    for (const raftpb::Entry& e : got->entries()) printer.Entry(e);
+    next += static_cast<uint64_t>(got->entries_size());
+  } while (next <= to);
+  printer.Finish();
+  return FinishStdout();
+}
+
+int RemoteFollow(WalClient* client, const Args& args) {
+  if (!args.Has("from") || !args.positional.empty()) {
+    return Fail(kExitError, "usage: follow --from N [--format=text|jsonl]");
+  }
+  uint64_t from = 0;
+  std::string error;
+  cli::LogReadOptions read_options;
+  if (!cli::GetUint(args, "from", &from, &error) ||
+      !cli::GetLogReadOptions(args, &read_options, &error)) {
+    return Fail(kExitError, error);
+  }
+  LogPrinter printer(stdout, read_options.format);
+  absl::Status ended = client->Follow(from, 0, [&](const v1::FollowResponse& m) {
+    if (m.truncated_from() != 0) {
+      if (read_options.format == LogFormat::kJsonl) {
+        std::printf("{\"kind\":\"truncate\",\"from\":%lu}\n",
+                    static_cast<unsigned long>(m.truncated_from()));
+      } else {
+        std::printf("truncated: entries from %lu on were replaced\n",
+                    static_cast<unsigned long>(m.truncated_from()));
+      }
+    }
+    for (const raftpb::Entry& e : m.entries()) printer.Entry(e);
+    std::fflush(stdout);
+    return absl::OkStatus();
+  });
+  return FailRemote("follow", ended);
 }
 
 int RemoteSnapshot(WalClient* client, const Args& args) {

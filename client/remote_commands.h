@@ -33,6 +33,8 @@ int RunRemoteCommand(const std::string& command, WalClient* client, const cli::A
 // before it were appended.
 int RemoteAppend(WalClient* client, const cli::Args& args);
 int RemoteRead(WalClient* client, const cli::Args& args);
+int RemoteEntries(WalClient* client, const cli::Args& args);
+int RemoteFollow(WalClient* client, const cli::Args& args);
 int RemoteSnapshot(WalClient* client, const cli::Args& args);
 int RemoteRelease(WalClient* client, const cli::Args& args);
 int RemoteStatus(WalClient* client, const cli::Args& args);

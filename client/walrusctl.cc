@@ -69,6 +69,15 @@ WALRUS_SERVER environment variable; ADDR is host:port or unix:PATH):
         copies a log. A malformed line stops it (exit 1) naming the line.
   read [--format=text|jsonl] [--snapshot-index N --snapshot-term T]
         Print the daemon's durable log exactly as dump prints a directory.
+  entries --from N [--to M] [--format=text|jsonl]
+        Print durable entries N..M (M: the last) from the daemon's ranged
+        reads, as dump prints entries. Exit 7 if N is compacted (released,
+        or before a marker that replaced the log).
+  follow --from N [--format=text|jsonl]
+        Print durable entries from N on as they become durable, until
+        interrupted or the stream ends (exit 7: fell behind a release; 6: a
+        marker replaced what was printed). A line says when a new leader
+        replaced entries already printed ("truncated", or kind "truncate").
   snapshot --index N --term T
         Record a snapshot marker (durable when the command returns).
   release --index N

@@ -133,5 +133,38 @@ TEST_F(WalrusctlErrorsTest, OfflineCommands_SegmentNameThatIsAFifo_RefusedNotWai
   }
 }
 
+// Ranged reads from the command line: entries prints a range as dump prints
+// entries; a compacted start is exit 7; follow prints what becomes durable
+// (here until timeout(1) stops it) and says when a new leader replaced what
+// it printed.
+TEST_F(WalrusctlErrorsTest, EntriesAndFollow_PrintTheDurableLog_CompactedIsNotFound) {
+  StartDaemon();
+  ASSERT_TRUE(CreateWal(daemon_->stub(), "meta").ok());
+  ASSERT_TRUE(testing::Append(daemon_->stub(), MakeAppend(1, 10, 1, 5)).ok());
+  int code = 0;
+  std::string out = Walrusctl(
+      absl::StrCat("--server ", daemon_->target(), " entries --from 4 --to 6 --format=jsonl"),
+      &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(R"("index":4,"term":1)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("index":6,"term":1)"), std::string::npos) << out;
+  EXPECT_EQ(out.find(R"("index":7,)"), std::string::npos) << out;
+  out = Walrusctl(absl::StrCat("--server ", daemon_->target(), " entries --from 8"), &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("10"), std::string::npos) << out;
+
+  ASSERT_TRUE(SaveSnapshot(daemon_->stub(), 12, 2).ok());  // replaces the log
+  out = Walrusctl(absl::StrCat("--server ", daemon_->target(), " entries --from 4"), &code);
+  EXPECT_EQ(code, 7) << out;
+
+  ASSERT_TRUE(testing::Append(daemon_->stub(), MakeAppend(13, 15, 2, 12)).ok());
+  out = Walrusctl(absl::StrCat("--server ", daemon_->target(), " follow --from 13 --format=jsonl"),
+                  &code,
+                  /*timeout_seconds=*/3);
+  EXPECT_EQ(code, kExitTimedOut) << "follow runs until stopped:\n" << out;
+  EXPECT_NE(out.find(R"("index":13,"term":2)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("index":15,"term":2)"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace walrus::testing
