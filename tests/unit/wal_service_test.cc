@@ -206,6 +206,8 @@ TEST_F(WalServiceTest, UnaryRequestThatDoesNotParse_IsInvalidArgumentSayingWhy) 
       {"ReleaseTo", "ReleaseToRequest"},
       {"Status", "StatusRequest"},
       {"Snapshots", "SnapshotsRequest"},
+      {"Entries", "EntriesRequest"},
+      {"Term", "TermRequest"},
       {"Fence", "FenceRequest"},
   };
   for (const auto& [method, type] : kMethods) {
@@ -225,7 +227,7 @@ TEST_F(WalServiceTest, UnaryRequestThatDoesNotParse_IsInvalidArgumentSayingWhy) 
 }
 
 TEST_F(WalServiceTest, ServerStreamRequestThatDoesNotParse_IsInvalidArgumentSayingWhy) {
-  for (const char* method : {"ReadAll", "Backup"}) {
+  for (const char* method : {"ReadAll", "Backup", "Follow"}) {
     RawStream stream(channel_, absl::StrCat("/walrus.v1.WAL/", method));
     ASSERT_TRUE(stream.started()) << method;
     stream.Write(kGarbage);
