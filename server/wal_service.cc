@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "server/backup_stream.h"
 #include "server/follow_stream.h"
-#include "server/follow_stream.h"
 #include "server/paced_writer.h"
 #include "server/status_codes.h"
 #include "server/wire_messages.h"

@@ -172,8 +172,8 @@ class WalStore {
   // the entry index and the page cache, on the caller's thread. `first` and
   // `last` are the indexes served: from the first entry of the resolved log
   // in segments not released (after a marker that replaced the log, the one
-  // after it) to the last durable entry (or the newest marker, if later). Errors: INVALID_ARGUMENT lo == 0 or lo >= hi;
-  // NOT_FOUND below first (compacted); OUT_OF_RANGE past last;
+  // after it) to the last durable entry (or the newest marker, if later). Errors: INVALID_ARGUMENT
+  // lo == 0 or lo >= hi; NOT_FOUND below first (compacted); OUT_OF_RANGE past last;
   // FAILED_PRECONDITION not created or read-only; DATA_LOSS if the bytes on
   // disk are not what the index says.
   struct Range {
@@ -294,8 +294,8 @@ class WalStore {
   // CancelCall never returns while one runs.
   void WakeWaiters(bool all);
   mutable std::mutex waiters_mu_;
-  uint64_t generation_ = 0;                              // guarded by waiters_mu_
-  uint64_t next_token_ = 1;                              // guarded by waiters_mu_
+  uint64_t generation_ = 0;                            // guarded by waiters_mu_
+  uint64_t next_token_ = 1;                            // guarded by waiters_mu_
   std::map<uint64_t, std::function<void()>> waiters_;  // guarded by waiters_mu_
 
   // Garbage collection; the runner is declared after pins_ so it stops first.

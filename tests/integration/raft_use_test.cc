@@ -42,14 +42,6 @@ std::string Walrusctl(const std::string& args, int* code) {
   return out;
 }
 
-raftpb::HardState State(uint64_t term, uint64_t vote, uint64_t commit) {
-  raftpb::HardState state;
-  state.set_term(term);
-  state.set_vote(vote);
-  state.set_commit(commit);
-  return state;
-}
-
 v1::AppendRequest StateOnly(const raftpb::HardState& state) {
   v1::AppendRequest request;
   *request.mutable_hard_state() = state;
@@ -84,6 +76,17 @@ class RaftUseTest : public ::testing::Test {
     v1::ReleaseToRequest request;
     request.set_index(index);
     return stub()->ReleaseTo(&context, request, response);
+  }
+
+  // A log of entries 1..10 in one segment, the daemon stopped; its path.
+  void StopWithOneSegment(std::string* segment) {
+    Start();
+    ASSERT_TRUE(CreateWal(stub(), "meta").ok());
+    ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 0)).ok());
+    ASSERT_EQ(daemon_->Signal(SIGTERM), 0);
+    std::vector<std::string> segments = Segments(daemon_->wal_dir());
+    ASSERT_EQ(segments.size(), 1u);
+    *segment = segments[0];
   }
 
   // After damage to a stopped daemon's files: verify says corruption, and
@@ -162,7 +165,7 @@ TEST_F(RaftUseTest, HardState_LowerCommitWithHigherTerm_RefusedCommittedEntriesK
   Start();
   ASSERT_TRUE(CreateWal(stub(), "meta").ok());
   ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 10)).ok());
-  grpc::Status lower = Append(stub(), StateOnly(State(2, 1, 5)));
+  grpc::Status lower = Append(stub(), StateOnly(MakeState(2, 1, 5)));
   EXPECT_EQ(lower.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << lower.error_message();
   grpc::Status overwrite = Append(stub(), MakeAppend(2, 2, 2, 10));
   EXPECT_FALSE(overwrite.ok()) << "entry 2 is committed";
@@ -181,7 +184,7 @@ TEST_F(RaftUseTest, HardState_CommitAheadOfTheLog_ThenItsSnapshot_RaftexampleOrd
   Start();
   ASSERT_TRUE(CreateWal(stub(), "meta").ok());
   ASSERT_TRUE(Append(stub(), MakeAppend(1, 3, 1, 3)).ok());
-  grpc::Status state = Append(stub(), StateOnly(State(2, 0, 20)));
+  grpc::Status state = Append(stub(), StateOnly(MakeState(2, 0, 20)));
   ASSERT_TRUE(state.ok()) << state.error_message();
   grpc::Status snap = SaveSnapshot(stub(), 20, 2);
   ASSERT_TRUE(snap.ok()) << snap.error_message();
@@ -209,24 +212,16 @@ TEST_F(RaftUseTest, LastSegmentZeroFilled_HoldingTheOnlyVote_IsCorruption) {
 }
 
 TEST_F(RaftUseTest, OnlySegmentZeroFilled_IsCorruption) {
-  Start();
-  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
-  ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 0)).ok());
-  ASSERT_EQ(daemon_->Signal(SIGTERM), 0);
-  std::vector<std::string> segments = Segments(daemon_->wal_dir());
-  ASSERT_EQ(segments.size(), 1u);
-  WriteFile(segments[0], std::string(ReadFile(segments[0]).size(), '\0'));
+  std::string segment;
+  ASSERT_NO_FATAL_FAILURE(StopWithOneSegment(&segment));
+  WriteFile(segment, std::string(ReadFile(segment).size(), '\0'));
   ExpectVerifyCorruptAndStartRefused();
 }
 
 TEST_F(RaftUseTest, OnlySegmentEmptied_IsCorruptionNotAFreshLog) {
-  Start();
-  ASSERT_TRUE(CreateWal(stub(), "meta").ok());
-  ASSERT_TRUE(Append(stub(), MakeAppend(1, 10, 1, 0)).ok());
-  ASSERT_EQ(daemon_->Signal(SIGTERM), 0);
-  std::vector<std::string> segments = Segments(daemon_->wal_dir());
-  ASSERT_EQ(segments.size(), 1u);
-  std::filesystem::resize_file(segments[0], 0);
+  std::string segment;
+  ASSERT_NO_FATAL_FAILURE(StopWithOneSegment(&segment));
+  std::filesystem::resize_file(segment, 0);
   ExpectVerifyCorruptAndStartRefused();
 }
 
