@@ -44,11 +44,18 @@ type node struct {
 // a write from a process that is gone must reach nothing (this one would
 // fail against the next incarnation's epoch, and hashicorp raft panics when
 // it cannot save its term).
+//
+// hashicorp raft writes its term from two goroutines (the run loop, and the
+// transport's heartbeat handler when a leader of a newer term appears), so
+// the StableStore writes and their records are serialized here: the term a
+// vote is recorded under is the term it was cast in, not one a concurrent
+// SetUint64 raised a moment later.
 type observedStore struct {
 	*hashiraft.Store
-	c    *cluster
-	id   string
-	dead chan struct{}
+	c      *cluster
+	id     string
+	dead   chan struct{}
+	stable sync.Mutex
 }
 
 func (s *observedStore) deadProcess() {
@@ -83,6 +90,8 @@ func (s *observedStore) DeleteRange(min, max uint64) error {
 
 func (s *observedStore) SetUint64(key []byte, val uint64) error {
 	s.deadProcess()
+	s.stable.Lock()
+	defer s.stable.Unlock()
 	err := s.failed(s.Store.SetUint64(key, val))
 	if err == nil && string(key) == "CurrentTerm" {
 		s.c.persistedTerm(s.id, val)
@@ -92,6 +101,8 @@ func (s *observedStore) SetUint64(key []byte, val uint64) error {
 
 func (s *observedStore) Set(key, val []byte) error {
 	s.deadProcess()
+	s.stable.Lock()
+	defer s.stable.Unlock()
 	err := s.failed(s.Store.Set(key, val))
 	if err == nil && string(key) == "LastVoteCand" {
 		term, _ := s.Store.GetUint64([]byte("CurrentTerm"))
