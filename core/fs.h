@@ -1,10 +1,10 @@
 // The file-system interface the WAL does all of its I/O through.
 //
-// Three implementations: PosixFileSystem (the real one), and MemFileSystem
-// (core/mem_fs.h), an in-memory file system that remembers what was synced and
-// can simulate a crash that drops or tears unsynced data, or fail a write or an
-// fsync with EIO or ENOSPC. Every durability claim of the WAL is tested against
-// the latter.
+// The product has one implementation, PosixFs() (posix_fs.cc). Tests add
+// MemFileSystem (core/mem_fs.h), an in-memory file system that remembers what
+// was synced and can simulate a crash that drops or tears unsynced data, or
+// fail a write or an fsync with EIO or ENOSPC; every durability claim of the
+// WAL is tested against it.
 //
 // Errors: every call returns an absl::Status built by ErrnoToStatus() (POSIX) or
 // its in-memory equivalent, so the codes are the same across implementations:

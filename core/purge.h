@@ -34,12 +34,15 @@
 
 namespace walrus {
 
+// Released segments kept by default, as etcd's --max-wals.
+inline constexpr uint64_t kDefaultRetainReleasedSegments = 5;
+
 struct PurgePolicy {
   // The writer's oldest locked segment: everything below it is released.
   uint64_t first_unreleased_seq = 0;
   // Released segments to keep, newest first (etcd's --max-wals). 0 deletes
   // every released segment at once.
-  uint64_t retain_released = 5;
+  uint64_t retain_released = kDefaultRetainReleasedSegments;
 };
 
 // What stopped a purge before it deleted everything the policy allows.

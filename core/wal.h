@@ -52,7 +52,7 @@
 #include "core/fs.h"
 #include "core/log_model.h"
 #include "core/log_reader.h"
-#include "core/metrics.h"
+#include "core/wal_metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
 #include "raft.pb.h"

@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/format.h"
+#include "core/purge.h"
+#include "server/defaults.h"
 
 namespace walrus {
 
@@ -18,10 +21,10 @@ struct Config {
   std::string data_dir = "./data";
   std::vector<std::string> listen = {"127.0.0.1:7070"};
   std::string metrics_listen = "127.0.0.1:9464";  // "" disables
-  uint64_t segment_size_bytes = 64'000'000;
-  uint64_t max_batch_bytes = 16 << 20;
+  uint64_t segment_size_bytes = kDefaultSegmentSize;
+  uint64_t max_batch_bytes = kDefaultMaxBatchBytes;
   std::chrono::microseconds max_batch_delay{0};
-  uint64_t max_message_bytes = 16 << 20;
+  uint64_t max_message_bytes = kDefaultMaxMessageBytes;
   std::chrono::microseconds slow_fsync_threshold{1'000'000};
   std::string log_level = "info";
   std::string log_format = "text";
@@ -55,7 +58,7 @@ struct Config {
   std::chrono::microseconds backup_stall_timeout{60'000'000};
 
   // Segment garbage collection.
-  uint64_t retain_released_segments = 5;
+  uint64_t retain_released_segments = kDefaultRetainReleasedSegments;
   bool help = false;
   bool version = false;
 

@@ -1,5 +1,6 @@
 // walrusd's Prometheus metrics (prometheus-cpp), served on --metrics-listen.
-// Names follow DESIGN.md: walrus_ prefix, base units, _total on counters.
+// Names follow Prometheus's conventions (walrus_ prefix, base units, _total on
+// counters); docs/operations.md lists them.
 //
 // Thread-safety: every method may be called from any thread.
 #ifndef WALRUS_SERVER_METRICS_H_
@@ -16,7 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "core/metrics.h"
+#include "core/wal_metrics.h"
 
 namespace walrus {
 

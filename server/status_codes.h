@@ -1,5 +1,6 @@
-// The one place that maps absl::Status to grpc::Status and back. The canonical
-// codes are numerically identical; only the types differ.
+// absl::Status to grpc::Status, for everything walrusd answers. The canonical
+// codes are numerically identical; only the types differ. (The client
+// library's StatusFromGrpc is the other direction.)
 #ifndef WALRUS_SERVER_STATUS_CODES_H_
 #define WALRUS_SERVER_STATUS_CODES_H_
 
@@ -16,9 +17,11 @@ inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-inline absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+// The canonical name of `code` ("OK", "UNAVAILABLE", ...); "UNKNOWN" for a
+// code outside the canonical range.
+inline std::string StatusCodeName(grpc::StatusCode code) {
+  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  return name.empty() ? "UNKNOWN" : name;
 }
 
 }  // namespace walrus

@@ -18,28 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
-}
-
 // AppendStream: reads appends as they come and hands each to the store at
 // once (so they can share an fsync); acknowledges them in order. The store
 // completes one stream's appends in submission order, so acknowledgements are
@@ -546,7 +524,7 @@ void WalService::Observe(const char* method, const grpc::Status& status,
                          Clock::time_point started) const {
   in_flight_.fetch_sub(1);
   if (metrics_ == nullptr) return;
-  metrics_->ObserveRpc(method, CodeName(status.error_code()),
+  metrics_->ObserveRpc(method, StatusCodeName(status.error_code()),
                        std::chrono::duration<double>(Clock::now() - started).count());
 }
 

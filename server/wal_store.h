@@ -67,6 +67,7 @@
 #include "core/purge.h"
 #include "core/segment_pins.h"
 #include "core/wal.h"
+#include "server/defaults.h"
 #include "server/metrics.h"
 #include "server/purge_runner.h"
 #include "server/recovery.h"
@@ -77,7 +78,7 @@ namespace walrus {
 struct StoreOptions {
   std::string wal_dir;
   uint64_t segment_size = kDefaultSegmentSize;
-  size_t max_batch_bytes = 16 << 20;
+  size_t max_batch_bytes = kDefaultMaxBatchBytes;
   std::chrono::microseconds max_batch_delay{0};
   // Start without a writer: every write fails FAILED_PRECONDITION.
   bool read_only = false;
@@ -86,7 +87,7 @@ struct StoreOptions {
   std::string epoch_path;
   FileSystem* fs = PosixFs();
   // The purge policy (core/purge.h): released segments kept.
-  uint64_t retain_released_segments = 5;
+  uint64_t retain_released_segments = kDefaultRetainReleasedSegments;
   // false: deterministic mode (see the class comment): no threads, the caller
   // drives commits with RunOnce().
   bool run_threads = true;

@@ -16,8 +16,7 @@ image's command really starts: the built walrusd runs with the CMD's flags
 Unix socket with the given mode, answers on the health port and /metrics,
 and exits 0 on SIGTERM.
 
-Exit 0 pass, 1 fail, 77 skip: flags listed in PENDING_FLAGS (flags.py) are
-not in this walrusd yet but everything else passed.
+Exit 0 pass, 1 fail.
 """
 import json
 import os
@@ -25,7 +24,7 @@ import re
 import subprocess
 import sys
 
-from flags import PENDING_FLAGS, help_flags
+from flags import help_flags
 from smoke_run import smoke_run
 
 # In every debian:12 image before any apt-get (dpkg/apt need them).
@@ -222,14 +221,8 @@ def main():
         if m:
             values[m.group(1)] = m.group(2)
     documented = help_flags(walrusd)
-    pending = []
     for flag in values:
-        if flag in documented:
-            continue
-        if flag in PENDING_FLAGS:
-            pending.append(flag)
-        else:
-            failures.append(f"--{flag} is not a walrusd flag (not in walrusd --help)")
+        check(flag in documented, f"--{flag} is not a walrusd flag (not in walrusd --help)")
     check("data-dir" in values, "no --data-dir in ENTRYPOINT/CMD")
     volumes = [v for w, a in runtime["instrs"] if w == "VOLUME"
                for v in (exec_form(a) or a.split())]
@@ -249,21 +242,16 @@ def main():
         if values.get(flag):
             port = values[flag].rsplit(":", 1)[-1]
             check(port in exposed, f"--{flag} port {port} is not EXPOSEd ({sorted(exposed)})")
-    if not pending and not failures:
+    if not failures:
         failures.extend(smoke_run(walrusd, walrusctl, values))
-    return report(pending)
+    return report()
 
 
-def report(pending=()):
+def report():
     for f in failures:
         print("FAIL:", f)
     if failures:
         return 1
-    if pending:
-        print("SKIP: everything else passed, but these flags come from another branch "
-              "(COORDINATION.md) and this walrusd does not have them yet: "
-              + ", ".join("--" + p for p in pending))
-        return 77
     print("Dockerfile: all checks passed")
     return 0
 

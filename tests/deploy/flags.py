@@ -2,10 +2,6 @@
 import re
 import subprocess
 
-# Flags the deployment files may use before walrusd has them (none: every
-# flag they use must be in walrusd --help).
-PENDING_FLAGS = set()
-
 
 def help_flags(walrusd):
     """Names of the flags `walrusd --help` lists (without the dashes)."""

@@ -7,11 +7,10 @@
 // project's renderer otherwise; with kubectl present both must agree.
 //
 // Finally the built walrusd is started with each sidecar's arguments
-// (tests/deploy/smoke_run.py) once every flag exists.
+// (tests/deploy/smoke_run.py).
 //
 // usage: node kustomize_test.mjs REPO_DIR WALRUSD WALRUSCTL
-// Exit 0 pass, 1 fail, 77 skip: flags of another branch (tests/deploy/flags.py)
-// are not in this walrusd yet but everything else passed.
+// Exit 0 pass, 1 fail.
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -26,24 +25,14 @@ const [repo, walrusd, walrusctl] = process.argv.slice(2);
 const root = path.join(repo, "deploy", "kubernetes");
 const HEALTH_SERVICE = "walrus.v1.WAL";
 const failures = [];
-const pending = new Set();
 const check = (ok, message) => {
   if (!ok) failures.push(message);
   return ok;
 };
 
-// Flags walrusd documents, and the ones another branch is still adding.
+// Flags walrusd documents.
 const help = execFileSync(walrusd, ["--help"], { encoding: "utf8" });
 const documented = new Set([...help.matchAll(/^\s+--([a-z0-9-]+)/gm)].map((m) => m[1]));
-const flagsPy = fs.readFileSync(path.join(repo, "tests", "deploy", "flags.py"), "utf8");
-// PENDING_FLAGS is a set literal, or set() when empty.
-const pendingMatch = flagsPy.match(/PENDING_FLAGS = \{([^}]*)\}/s);
-const pendingFlags = new Set(
-  pendingMatch ? [...pendingMatch[1].matchAll(/"([a-z0-9-]+)"/g)].map((m) => m[1]) : [],
-);
-if (!pendingMatch && !/PENDING_FLAGS = set\(\)/.test(flagsPy)) {
-  throw new Error("tests/deploy/flags.py: PENDING_FLAGS is neither a set literal nor set()");
-}
 
 function modulePathFor(obj) {
   const [group, version] = obj.apiVersion.includes("/")
@@ -137,9 +126,7 @@ function checkStatefulSet(sts, all, name) {
     `${where}: walrusd sets GLIBC_TUNABLES, but it allocates with jemalloc`);
   const flags = flagValues(w.args);
   for (const f of Object.keys(flags)) {
-    if (documented.has(f)) continue;
-    if (pendingFlags.has(f)) pending.add(f);
-    else failures.push(`${where}: --${f} is not a walrusd flag (not in walrusd --help)`);
+    check(documented.has(f), `${where}: --${f} is not a walrusd flag (not in walrusd --help)`);
   }
 
   // Probes: gRPC health on the health listener, for the WAL service.
@@ -290,9 +277,4 @@ if (!failures.length) {
 
 for (const f of failures) console.log("FAIL:", f);
 if (failures.length) process.exit(1);
-if (pending.size) {
-  console.log("SKIP: everything else passed, but these flags come from another branch " +
-    `(COORDINATION.md) and this walrusd does not have them yet: ${[...pending].map((f) => "--" + f).join(", ")}`);
-  process.exit(77);
-}
 console.log("kubernetes manifests: all checks passed");

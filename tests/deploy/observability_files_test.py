@@ -18,7 +18,7 @@ import sys
 import yaml
 
 DASHBOARD_UID = "walrus-wal"
-# Panel title -> a metric its queries must use (the list).
+# Panel title -> a metric its queries must use.
 REQUIRED_PANELS = {
     "fsync latency": "walrus_wal_fsync_duration_seconds_bucket",
     "Append latency p99": "walrus_append_duration_seconds_bucket",

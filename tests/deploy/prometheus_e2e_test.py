@@ -12,8 +12,7 @@ variables substituted) and every alert expression. Each must evaluate without
 error, every rule must load healthy and none fire, every dashboard query must
 return data, and every metric an alert uses must be exported by walrusd.
 
-Exit 0 pass, 1 fail, 77 skip: everything passed except queries that only use
-metrics listed in PENDING_METRICS (exported by no walrusd yet). Knob: WALRUS_E2E_LOAD_SECONDS (default 4).
+Exit 0 pass, 1 fail. Knob: WALRUS_E2E_LOAD_SECONDS (default 4).
 """
 import json
 import os
@@ -31,9 +30,6 @@ import urllib.request
 
 import yaml
 
-# Metrics the files use before walrusd exports them. Delete an entry once
-# walrusd exports it.
-PENDING_METRICS = set()  # every metric the files use is exported now
 RATE_INTERVAL = "30s"  # what Grafana's $__rate_interval is with a 1 s scrape, and more
 DEADLINE = time.monotonic() + 240  # the whole test; CTest's TIMEOUT is above it
 
@@ -188,7 +184,6 @@ def main():
             {"job": "walrus", "instance": re.escape(target).replace("\\", "\\\\"),
              "__rate_interval": RATE_INTERVAL, "__interval": "1s", "datasource": "prometheus"})
 
-        pending = []
         for where, expr in queries:
             r = prom.query(expr)
             if r.get("status") != "success":
@@ -197,11 +192,8 @@ def main():
             if r["data"]["result"]:
                 continue
             missing = {m for m in metric_names(expr) if m not in exported}
-            if missing and missing <= PENDING_METRICS:
-                pending.append(f"{where} needs {', '.join(sorted(missing))}")
-            else:
-                failures.append(f"{where}: no data for {expr}"
-                                + (f" (walrusd lacks {sorted(missing)})" if missing else ""))
+            failures.append(f"{where}: no data for {expr}"
+                            + (f" (walrusd lacks {sorted(missing)})" if missing else ""))
 
         # Alerts are quiet on a healthy walrusd, so "no data" proves nothing:
         # every metric they use must be one walrusd exports.
@@ -211,11 +203,8 @@ def main():
                 if r.get("status") != "success":
                     failures.append(f"alert {rule.get('alert')}: {r.get('error')}")
                 for m in sorted(metric_names(rule["expr"]) - exported):
-                    if m in PENDING_METRICS:
-                        pending.append(f"alert {rule.get('alert')} needs {m}")
-                    else:
-                        failures.append(f"alert {rule.get('alert')} uses {m}, which walrusd "
-                                        "does not export")
+                    failures.append(f"alert {rule.get('alert')} uses {m}, which walrusd "
+                                    "does not export")
         loaded = prom.api("rules")["data"]["groups"]
         rules_loaded = [r for g in loaded for r in g["rules"]]
         if not rules_loaded:
@@ -233,11 +222,6 @@ def main():
             return 1
         print(f"{len(queries)} dashboard queries and {len(rules_loaded)} rules evaluated "
               f"against {target} scraped by prometheus on :{prom_port}")
-        if pending:
-            print("SKIP: all else passed; these queries use metrics "
-                  "that this walrusd does not export yet:\n  "
-                  + "\n  ".join(pending))
-            return 77
         return 0
     finally:
         for p in reversed(procs):

@@ -1,7 +1,7 @@
 // Hooks through which the WAL reports what it does, so core/ needs no metrics
 // library; walrusd implements them with prometheus-cpp.
-#ifndef WALRUS_CORE_METRICS_H_
-#define WALRUS_CORE_METRICS_H_
+#ifndef WALRUS_CORE_WAL_METRICS_H_
+#define WALRUS_CORE_WAL_METRICS_H_
 
 #include <cstdint>
 
@@ -32,4 +32,4 @@ class WalMetrics {
 
 }  // namespace walrus
 
-#endif  // WALRUS_CORE_METRICS_H_
+#endif  // WALRUS_CORE_WAL_METRICS_H_
