@@ -73,8 +73,6 @@ class ServerMetrics : public WalMetrics {
   void SetReadQueueLength(size_t queued) { read_queued_->Set(double(queued)); }
   void ReadCallRefused() { read_refused_->Increment(); }
 
-  prometheus::Registry& registry() { return *registry_; }
-
   // Disk usage: walrus_data_dir_free_bytes and
   // walrus_data_dir_capacity_bytes, from statvfs(`dir`) at each scrape, so
   // the disk-filling alert sees the file system the WAL lives on. REQUIRES:

@@ -42,8 +42,11 @@
 // key goes to Options.SideFile (a small file replaced atomically); without
 // one such keys are refused.
 //
-// The log since the last compaction is cached in memory (loaded by Open), as
-// for etcd raft; ranged reads in walrusd will replace the cache.
+// The log since the last compaction is kept in memory (loaded by Open):
+// hashicorp raft reads it one entry at a time (GetLog, once per entry it
+// replicates), which would be a round trip each over walrusd's ranged reads,
+// and it compacts after each snapshot (keeping TrailingLogs entries, 10,240
+// by default), so the copy is no larger than the log hashicorp keeps.
 //
 // Safe for concurrent use.
 package hashiraft
