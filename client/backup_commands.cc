@@ -1,15 +1,14 @@
 #include "client/backup_commands.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
-#include <memory>
-#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/progress.h"
 #include "core/backup.h"
-#include "core/crc32c.h"
 #include "core/segment.h"
 
 namespace walrus {
@@ -58,87 +57,6 @@ int PrintSummary(const Args& args, const std::string& source, const std::string&
   return kExitOk;
 }
 
-// Feeds the chunks of the Backup RPC into a BackupWriter, checking that they
-// match the header: every file in order, offsets contiguous, CRCs right.
-class ChunkSink {
- public:
-  ChunkSink(BackupWriter* writer, ProgressMeter* meter) : writer_(writer), meter_(meter) {}
-
-  absl::Status Take(const v1::BackupChunk& chunk) {
-    if (!have_header_) {
-      if (!chunk.has_header()) return absl::InternalError("Backup's first message has no header");
-      have_header_ = true;
-      header_ = chunk;
-      meter_->Update(0, header_.total_bytes(), 0, header_.files_size());
-      return absl::OkStatus();
-    }
-    if (chunk.has_header()) return absl::InternalError("Backup sent a second header");
-    if (crc32c::Value(chunk.data()) != chunk.crc32c()) {
-      return absl::DataLossError(absl::StrCat("chunk of ", chunk.file_name(), " at offset ",
-                                              chunk.offset(),
-                                              " failed its CRC-32C check (damaged in transit)"));
-    }
-    if (absl::Status s = AdvanceTo(chunk.file_name()); !s.ok()) return s;
-    if (absl::Status s = writer_->Write(chunk.offset(), chunk.data()); !s.ok()) {
-      // Offsets out of order are the daemon's fault; anything else is ours.
-      local_failure_ = s.code() != absl::StatusCode::kInvalidArgument;
-      return s;
-    }
-    bytes_ += chunk.data().size();
-    meter_->Update(bytes_, header_.total_bytes(), next_ > 0 ? next_ - 1 : 0, header_.files_size());
-    return absl::OkStatus();
-  }
-
-  // After the stream ended OK: every file must be complete.
-  absl::Status Finish() {
-    if (!have_header_) return absl::InternalError("Backup ended without its header");
-    if (absl::Status s = AdvanceTo(""); !s.ok()) return s;
-    meter_->Update(bytes_, header_.total_bytes(), header_.files_size(), header_.files_size());
-    return absl::OkStatus();
-  }
-
-  const v1::BackupChunk& header() const { return header_; }
-  uint64_t bytes() const { return bytes_; }
-  // The stream failed writing the local copy (disk full, I/O error).
-  bool local_failure() const { return local_failure_; }
-
- private:
-  // Closes the open file (checking its size) and opens the following ones up
-  // to `name` ("" closes everything; files of 0 bytes get no chunks).
-  absl::Status AdvanceTo(const std::string& name) {
-    while (open_name_ != name) {
-      if (!open_name_.empty()) {
-        if (absl::Status s = writer_->CloseFile(header_.files(next_ - 1).size_bytes()); !s.ok()) {
-          return s;
-        }
-        open_name_.clear();
-      }
-      if (next_ >= static_cast<size_t>(header_.files_size())) {
-        if (name.empty()) return absl::OkStatus();
-        return absl::InternalError(
-            absl::StrCat("Backup sent a chunk of ", name, ", which its header does not list"));
-      }
-      const v1::BackupFile& file = header_.files(static_cast<int>(next_++));
-      if (file.name() != name && file.size_bytes() > 0 && !name.empty()) {
-        return absl::InternalError(absl::StrCat("Backup sent a chunk of ", name, " before ",
-                                                file.name(), " was complete"));
-      }
-      if (absl::Status s = writer_->OpenFile(file.name()); !s.ok()) return s;
-      open_name_ = file.name();
-    }
-    return absl::OkStatus();
-  }
-
-  BackupWriter* writer_;
-  ProgressMeter* meter_;
-  bool have_header_ = false;
-  v1::BackupChunk header_;
-  size_t next_ = 0;  // files opened so far
-  std::string open_name_;
-  uint64_t bytes_ = 0;
-  bool local_failure_ = false;
-};
-
 }  // namespace
 
 std::string ResolveWalDir(const std::string& dir) {
@@ -154,22 +72,18 @@ int RemoteBackup(WalClient* client, const Args& args) {
   std::string error;
   if (!cli::GetUint(args, "chunk-bytes", &chunk_bytes, &error)) return Fail(kExitError, error);
   const std::string& dest = args.positional[0];
-  absl::StatusOr<std::unique_ptr<BackupWriter>> writer = BackupWriter::Begin(PosixFs(), dest);
-  if (!writer.ok()) return FailBackup(writer.status(), /*remote=*/false);
   ProgressMeter meter("backup");
-  ChunkSink sink(writer->get(), &meter);
-  absl::Status streamed =
-      client->Backup(static_cast<uint32_t>(std::min<uint64_t>(chunk_bytes, UINT32_MAX)),
-                     [&](const v1::BackupChunk& chunk) { return sink.Take(chunk); });
-  if (streamed.ok()) streamed = sink.Finish();
+  BackupOptions options;
+  options.max_chunk_bytes = static_cast<uint32_t>(std::min<uint64_t>(chunk_bytes, UINT32_MAX));
+  options.progress = [&](const BackupProgress& p) {
+    meter.Update(p.bytes_done, p.bytes_total, p.files_done, p.files_total);
+  };
+  BackupSide failed_side = BackupSide::kLocal;
+  absl::StatusOr<BackupReply> reply = client->Backup(dest, options, &failed_side);
   meter.Finish();
-  if (!streamed.ok()) return FailBackup(streamed, /*remote=*/!sink.local_failure());
-  const uint64_t must_hold = sink.header().last_entry_index();
-  absl::StatusOr<VerifyReport> verified =
-      (*writer)->Commit(must_hold > 0 ? std::optional<uint64_t>(must_hold) : std::nullopt);
-  if (!verified.ok()) return FailBackup(verified.status(), /*remote=*/false);
-  return PrintSummary(args, client->target(), dest, sink.header().files_size(), sink.bytes(),
-                      *verified, meter.elapsed_seconds());
+  if (!reply.ok()) return FailBackup(reply.status(), failed_side == BackupSide::kRemote);
+  return PrintSummary(args, client->target(), dest, reply->files, reply->bytes, reply->verified,
+                      meter.elapsed_seconds());
 }
 
 int OfflineBackupCommand(const Args& args) {

@@ -1,8 +1,9 @@
 // walrusctl backup, in its two forms (core/backup.h has the method):
 //
 //   walrusctl --server ADDR backup DEST [--json] [--chunk-bytes N]
-//       online: the daemon's Backup RPC pins the segments and fixes the
-//       durable end; every chunk's CRC-32C is checked as it arrives.
+//       online (WalClient::Backup): the daemon's Backup RPC pins the
+//       segments and fixes the durable end; every chunk's CRC-32C is checked
+//       as it arrives.
 //   walrusctl backup DIR DEST [--json]
 //       offline, on a WAL directory (or a walrusd data directory holding
 //       wal/) that a live walrusd may own: locks the released files it reads,

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/errors.h"
 
 namespace walrus::cli {
@@ -120,6 +121,38 @@ std::string JsonQuote(absl::string_view text) {
   }
   out += "\"";
   return out;
+}
+
+void JsonObject::Key(absl::string_view key) {
+  absl::StrAppend(&members_, members_.empty() ? "" : ",", JsonQuote(key), ":");
+}
+
+JsonObject& JsonObject::Number(absl::string_view key, uint64_t value) {
+  Key(key);
+  absl::StrAppend(&members_, value);
+  return *this;
+}
+
+JsonObject& JsonObject::Bool(absl::string_view key, bool value) {
+  Key(key);
+  members_ += value ? "true" : "false";
+  return *this;
+}
+
+JsonObject& JsonObject::String(absl::string_view key, absl::string_view value) {
+  Key(key);
+  members_ += JsonQuote(value);
+  return *this;
+}
+
+JsonObject& JsonObject::Raw(absl::string_view key, absl::string_view json) {
+  Key(key);
+  absl::StrAppend(&members_, json);
+  return *this;
+}
+
+std::string JsonArray(const std::vector<std::string>& items) {
+  return absl::StrCat("[", absl::StrJoin(items, ","), "]");
 }
 
 bool GetLogReadOptions(const Args& args, LogReadOptions* out, std::string* error) {

@@ -69,6 +69,27 @@ bool GetDouble(const Args& args, const std::string& name, double* out, std::stri
 // `text` as a JSON string literal, quotes included.
 std::string JsonQuote(absl::string_view text);
 
+// One JSON object, built member by member in the order added, with no
+// spaces: {"key":value,...}. The setters are named by type so that a string
+// literal can never become a bool.
+class JsonObject {
+ public:
+  JsonObject& Number(absl::string_view key, uint64_t value);
+  JsonObject& Bool(absl::string_view key, bool value);
+  JsonObject& String(absl::string_view key, absl::string_view value);
+  // `json` is a value already written as JSON (an object, an array).
+  JsonObject& Raw(absl::string_view key, absl::string_view json);
+  std::string Build() const { return "{" + members_ + "}"; }
+
+ private:
+  void Key(absl::string_view key);
+
+  std::string members_;
+};
+
+// A JSON array of values already written as JSON: [a,b,...].
+std::string JsonArray(const std::vector<std::string>& items);
+
 }  // namespace walrus::cli
 
 #endif  // WALRUS_CLIENT_CLI_H_

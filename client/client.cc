@@ -329,7 +329,26 @@ absl::StatusOr<ReadAllReply> WalClient::ReadAllFrom(v1::ReadAllRequest request) 
   return reply;
 }
 
-absl::Status WalClient::Backup(
+absl::StatusOr<BackupReply> WalClient::Backup(const std::string& dest, const BackupOptions& options,
+                                              BackupSide* failed_side) {
+  BackupSide side_if_not_asked;
+  if (failed_side == nullptr) failed_side = &side_if_not_asked;
+  *failed_side = BackupSide::kLocal;
+  absl::StatusOr<std::unique_ptr<BackupReceiver>> receiver =
+      BackupReceiver::Begin(options.fs, dest, options.progress);
+  if (!receiver.ok()) return receiver.status();
+  absl::Status streamed = StreamBackup(options.max_chunk_bytes, [&](const v1::BackupChunk& chunk) {
+    return (*receiver)->Take(chunk);
+  });
+  absl::StatusOr<BackupReply> reply =
+      streamed.ok() ? (*receiver)->Finish() : absl::StatusOr<BackupReply>(streamed);
+  // A call that broke is the daemon's side; the receiver knows which side
+  // whatever it refused came from.
+  *failed_side = (*receiver)->failed_side();
+  return reply;
+}
+
+absl::Status WalClient::StreamBackup(
     uint32_t max_chunk_bytes, const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk) {
   v1::BackupRequest request;
   request.set_max_chunk_bytes(max_chunk_bytes);

@@ -61,6 +61,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "client/append_stream.h"
+#include "client/backup_receiver.h"
 #include "raft.pb.h"
 #include "walrus.grpc.pb.h"
 
@@ -182,15 +183,20 @@ class WalClient {
   // The writer epoch mutating calls carry.
   uint64_t epoch() const { return epoch_.load(); }
   void set_epoch(uint64_t epoch) { epoch_.store(epoch); }
-  // Streams a point-in-time backup (proto/walrus.proto, Backup):
-  // `on_chunk` gets every message in order, the header first; an error it
-  // returns cancels the call and is returned. Not retried: a stream broken
-  // half-way has to start over into a fresh destination (walrusctl does so
-  // by failing). Waits for the daemon to come up within read_timeout, which
-  // bounds the whole backup.
-  [[nodiscard]] absl::Status Backup(
-      uint32_t max_chunk_bytes,
-      const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk);
+  // Copies a point-in-time backup of the daemon's WAL into the new
+  // directory `dest` (proto/walrus.proto, Backup; client/backup_receiver.h
+  // checks what arrives). The copy appears at `dest` only complete,
+  // verified clean and holding every entry acknowledged before the backup
+  // started; on any error nothing is there. ALREADY_EXISTS if `dest`
+  // exists; the daemon's error; INTERNAL, DATA_LOSS or INVALID_ARGUMENT if
+  // what it sent does not fit together (BackupReceiver::Take); DATA_LOSS if
+  // the copy does not verify. *failed_side (may be null) says which side an
+  // error came from. Not retried: a stream broken half-way has to start over
+  // into a fresh destination. Waits for the daemon to come up within
+  // read_timeout, which bounds the whole backup.
+  [[nodiscard]] absl::StatusOr<BackupReply> Backup(const std::string& dest,
+                                                   const BackupOptions& options = {},
+                                                   BackupSide* failed_side = nullptr);
 
   // Follows the durable log from `from_index` (proto/walrus.proto, Follow):
   // `on_message` gets every message in order, entries as they become
@@ -213,6 +219,11 @@ class WalClient {
 
  private:
   [[nodiscard]] absl::StatusOr<ReadAllReply> ReadAllFrom(v1::ReadAllRequest request);
+  // Runs the Backup call: `on_chunk` gets every message in order, the header
+  // first; an error it returns cancels the call and is returned.
+  [[nodiscard]] absl::Status StreamBackup(
+      uint32_t max_chunk_bytes,
+      const std::function<absl::Status(const v1::BackupChunk&)>& on_chunk);
 
   WalClient(std::string target, const ClientOptions& options,
             std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token);

@@ -330,7 +330,8 @@ int RemoteStatus(WalClient* client, const Args& args) {
   if (!args.positional.empty()) return Fail(kExitError, "usage: status [--json]");
   absl::StatusOr<v1::StatusResponse> status = client->Status();
   if (!status.ok()) return FailRemote("status", status.status());
-  std::string text = args.Has("json") ? StatusJson(*status) : StatusText(*status);
+  const StatusView view = DaemonStatusView(*status);
+  std::string text = args.Has("json") ? StatusJson(view) : StatusText(view);
   std::fputs(text.c_str(), stdout);
   return FinishStdout();
 }

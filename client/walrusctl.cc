@@ -18,12 +18,12 @@
 #include "client/backup_commands.h"
 #include "client/cli.h"
 #include "client/client.h"
-#include "client/dir_status.h"
 #include "client/log_printer.h"
 #include "client/progress.h"
 #include "client/remote_commands.h"
 #include "client/status_format.h"
 #include "core/errors.h"
+#include "core/inspect.h"
 #include "core/verify.h"
 #include "core/wal.h"
 
@@ -233,10 +233,11 @@ int Verify(const Args& args) {
 }
 
 int DirStatus(const Args& args) {
-  absl::StatusOr<v1::StatusResponse> status =
-      ReadDirStatus(PosixFs(), ResolveWalDir(args.positional[0]));
-  if (!status.ok()) return Fail(kExitError, status.status().ToString());
-  std::string text = args.Has("json") ? StatusJson(*status) : StatusText(*status);
+  absl::StatusOr<DirInspection> inspection =
+      InspectDir(PosixFs(), ResolveWalDir(args.positional[0]));
+  if (!inspection.ok()) return Fail(kExitError, inspection.status().ToString());
+  const StatusView view = DirStatusView(*inspection);
+  std::string text = args.Has("json") ? StatusJson(view) : StatusText(view);
   std::fputs(text.c_str(), stdout);
   if (std::fflush(stdout) != 0) return Fail(kExitError, "writing to stdout failed");
   return kExitOk;

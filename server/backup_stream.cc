@@ -6,7 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "core/crc32c.h"
+#include "core/backup_source.h"
 #include "server/paced_writer.h"
 #include "server/status_codes.h"
 
@@ -15,13 +15,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Backup: a read worker pins and plans the backup, then reads each file
-// chunk by chunk and hands one chunk at a time to gRPC, waiting for its write
-// to finish before reading the next (bounded memory, and a slow client slows
-// the reads, not the daemon). A write that does not finish within the stall
-// timeout cancels the call: a reader that stopped must not hold a worker and
-// the pin (and so the purge) forever. Everything it owns (the pin) is
-// released before Finish, after which it touches nothing of the reactor.
+// Backup: a read worker pins and plans the backup, then takes the chunks of
+// core's BackupChunkReader one at a time, turns each into a message and
+// hands it to gRPC, waiting for its write to finish before reading the next
+// (bounded memory, and a slow client slows the reads, not the daemon). A
+// write that does not finish within the stall timeout cancels the call: a
+// reader that stopped must not hold a worker and the pin (and so the purge)
+// forever. Everything it owns (the pin) is released before Finish, after
+// which it touches nothing of the reactor.
 class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   BackupReactor(WalService* service, WalStore* store, ServerMetrics* metrics,
@@ -79,41 +80,32 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   grpc::Status StreamPlan(const BackupPlan& plan) {
-    v1::BackupChunk chunk;
-    chunk.set_has_header(true);
-    for (const v1::BackupFile& file : plan.files) *chunk.add_files() = file;
-    chunk.set_total_bytes(plan.total_bytes);
-    chunk.set_durable_segment(plan.durable.seq);
-    chunk.set_durable_offset(plan.durable.offset);
-    chunk.set_last_entry_index(plan.last_entry_index);
-    if (grpc::Status s = Send(chunk); !s.ok()) return s;
-    FileSystem* fs = store_->options().fs;
-    std::string buffer(chunk_bytes_, '\0');
-    for (const v1::BackupFile& file : plan.files) {
-      const std::string path = JoinPath(store_->options().wal_dir, file.name());
-      absl::StatusOr<std::unique_ptr<ReadableFile>> in = fs->NewReadableFile(path);
-      if (!in.ok()) return ToGrpcStatus(in.status());
-      for (uint64_t offset = 0; offset < file.size_bytes();) {
-        size_t want =
-            static_cast<size_t>(std::min<uint64_t>(chunk_bytes_, file.size_bytes() - offset));
-        absl::StatusOr<size_t> n = (*in)->Read(offset, want, buffer.data());
-        if (!n.ok()) return ToGrpcStatus(n.status());
-        if (*n != want) {
-          return grpc::Status(grpc::StatusCode::INTERNAL,
-                              absl::StrCat("backup: ", path, " ended at ", offset + *n,
-                                           " bytes, before the durable end ", file.size_bytes()));
-        }
-        chunk.Clear();
-        chunk.set_file_name(file.name());
-        chunk.set_offset(offset);
-        chunk.set_data(buffer.data(), *n);
-        chunk.set_crc32c(crc32c::Value(chunk.data()));
-        if (grpc::Status s = Send(chunk); !s.ok()) return s;
-        if (metrics_ != nullptr) metrics_->AddBackupBytes(*n);
-        offset += *n;
-      }
+    v1::BackupChunk message;
+    message.set_has_header(true);
+    for (const BackupFile& file : plan.files) {
+      v1::BackupFile* out = message.add_files();
+      out->set_name(file.name);
+      out->set_size_bytes(file.size_bytes);
     }
-    return grpc::Status::OK;
+    message.set_total_bytes(plan.total_bytes);
+    message.set_durable_segment(plan.durable.seq);
+    message.set_durable_offset(plan.durable.offset);
+    message.set_last_entry_index(plan.last_entry_index);
+    if (grpc::Status s = Send(message); !s.ok()) return s;
+    BackupChunkReader reader(store_->options().fs, store_->options().wal_dir, plan, chunk_bytes_);
+    BackupChunk chunk;
+    for (;;) {
+      absl::StatusOr<bool> more = reader.Next(&chunk);
+      if (!more.ok()) return ToGrpcStatus(more.status());
+      if (!*more) return grpc::Status::OK;
+      message.Clear();
+      message.set_file_name(plan.files[chunk.file].name);
+      message.set_offset(chunk.offset);
+      message.set_data(chunk.data.data(), chunk.data.size());
+      message.set_crc32c(chunk.crc32c);
+      if (grpc::Status s = Send(message); !s.ok()) return s;
+      if (metrics_ != nullptr) metrics_->AddBackupBytes(chunk.data.size());
+    }
   }
 
   // Writes one chunk and waits for gRPC to take it (server/paced_writer.h).

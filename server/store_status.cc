@@ -119,34 +119,7 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
         "this walrusd has no writer (read-only), so it has no durable end to back up to; "
         "back the directory up offline: walrusctl backup DIR DEST");
   }
-  BackupPlan plan;
-  // Pin first, list second: a segment the listing shows stays until the pin
-  // goes (purge checks the pins and deletes under one mutex).
-  plan.pin = pins_.PinRange(0, durable->seq, holder);
-  plan.durable = *durable;
-  plan.last_entry_index = last_entry;
-  absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
-  if (!files.ok()) return files.status();
-  while (!files->empty() && files->back().id.seq > durable->seq) files->pop_back();
-  if (files->empty() || files->back().id.seq != durable->seq || !IsContiguous(*files, 0)) {
-    return absl::InternalError(absl::StrCat("backup: the segments of ", options_.wal_dir,
-                                            " do not reach the durable segment ", durable->seq,
-                                            " without a gap"));
-  }
-  for (const SegmentFile& file : *files) {
-    uint64_t bytes = durable->offset;
-    if (file.id.seq != durable->seq) {
-      // Sealed segments were cut to their data when the next one started.
-      absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
-      if (!size.ok()) return size.status();
-      bytes = *size;
-    }
-    v1::BackupFile* out = &plan.files.emplace_back();
-    out->set_name(file.name);
-    out->set_size_bytes(bytes);
-    plan.total_bytes += bytes;
-  }
-  return plan;
+  return PlanBackup(options_.fs, options_.wal_dir, *durable, last_entry, &pins_, holder);
 }
 
 v1::SnapshotsResponse WalStore::Snapshots() const {

@@ -64,6 +64,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/backup_source.h"
 #include "core/purge.h"
 #include "core/segment_pins.h"
 #include "core/wal.h"
@@ -100,16 +101,6 @@ struct ReleaseResult {
   // marker if that is lower (clamped).
   uint64_t released_to = 0;
   bool clamped = false;
-};
-
-// What a point-in-time backup copies, fixed when it starts.
-struct BackupPlan {
-  // Keeps purge away from every file below until destroyed.
-  std::unique_ptr<SegmentPins::Pin> pin;
-  std::vector<v1::BackupFile> files;  // in log order, with the bytes to copy
-  LogPosition durable;                // the durable end at the start
-  uint64_t last_entry_index = 0;      // last entry acknowledged at the start
-  uint64_t total_bytes = 0;
 };
 
 class WalStore {
@@ -205,13 +196,13 @@ class WalStore {
   uint64_t CallAfter(uint64_t generation, std::function<void()> wake);
   bool CancelCall(uint64_t token);
 
-  // Starts a backup: pins every segment up to the durable end (so
-  // the purge leaves them alone), fixes that end, and lists the files with
-  // the bytes to copy of each: sealed segments whole, the durable segment up
-  // to the durable offset (a record boundary: the copy ends cleanly). Every
-  // entry acknowledged before the call lies below that end. `holder` names
-  // the pin in logs and status. FAILED_PRECONDITION: WAL not created, or no
-  // writer (read-only). Thread-safe; does not wait for the committer.
+  // Starts a backup at the durable end as it is now (core/backup_source.h,
+  // PlanBackup): the segments up to it are pinned in pins() until the plan
+  // goes, and every entry acknowledged before the call lies below it.
+  // `holder` names the pin in logs and status. FAILED_PRECONDITION: WAL not
+  // created, or no writer (read-only). Thread-safe; does not wait for the
+  // committer. The planned bytes are read with a BackupChunkReader on
+  // options().fs and options().wal_dir.
   [[nodiscard]] absl::StatusOr<BackupPlan> BeginBackup(const std::string& holder);
   const StoreOptions& options() const { return options_; }
   SegmentPins& pins() { return pins_; }

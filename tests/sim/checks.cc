@@ -277,13 +277,13 @@ void History::FinishBackup() {
   Trace(absl::StrCat("step ", step_, ": online backup copies to ", dest));
   absl::StatusOr<std::unique_ptr<BackupWriter>> writer = BackupWriter::Begin(fs_.get(), dest);
   if (!writer.ok()) return Fail("backup writer: " + Text(writer.status()));
-  for (const v1::BackupFile& file : backup_->plan.files) {
-    absl::StatusOr<std::string> bytes = fs_->Contents(JoinPath(kWalDir, file.name()));
+  for (const BackupFile& file : backup_->plan.files) {
+    absl::StatusOr<std::string> bytes = fs_->Contents(JoinPath(kWalDir, file.name));
     if (!bytes.ok()) return Fail("a pinned segment is gone: " + Text(bytes.status()));
-    if (bytes->size() < file.size_bytes()) return Fail("a pinned segment shrank: " + file.name());
-    absl::Status s = (*writer)->OpenFile(file.name());
-    if (s.ok()) s = (*writer)->Write(0, absl::string_view(*bytes).substr(0, file.size_bytes()));
-    if (s.ok()) s = (*writer)->CloseFile(file.size_bytes());
+    if (bytes->size() < file.size_bytes) return Fail("a pinned segment shrank: " + file.name);
+    absl::Status s = (*writer)->OpenFile(file.name);
+    if (s.ok()) s = (*writer)->Write(0, absl::string_view(*bytes).substr(0, file.size_bytes));
+    if (s.ok()) s = (*writer)->CloseFile(file.size_bytes);
     if (!s.ok()) return Fail("backup copy: " + Text(s));
   }
   absl::StatusOr<VerifyReport> committed = (*writer)->Commit(std::nullopt);
