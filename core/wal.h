@@ -52,9 +52,9 @@
 #include "core/fs.h"
 #include "core/log_model.h"
 #include "core/log_reader.h"
-#include "core/wal_metrics.h"
 #include "core/segment.h"
 #include "core/segment_preparer.h"
+#include "core/wal_metrics.h"
 #include "raft.pb.h"
 #include "record.pb.h"
 
