@@ -221,13 +221,33 @@ func (c *cluster) write(id uint64, key string) bool {
 	}
 	b, _ := json.Marshal(kvOp{ID: id, Key: key, Value: strconv.FormatUint(id, 10)})
 	r := n.raft()
-	if r == nil || r.Apply(b, 3*time.Second).Error() != nil {
+	if r == nil {
 		c.stats.Add("writes not acknowledged", 1)
+		return false
+	}
+	// The timeout of Apply bounds only its enqueueing. A future taken by an
+	// instance that is then halted and abandoned (its Shutdown hung, its
+	// store dead) is never answered, so the wait for the answer is bounded
+	// too, as any client's is: such a write is not acknowledged.
+	future := r.Apply(b, 3*time.Second)
+	answered := make(chan error, 1)
+	go func() { answered <- future.Error() }()
+	select {
+	case err := <-answered:
+		if err != nil {
+			c.stats.Add("writes not acknowledged", 1)
+			return false
+		}
+	case <-time.After(writeAnswerTimeout):
+		c.stats.Add("writes never answered (instance abandoned)", 1)
 		return false
 	}
 	c.stats.Add("writes acknowledged", 1)
 	return true
 }
+
+// writeAnswerTimeout bounds a client's wait for a write's answer.
+const writeAnswerTimeout = 30 * time.Second
 
 func (c *cluster) runFaultyPhase(rng *rand.Rand, d time.Duration) map[uint64]bool {
 	deadline := time.Now().Add(d)
@@ -251,7 +271,15 @@ func (c *cluster) runFaultyPhase(rng *rand.Rand, d time.Duration) map[uint64]boo
 			}
 		}()
 	}
+	start, lastReport := time.Now(), time.Now()
 	for time.Now().Before(deadline) {
+		if time.Since(lastReport) >= progressInterval {
+			lastReport = time.Now()
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			log.Printf("progress: %d s, %d writes acknowledged", int(time.Since(start).Seconds()), n)
+		}
 		time.Sleep(time.Duration(300+rng.Intn(900)) * time.Millisecond)
 		c.revive()
 		n := c.nodes[rng.Intn(len(c.nodes))]
@@ -276,6 +304,9 @@ func (c *cluster) runFaultyPhase(rng *rand.Rand, d time.Duration) map[uint64]boo
 	wg.Wait()
 	return acked
 }
+
+// progressInterval is how often a long run says it is alive.
+const progressInterval = time.Minute
 
 func (c *cluster) startDaemon(n *node) {
 	n.d.Reap()

@@ -49,7 +49,9 @@ type node struct {
 // transport's heartbeat handler when a leader of a newer term appears), so
 // the StableStore writes and their records are serialized here: the term a
 // vote is recorded under is the term it was cast in, not one a concurrent
-// SetUint64 raised a moment later.
+// SetUint64 raised a moment later. A write that fails in a halted
+// incarnation blocks (failed) only after the lock is released, so it never
+// holds up the other goroutine's Shutdown.
 type observedStore struct {
 	*hashiraft.Store
 	c      *cluster
@@ -91,24 +93,24 @@ func (s *observedStore) DeleteRange(min, max uint64) error {
 func (s *observedStore) SetUint64(key []byte, val uint64) error {
 	s.deadProcess()
 	s.stable.Lock()
-	defer s.stable.Unlock()
-	err := s.failed(s.Store.SetUint64(key, val))
+	err := s.Store.SetUint64(key, val)
 	if err == nil && string(key) == "CurrentTerm" {
 		s.c.persistedTerm(s.id, val)
 	}
-	return err
+	s.stable.Unlock()
+	return s.failed(err)
 }
 
 func (s *observedStore) Set(key, val []byte) error {
 	s.deadProcess()
 	s.stable.Lock()
-	defer s.stable.Unlock()
-	err := s.failed(s.Store.Set(key, val))
+	err := s.Store.Set(key, val)
 	if err == nil && string(key) == "LastVoteCand" {
 		term, _ := s.Store.GetUint64([]byte("CurrentTerm"))
 		s.c.persistedVote(s.id, term, string(val))
 	}
-	return err
+	s.stable.Unlock()
+	return s.failed(err)
 }
 
 func (n *node) up() bool {
