@@ -78,10 +78,7 @@ class BackupWriter {
   // `must_hold_index` is set and the copy's last entry is below it.
   [[nodiscard]] absl::StatusOr<VerifyReport> Commit(std::optional<uint64_t> must_hold_index);
 
-  const std::string& tmp_dir() const { return tmp_; }
-  const std::string& dest() const { return dest_; }
   uint64_t bytes_written() const { return bytes_written_; }
-  uint64_t files_written() const { return files_.size(); }
 
  private:
   BackupWriter(FileSystem* fs, std::string dest);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/backup_source.h"
 #include "server/paced_writer.h"
+#include "server/rpc_scope.h"
 #include "server/status_codes.h"
 
 namespace walrus {
@@ -27,33 +28,27 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   BackupReactor(WalService* service, WalStore* store, ServerMetrics* metrics,
                 const v1::BackupRequest& request, grpc::CallbackServerContext* context)
-      : service_(service),
+      : rpc_(service, "Backup"),
         store_(store),
         metrics_(metrics),
         writer_(context, service->options().backup_stall_timeout) {
-    service_->Started();
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
                        : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
-    service_->read_pool().Submit(
+    service->read_pool().Submit(
         "Backup", [this, peer = context->peer()] { Run(peer); },
-        [this](absl::Status refused) {
-          final_status_ = ToGrpcStatus(refused);
-          Finish(final_status_);
-        });
+        [this](absl::Status refused) { FinishWith(ToGrpcStatus(refused)); });
   }
 
   void OnWriteDone(bool ok) override { writer_.OnWriteDone(ok); }
 
-  void OnDone() override {
-    service_->Observe("Backup", final_status_, started_);
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
-  void Run(const std::string& peer) {
-    grpc::Status status = Stream(peer);
-    final_status_ = status;
+  void Run(const std::string& peer) { FinishWith(Stream(peer)); }
+
+  void FinishWith(const grpc::Status& status) {
+    rpc_.set_status(status);
     Finish(status);  // the last use of `this`: OnDone may delete it now
   }
 
@@ -127,13 +122,11 @@ class BackupReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     return grpc::Status(grpc::StatusCode::INTERNAL, "backup: a chunk could not be encoded");
   }
 
-  WalService* service_;
+  RpcScope rpc_;  // first: the last to go
   WalStore* store_;
   ServerMetrics* metrics_;
   PacedWriter writer_;
-  const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
-  grpc::Status final_status_;
 };
 
 }  // namespace

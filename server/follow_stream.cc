@@ -5,22 +5,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/term_runs.h"
+#include "server/rpc_scope.h"
 #include "server/status_codes.h"
 #include "server/wire_messages.h"
 
 namespace walrus {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-constexpr uint32_t kDefaultChunkBytes = 1 << 20;
-constexpr uint32_t kMaxChunkBytes = 4 << 20;
-
 class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                      public WalService::Drainable {
  public:
   FollowStream(WalService* service, WalStore* store, const v1::FollowRequest& request)
-      : service_(service),
+      : rpc_(service, "Follow"),
+        service_(service),
         store_(store),
         from_(request.from_index()),
         next_(request.from_index()),
@@ -28,7 +25,6 @@ class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
         chunk_bytes_(request.max_chunk_bytes() == 0
                          ? kDefaultChunkBytes
                          : std::min(request.max_chunk_bytes(), kMaxChunkBytes)) {
-    service_->Started();
     service_->Register(this);
     if (from_ == 0)
       StopWith(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -56,10 +52,7 @@ class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
                           "walrusd is shutting down: follow again from the next index"));
   }
 
-  void OnDone() override {
-    service_->Observe("Follow", final_status_, started_);
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
   // Records why the stream ends (the first reason wins) and moves on.
@@ -90,10 +83,11 @@ class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     }
     if (!stop_.ok()) {
       finished_ = true;
-      final_status_ = stop_;
+      const grpc::Status final_status = stop_;
+      rpc_.set_status(final_status);
       lock.unlock();
       service_->Unregister(this);
-      Finish(final_status_);  // the last use of `this`: OnDone may delete it now
+      Finish(final_status);  // the last use of `this`: OnDone may delete it now
       return;
     }
     reading_ = true;
@@ -237,6 +231,7 @@ class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
     Schedule();
   }
 
+  RpcScope rpc_;  // first: the last to go
   WalService* const service_;
   WalStore* const store_;
   const uint64_t from_;
@@ -255,8 +250,6 @@ class FollowStream : public grpc::ServerWriteReactor<grpc::ByteBuffer>,
   uint64_t wait_token_ = 0;  // 0 until known (or when it ran at once)
   bool finished_ = false;
   grpc::Status stop_;  // why the stream ends; OK while it goes on
-  grpc::Status final_status_;
-  const Clock::time_point started_ = Clock::now();
 };
 
 }  // namespace

@@ -43,7 +43,7 @@ absl::StatusOr<WalStore::Range> WalStore::Entries(uint64_t lo, uint64_t hi,
     if (lo < out.first) {
       return absl::NotFoundError(
           absl::StrCat("entry ", lo, " is compacted: the first index walrusd serves is ", out.first,
-                       " (newest snapshot marker ", status_.snapshot_index(), ")"));
+                       " (newest snapshot marker ", status_.newest_snapshot().index, ")"));
     }
     if (hi > out.last + 1) {
       return absl::OutOfRangeError(absl::StrCat(
@@ -82,8 +82,8 @@ absl::StatusOr<WalStore::Range> WalStore::Term(uint64_t index, uint64_t* term) c
       return absl::NotFoundError(absl::StrCat("the term of entry ", index,
                                               " is compacted: the first index is ", out.first));
     }
-    if (index == status_.snapshot_index()) {
-      *term = status_.snapshot_term();
+    if (const SnapshotMarker newest = status_.newest_snapshot(); index == newest.index) {
+      *term = newest.term;
       return out;
     }
     if (std::optional<uint64_t> known = terms_.TermAt(index); known.has_value()) {
@@ -115,14 +115,14 @@ absl::StatusOr<std::pair<uint64_t, uint64_t>> WalStore::ServedRangeLocked() cons
   if (options_.read_only) {
     return absl::FailedPreconditionError("a read-only walrusd keeps no entry index: use ReadAll");
   }
-  if (!status_.created()) {
+  if (!status_.created) {
     return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
   }
   // The index holds the resolved log's entries in segments not released:
   // entries a compaction marker covers stay readable (for slow followers)
   // until their segment is released; a marker that replaced the log leaves
   // none before it.
-  const uint64_t last = status_.last_index();
+  const uint64_t last = status_.last_index;
   const uint64_t first = entry_index_.empty() ? last + 1 : entry_index_.first_index();
   return std::make_pair(first, last);
 }

@@ -13,26 +13,18 @@ namespace walrus {
 
 void WalStore::PublishStatus() {
   std::lock_guard<std::mutex> lock(status_mu_);
-  status_.set_created(wal_ != nullptr);
-  status_.set_read_only(options_.read_only);
-  status_.set_data_dir(options_.wal_dir);
-  status_.set_version(WALRUS_VERSION);
-  status_.set_writer_epoch(epoch_);
+  status_.created = wal_ != nullptr;
+  status_.read_only = options_.read_only;
+  status_.data_dir = options_.wal_dir;
+  status_.version = WALRUS_VERSION;
+  status_.writer_epoch = epoch_;
   if (wal_ == nullptr) return;
   // The durable view: what a restart would find.
   const LogState& log = wal_->model().synced();
-  status_.set_first_index(log.terms.empty() ? log.newest_marker().index + 1
-                                            : log.terms.first_index());
-  status_.set_last_index(log.last_index());
-  *status_.mutable_hard_state() = log.hard_state;
-  status_.set_snapshot_index(log.newest_marker().index);
-  status_.set_snapshot_term(log.newest_marker().term);
-  status_.clear_snapshots();
-  for (const SnapshotMarker& marker : log.markers) {
-    v1::SnapshotMarker* m = status_.add_snapshots();
-    m->set_index(marker.index);
-    m->set_term(marker.term);
-  }
+  status_.first_index = log.terms.empty() ? log.newest_marker().index + 1 : log.terms.first_index();
+  status_.last_index = log.last_index();
+  status_.hard_state = log.hard_state;
+  status_.snapshots = log.markers;
   // Ranged reads: where the durable entries are, and their terms. Entries
   // in released segments are at or below a durable marker: compacted.
   for (const EntryIndexEvent& event : wal_->TakeDurableLocations()) entry_index_.Apply(event);
@@ -44,62 +36,60 @@ void WalStore::PublishStatus() {
   LogPosition durable = wal_->durable_position();
   durable_ = durable;
   last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();
-  status_.set_durable_segment(durable.seq);
-  status_.set_durable_offset(durable.offset);
-  status_.set_fail_stop(!wal_->failure().ok());
-  status_.set_fail_stop_reason(std::string(wal_->failure().message()));
-  status_.clear_segments();
+  status_.durable = durable;
+  status_.fail_stop = !wal_->failure().ok();
+  status_.fail_stop_reason = std::string(wal_->failure().message());
+  status_.segments.clear();
   for (const SegmentId& id : locked) {
-    v1::SegmentStatus* segment = status_.add_segments();
-    segment->set_seq(id.seq);
-    segment->set_first_index(id.index);
-    segment->set_locked(true);
+    SegmentInfo segment;
+    segment.seq = id.seq;
+    segment.first_index = id.index;
+    segment.locked = true;
+    status_.segments.push_back(std::move(segment));
   }
 }
 
-v1::StatusResponse WalStore::Status() const {
-  v1::StatusResponse status;
+StoreStatus WalStore::Status() const {
+  StoreStatus status;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
     status = status_;
   }
   // Segments from the directory, marked with what the writer holds.
   std::vector<uint64_t> locked;
-  for (const v1::SegmentStatus& s : status.segments()) locked.push_back(s.seq());
-  status.clear_segments();
+  for (const SegmentInfo& s : status.segments) locked.push_back(s.seq);
+  status.segments.clear();
   absl::StatusOr<std::vector<SegmentFile>> files = ListSegments(options_.fs, options_.wal_dir);
   uint64_t total = 0;
   if (files.ok()) {
     for (const SegmentFile& file : *files) {
-      v1::SegmentStatus* segment = status.add_segments();
-      segment->set_name(file.name);
-      segment->set_seq(file.id.seq);
-      segment->set_first_index(file.id.index);
-      segment->set_locked(std::find(locked.begin(), locked.end(), file.id.seq) != locked.end());
-      if (std::optional<std::string> holder = pins_.HolderOf(file.id.seq)) {
-        segment->set_pinned(true);
-        segment->set_pinned_by(*holder);
-      }
+      SegmentInfo segment;
+      segment.name = file.name;
+      segment.seq = file.id.seq;
+      segment.first_index = file.id.index;
+      segment.locked = std::find(locked.begin(), locked.end(), file.id.seq) != locked.end();
+      segment.pinned_by = pins_.HolderOf(file.id.seq);
       absl::StatusOr<uint64_t> size = options_.fs->FileSize(JoinPath(options_.wal_dir, file.name));
       if (size.ok()) {
-        segment->set_size_bytes(*size);
+        segment.size_bytes = *size;
         total += *size;
       }
+      status.segments.push_back(std::move(segment));
     }
   }
-  status.set_total_bytes(total);
+  status.total_bytes = total;
   // After a purge the oldest segment left bounds what the log still holds
   // (a segment's name carries the first index it holds).
-  if (status.created() && files.ok() && !files->empty() &&
-      files->front().id.index > status.first_index() &&
-      files->front().id.index <= status.last_index()) {
-    status.set_first_index(files->front().id.index);
+  if (status.created && files.ok() && !files->empty() &&
+      files->front().id.index > status.first_index &&
+      files->front().id.index <= status.last_index) {
+    status.first_index = files->front().id.index;
   }
-  status.set_retain_released_segments(options_.retain_released_segments);
+  status.retain_released_segments = options_.retain_released_segments;
   uint32_t backups = 0;
   for (const PinInfo& pin : pins_.List()) backups += pin.holder != kReadAllHolder ? 1 : 0;
-  status.set_backups_in_progress(backups);
-  status.set_purge_blocked_by(purger_ != nullptr ? purger_->blocked_by() : "");
+  status.backups_in_progress = backups;
+  status.purge_blocked_by = purger_ != nullptr ? purger_->blocked_by() : "";
   return status;
 }
 
@@ -108,7 +98,7 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
   uint64_t last_entry = 0;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
-    if (!status_.created()) {
+    if (!status_.created) {
       return absl::FailedPreconditionError("WAL not created: nothing to back up");
     }
     durable = durable_;
@@ -122,11 +112,11 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
   return PlanBackup(options_.fs, options_.wal_dir, *durable, last_entry, &pins_, holder);
 }
 
-v1::SnapshotsResponse WalStore::Snapshots() const {
-  v1::SnapshotsResponse out;
+SnapshotCatalogue WalStore::Snapshots() const {
+  SnapshotCatalogue out;
   std::lock_guard<std::mutex> lock(status_mu_);
-  *out.mutable_snapshots() = status_.snapshots();
-  out.set_commit(status_.hard_state().commit());
+  out.snapshots = status_.snapshots;
+  out.commit = status_.hard_state.commit();
   return out;
 }
 
@@ -136,19 +126,19 @@ absl::StatusOr<walpb::Snapshot> WalStore::CommittedSnapshot() const {
     return absl::FailedPreconditionError(
         "a read-only walrusd keeps no snapshot catalogue: give the marker to read from");
   }
-  if (!status_.created()) {
+  if (!status_.created) {
     return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
   }
-  const uint64_t commit = status_.hard_state().commit();
+  const uint64_t commit = status_.hard_state.commit();
   std::string listed;
-  for (auto it = status_.snapshots().rbegin(); it != status_.snapshots().rend(); ++it) {
-    if (it->index() <= commit) {
+  for (auto it = status_.snapshots.rbegin(); it != status_.snapshots.rend(); ++it) {
+    if (it->index <= commit) {
       walpb::Snapshot snapshot;
-      snapshot.set_index(it->index());
-      snapshot.set_term(it->term());
+      snapshot.set_index(it->index);
+      snapshot.set_term(it->term);
       return snapshot;
     }
-    absl::StrAppend(&listed, listed.empty() ? "" : ", ", "(", it->index(), ", ", it->term(), ")");
+    absl::StrAppend(&listed, listed.empty() ? "" : ", ", "(", it->index, ", ", it->term, ")");
   }
   return absl::FailedPreconditionError(
       absl::StrCat("no snapshot marker at or below the durable commit ", commit,
@@ -161,7 +151,7 @@ absl::Status WalStore::StreamAll(const walpb::Snapshot& snapshot,
   std::optional<LogPosition> durable;
   {
     std::lock_guard<std::mutex> lock(status_mu_);
-    if (!status_.created() && !options_.read_only) {
+    if (!status_.created && !options_.read_only) {
       return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
     }
     durable = durable_;

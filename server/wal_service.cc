@@ -10,7 +10,9 @@
 #include "server/backup_stream.h"
 #include "server/follow_stream.h"
 #include "server/paced_writer.h"
+#include "server/rpc_scope.h"
 #include "server/status_codes.h"
+#include "server/wire_convert.h"
 #include "server/wire_messages.h"
 
 namespace walrus {
@@ -48,13 +50,13 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
 
   AppendStreamReactor(WalService* service, WalStore* store, ByteBudget* budget,
                       ServerMetrics* metrics, const ServiceOptions& options)
-      : service_(service),
+      : rpc_(service, "AppendStream"),
+        service_(service),
         store_(store),
         budget_(budget),
         metrics_(metrics),
         max_inflight_(options.max_stream_inflight),
         stream_budget_(options.stream_budget_bytes) {
-    service_->Started();
     StartRead(&incoming_);
     service_->Register(this);
   }
@@ -77,8 +79,8 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     const uint64_t raw_bytes = incoming_.Length();
     // Parsed outside mu_ (a request can be megabytes): only this reaction
     // touches incoming_ until the next StartRead.
-    auto request = std::make_shared<v1::AppendRequest>();
-    grpc::Status parsed = ok ? ParseWireMessage(incoming_, request.get()) : grpc::Status::OK;
+    v1::AppendRequest request;
+    grpc::Status parsed = ok ? ParseWireMessage(incoming_, &request) : grpc::Status::OK;
     incoming_.Clear();
     std::unique_lock<std::mutex> lock(mu_);
     if (!ok) {
@@ -111,9 +113,9 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     // store is called without mu_: it may complete the append inline.
     lock.unlock();
     store_->Append(
-        request.get(),
-        [this, request, raw_bytes](absl::StatusOr<uint64_t> result) {
-          OnAppended(request->sequence(), raw_bytes, std::move(result));
+        TakeAppend(&request),
+        [this, sequence = request.sequence(), raw_bytes](absl::StatusOr<uint64_t> result) {
+          OnAppended(sequence, raw_bytes, std::move(result));
         },
         chain_);
     lock.lock();
@@ -164,7 +166,6 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     SetWaitingForBudget(false);
     budget_->Release(held_);  // nothing is left in flight; only unsent acks
     service_->Unregister(this);
-    service_->Observe("AppendStream", final_status_, started_);
     delete this;
   }
 
@@ -266,22 +267,23 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
     if (!responses_.empty() && !client_gone_) return;
     if (status_.ok() && !reads_done_ && !draining_) return;
     finished_ = true;
-    final_status_ = status_.ok() ? read_error_ : status_;
+    grpc::Status final_status = status_.ok() ? read_error_ : status_;
     if (status_.ok() && draining_ && !reads_done_) {
-      final_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "walrusd is shutting down; every acknowledged append is "
-                                   "durable, resend the rest");
+      final_status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "walrusd is shutting down; every acknowledged append is "
+                                  "durable, resend the rest");
     }
-    Finish(final_status_);
+    rpc_.set_status(final_status);
+    Finish(final_status);
   }
 
+  RpcScope rpc_;  // first: the last to go
   WalService* service_;
   WalStore* store_;
   ByteBudget* const budget_;
   ServerMetrics* const metrics_;
   const size_t max_inflight_;
   const uint64_t stream_budget_;
-  const Clock::time_point started_ = Clock::now();
   // Shared with the committer: set once an append of this stream failed.
   std::shared_ptr<std::atomic<bool>> chain_ = std::make_shared<std::atomic<bool>>(false);
 
@@ -300,27 +302,20 @@ class AppendStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grp
   bool client_gone_ = false;  // cancelled, or a write failed: nothing more is sent
   grpc::Status status_;
   grpc::Status read_error_;  // a message that did not parse ended the reading
-  grpc::Status final_status_;
 };
 
 // A server stream refused before it started: its request did not parse.
 class RefusedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  RefusedStream(const WalService* service, const char* method, grpc::Status status)
-      : service_(service), method_(method), status_(std::move(status)) {
-    service_->Started();
-    Finish(status_);
+  RefusedStream(const WalService* service, const char* method, const grpc::Status& status)
+      : rpc_(service, method) {
+    rpc_.set_status(status);
+    Finish(status);
   }
-  void OnDone() override {
-    service_->Observe(method_, status_, started_);
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
-  const WalService* service_;
-  const char* method_;
-  const grpc::Status status_;
-  const Clock::time_point started_ = Clock::now();
+  RpcScope rpc_;
 };
 
 // ReadAll: a read worker streams the durable log (WalStore::StreamAll: the
@@ -333,8 +328,9 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   ReadAllReactor(WalService* service, WalStore* store, const v1::ReadAllRequest& request,
                  grpc::CallbackServerContext* context)
-      : service_(service), writer_(context, service->options().backup_stall_timeout) {
-    service_->Started();
+      : rpc_(service, "ReadAll"),
+        service_(service),
+        writer_(context, service->options().backup_stall_timeout) {
     chunk_bytes_ = request.max_chunk_bytes() == 0
                        ? kDefaultChunkBytes
                        : std::min(request.max_chunk_bytes(), kMaxChunkBytes);
@@ -355,10 +351,7 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
   void OnWriteDone(bool ok) override { writer_.OnWriteDone(ok); }
 
-  void OnDone() override {
-    service_->Observe("ReadAll", final_status_, started_);
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
   void Run(WalStore* store, const walpb::Snapshot& snapshot) {
@@ -416,17 +409,16 @@ class ReadAllReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   void FinishWith(const grpc::Status& status) {
-    final_status_ = status;
+    rpc_.set_status(status);
     Finish(status);  // the last use of `this`: OnDone may delete it now
   }
 
+  RpcScope rpc_;  // first: the last to go
   WalService* service_;
   PacedWriter writer_;
-  const Clock::time_point started_ = Clock::now();
   uint32_t chunk_bytes_;
   v1::ReadAllResponse response_;  // the message being filled
   size_t bytes_ = 0;              // of response_, roughly
-  grpc::Status final_status_;
 };
 
 // One unary call: its parsed request, the response to fill, and how it ends.
@@ -436,12 +428,7 @@ class UnaryCall {
  public:
   UnaryCall(const WalService* service, const char* method, grpc::CallbackServerContext* context,
             grpc::ByteBuffer* raw_response)
-      : service_(service),
-        method_(method),
-        reactor_(context->DefaultReactor()),
-        raw_response_(raw_response) {
-    service_->Started();
-  }
+      : rpc_(service, method), reactor_(context->DefaultReactor()), raw_response_(raw_response) {}
 
   Request& request() { return request_; }
   Response& response() { return response_; }
@@ -450,18 +437,16 @@ class UnaryCall {
   // Sends the response (if `status` is OK) or the error; deletes this.
   void Finish(grpc::Status status) {
     if (status.ok()) status = SerializeWireMessage(response_, raw_response_);
-    service_->Observe(method_, status, started_);
+    rpc_.set_status(status);
     grpc::ServerUnaryReactor* reactor = reactor_;
     delete this;
     reactor->Finish(status);
   }
 
  private:
-  const WalService* service_;
-  const char* method_;
+  RpcScope rpc_;  // first: the last to go
   grpc::ServerUnaryReactor* reactor_;
   grpc::ByteBuffer* raw_response_;
-  const Clock::time_point started_ = Clock::now();
   Request request_;
   Response response_;
 };
@@ -520,14 +505,6 @@ bool WalService::WaitIdle(Clock::time_point deadline) const {
   return true;
 }
 
-void WalService::Observe(const char* method, const grpc::Status& status,
-                         Clock::time_point started) const {
-  in_flight_.fetch_sub(1);
-  if (metrics_ == nullptr) return;
-  metrics_->ObserveRpc(method, StatusCodeName(status.error_code()),
-                       std::chrono::duration<double>(Clock::now() - started).count());
-}
-
 grpc::ServerUnaryReactor* WalService::Create(grpc::CallbackServerContext* context,
                                              const grpc::ByteBuffer* request,
                                              grpc::ByteBuffer* response) {
@@ -554,8 +531,8 @@ grpc::ServerUnaryReactor* WalService::Append(grpc::CallbackServerContext* contex
   using Call = UnaryCall<v1::AppendRequest, v1::AppendResponse>;
   return Unary<v1::AppendRequest, v1::AppendResponse>(
       "Append", context, request, response, [this](Call* call) {
-        // The call owns the request until Finish, after the store is done.
-        store_->Append(&call->request(), [call](absl::StatusOr<uint64_t> last) {
+        // The store takes the entries; the sequence stays in the request.
+        store_->Append(TakeAppend(&call->request()), [call](absl::StatusOr<uint64_t> last) {
           if (last.ok()) {
             call->response().set_last_index(*last);
             call->response().set_sequence(call->request().sequence());
@@ -602,7 +579,7 @@ grpc::ServerUnaryReactor* WalService::Snapshots(grpc::CallbackServerContext* con
   using Call = UnaryCall<v1::SnapshotsRequest, v1::SnapshotsResponse>;
   return Unary<v1::SnapshotsRequest, v1::SnapshotsResponse>(
       "Snapshots", context, request, response, [this](Call* call) {
-        call->response() = store_->Snapshots();
+        SnapshotsToWire(store_->Snapshots(), &call->response());
         call->Finish(grpc::Status::OK);
       });
 }
@@ -688,7 +665,7 @@ grpc::ServerUnaryReactor* WalService::Status(grpc::CallbackServerContext* contex
         read_pool_.Submit(
             "Status",
             [this, call] {
-              call->response() = store_->Status();
+              StatusToWire(store_->Status(), &call->response());
               call->Finish(grpc::Status::OK);
             },
             [call](absl::Status refused) { call->Finish(ToGrpcStatus(refused)); });

@@ -118,12 +118,6 @@ class WalService final : public RawWalService {
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Backup(grpc::CallbackServerContext* context,
                                                      const grpc::ByteBuffer* request) override;
 
-  // Counts an RPC as started; Observe() counts it as finished.
-  void Started() const { in_flight_.fetch_add(1); }
-  // Records one finished RPC (method, code, duration) in the metrics.
-  void Observe(const char* method, const grpc::Status& status,
-               std::chrono::steady_clock::time_point started) const;
-
   // Ends every open AppendStream (and any opened later): no more appends are
   // read from it; those already taken are committed and acknowledged, then
   // the stream ends UNAVAILABLE, so the client resends the rest to the next
@@ -146,6 +140,8 @@ class WalService final : public RawWalService {
   ReadPool& read_pool() { return read_pool_; }
 
  private:
+  friend class RpcScope;  // counts the RPCs in flight and records them in metrics_
+
   // Parses a unary request into a call object and runs `handle` on it, or
   // finishes INVALID_ARGUMENT if it does not parse.
   template <typename Request, typename Response, typename Handler>
@@ -158,7 +154,7 @@ class WalService final : public RawWalService {
   const ServiceOptions options_;
   ByteBudget append_budget_;
 
-  // RPCs started and not yet finished (each finishes through Observe()).
+  // RPCs started and not yet finished (server/rpc_scope.h).
   mutable std::atomic<int64_t> in_flight_{0};
   std::mutex streams_mu_;
   std::set<Drainable*> streams_;  // guarded by streams_mu_

@@ -81,15 +81,14 @@ void WalStore::Create(std::string metadata, uint64_t epoch,
   Enqueue(std::move(op));
 }
 
-void WalStore::Append(const v1::AppendRequest* request,
-                      std::function<void(absl::StatusOr<uint64_t>)> done,
+void WalStore::Append(LogAppend append, std::function<void(absl::StatusOr<uint64_t>)> done,
                       std::shared_ptr<std::atomic<bool>> chain) {
   Op op;
   op.kind = Op::kAppend;
-  op.request = request;
-  op.epoch = request->epoch();
+  op.epoch = append.epoch;
+  op.bytes = append.bytes;
+  op.append = std::move(append);
   op.chain = std::move(chain);
-  op.bytes = request->ByteSizeLong();
   op.done = std::move(done);
   Enqueue(std::move(op));
 }
@@ -275,12 +274,12 @@ void WalStore::Encode(Op& op, absl::StatusOr<uint64_t>* result, bool* awaits_syn
         *result = std::move(s);
       };
       if (absl::Status s = WriteError(); !s.ok()) return fail(s);
-      const v1::AppendRequest& request = *op.request;
+      const LogAppend& append = op.append;
       LogRequest log_request;
-      log_request.hard_state = request.hard_state();
-      log_request.entries = &request.entries();
+      log_request.hard_state = append.hard_state;
+      log_request.entries = &append.entries;
       log_request.entry_crc32c =
-          absl::MakeConstSpan(request.entry_crc32c().data(), request.entry_crc32c_size());
+          absl::MakeConstSpan(append.entry_crc32c.data(), append.entry_crc32c.size());
       absl::StatusOr<Wal::Accepted> accepted = wal_->AppendChecked(log_request);
       if (!accepted.ok()) return fail(accepted.status());
       *result = accepted->last_index;
@@ -366,7 +365,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
     any = any || awaits_sync;
     if (awaits_sync && (*batch)[i].kind == Op::kAppend) {
       ++appends;
-      entries += (*batch)[i].request->entries_size();
+      entries += (*batch)[i].append.entries.size();
       bytes += (*batch)[i].bytes;
     }
     if (wal_ != nullptr && wal_->marker_ends_segment() && i + 1 < batch->size()) {
@@ -402,7 +401,7 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
   for (size_t i = 0; i < batch->size(); ++i) {
     Op& op = (*batch)[i];
     if (op.kind == Op::kAppend && results[i].ok() && metrics_ != nullptr) {
-      metrics_->ObserveAppend(SecondsSince(op.enqueued), op.request->entries_size());
+      metrics_->ObserveAppend(SecondsSince(op.enqueued), op.append.entries.size());
     }
     Complete(op, std::move(results[i]));
   }

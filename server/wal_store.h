@@ -72,7 +72,7 @@
 #include "server/metrics.h"
 #include "server/purge_runner.h"
 #include "server/recovery.h"
-#include "walrus.pb.h"
+#include "server/store_model.h"
 
 namespace walrus {
 
@@ -116,14 +116,14 @@ class WalStore {
   // Shutdown().
   ~WalStore();
 
-  // Each mutating op takes the caller's writer `epoch` (request->epoch() for
+  // Each mutating op takes the caller's writer `epoch` (append.epoch for
   // Append); FAILED_PRECONDITION, nothing written, unless it is the current one.
   void Create(std::string metadata, uint64_t epoch, std::function<void(absl::StatusOr<bool>)> done);
-  // `request` must stay valid until `done` runs. `done` gets the last index.
+  // The store owns `append` until `done` runs; `done` gets the last index.
   // With `chain`, appends sharing it form a chain (one AppendStream): once one
   // fails, the committer sets *chain and fails the later ones with ABORTED
   // without writing them.
-  void Append(const v1::AppendRequest* request, std::function<void(absl::StatusOr<uint64_t>)> done,
+  void Append(LogAppend append, std::function<void(absl::StatusOr<uint64_t>)> done,
               std::shared_ptr<std::atomic<bool>> chain = nullptr);
   void SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
                     std::function<void(absl::Status)> done);
@@ -149,11 +149,13 @@ class WalStore {
   static constexpr char kReadAllHolder[] = "ReadAll";
   // StreamAll() with the entries collected.
   [[nodiscard]] absl::StatusOr<ReadAllResult> ReadAll(const walpb::Snapshot& snapshot) const;
-  [[nodiscard]] v1::StatusResponse Status() const;
+  // The status published after the last batch, with the segment files as
+  // they are now (listed and sized on the caller's thread).
+  [[nodiscard]] StoreStatus Status() const;
   // The snapshot catalogue: the durable markers of the log model (those in
   // segments not released, and the newest) and the durable commit. From
   // memory: never waits for the disk or the committer.
-  [[nodiscard]] v1::SnapshotsResponse Snapshots() const;
+  [[nodiscard]] SnapshotCatalogue Snapshots() const;
   // The newest durable marker at or below the durable commit: where a
   // restarting node reads from (etcd picks its snapshot the same way).
   // FAILED_PRECONDITION: WAL not created, read-only (no log model: give the
@@ -223,7 +225,7 @@ class WalStore {
  private:
   struct Op {
     enum Kind { kCreate, kAppend, kSnapshot, kRelease, kFence } kind = kAppend;
-    const v1::AppendRequest* request = nullptr;
+    LogAppend append;  // kAppend
     std::shared_ptr<std::atomic<bool>> chain;
     std::string metadata;
     uint64_t index = 0;
@@ -276,7 +278,7 @@ class WalStore {
 
   // What readers see; published by the committer after each batch.
   mutable std::mutex status_mu_;
-  v1::StatusResponse status_;           // guarded by status_mu_
+  StoreStatus status_;                  // guarded by status_mu_
   std::optional<LogPosition> durable_;  // guarded by status_mu_
   uint64_t last_entry_index_ = 0;       // guarded by status_mu_
   EntryIndex entry_index_;              // guarded by status_mu_

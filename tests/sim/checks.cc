@@ -115,7 +115,7 @@ void History::OpenStore(const std::vector<LogState>& candidates, uint64_t max_fe
                              " (acknowledged: ", acked_.Summary(), ")"));
   }
   LogState next = *match;
-  const uint64_t epoch = store_->Status().writer_epoch();
+  const uint64_t epoch = store_->Status().writer_epoch;
   if (epoch < acked_.epoch || epoch > acked_.epoch + max_fences) {
     return Fail(absl::StrCat("writer epoch ", epoch, " after recovery, acknowledged ", acked_.epoch,
                              " with ", max_fences, " fences in flight"));
@@ -128,18 +128,19 @@ void History::OpenStore(const std::vector<LogState>& candidates, uint64_t max_fe
 }
 
 std::string History::Mismatch(const LogState& want) {
-  v1::StatusResponse st = store_->Status();
-  if (st.created() != want.created) {
-    return absl::StrCat("created is ", st.created(), ", expected ", want.created);
+  StoreStatus st = store_->Status();
+  if (st.created != want.created) {
+    return absl::StrCat("created is ", st.created, ", expected ", want.created);
   }
   if (!want.created) return "";
-  const HardState hs{st.hard_state().term(), st.hard_state().vote(), st.hard_state().commit()};
+  const HardState hs{st.hard_state.term(), st.hard_state.vote(), st.hard_state.commit()};
   if (!(hs == want.hs)) {
     return absl::StrCat("hard state ", hs.ToString(), ", acknowledged ", want.hs.ToString());
   }
   const Marker m = want.newest_marker();
-  if (st.snapshot_index() != m.index || st.snapshot_term() != m.term) {
-    return absl::StrCat("newest snapshot marker ", st.snapshot_index(), "/", st.snapshot_term(),
+  const SnapshotMarker newest = st.newest_snapshot();
+  if (newest.index != m.index || newest.term != m.term) {
+    return absl::StrCat("newest snapshot marker ", newest.index, "/", newest.term,
                         ", acknowledged ", m.index, "/", m.term);
   }
   walpb::Snapshot snap;

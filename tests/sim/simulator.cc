@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/wire_convert.h"
 #include "tests/sim/history.h"
 
 namespace walrus::sim {
@@ -58,9 +59,11 @@ void History::Submit(const Request& r, size_t i) {
         done(a.ok() ? absl::StatusOr<uint64_t>(*a ? 1 : 0) : absl::StatusOr<uint64_t>(a.status()));
       });
       break;
-    case Request::kAppend:
-      store_->Append(r.app.get(), done);
+    case Request::kAppend: {
+      v1::AppendRequest request = *r.app;  // the history keeps what it sent
+      store_->Append(TakeAppend(&request), done);
       break;
+    }
     case Request::kSnapshot:
       store_->SaveSnapshot(r.index, r.term, r.epoch, [done](absl::Status s) {
         done(s.ok() ? absl::StatusOr<uint64_t>(0) : absl::StatusOr<uint64_t>(s));
@@ -88,7 +91,7 @@ void History::RequestStep() {
   stopped_before_run_.assign(1, fail_stopped_);
   for (run_ = 0;; ++run_) {
     const bool ran = store_->RunOnce();
-    stopped_before_run_.push_back(store_->Status().fail_stop());
+    stopped_before_run_.push_back(store_->Status().fail_stop);
     if (!ran) break;
   }
   ProcessAnswers(reqs);

@@ -61,23 +61,23 @@ class RaftOrdersTest : public ::testing::Test {
     return done.get_future().get();
   }
 
-  static v1::AppendRequest MakeAppend(uint64_t first, uint64_t last, uint64_t term,
-                                      const raftpb::HardState& state) {
-    v1::AppendRequest request;
+  static LogAppend MakeAppend(uint64_t first, uint64_t last, uint64_t term,
+                              const raftpb::HardState& state) {
+    LogAppend append;
     if (first <= last) {
       for (raftpb::Entry& e : MakeEntries(first, last, term, 200)) {
-        *request.add_entries() = std::move(e);
+        *append.entries.Add() = std::move(e);
       }
     }
-    *request.mutable_hard_state() = state;
-    return request;
+    append.hard_state = state;
+    return append;
   }
 
-  absl::Status Append(const v1::AppendRequest& request) {
-    v1::AppendRequest copy = request;
-    copy.set_epoch(epoch_);
+  absl::Status Append(const LogAppend& append) {
+    LogAppend copy = append;
+    copy.epoch = epoch_;
     std::promise<absl::StatusOr<uint64_t>> done;
-    store_->Append(&copy, [&](absl::StatusOr<uint64_t> r) { done.set_value(r); });
+    store_->Append(std::move(copy), [&](absl::StatusOr<uint64_t> r) { done.set_value(r); });
     return Await(done).status();
   }
   absl::Status Append(uint64_t first, uint64_t last, uint64_t term,
@@ -127,10 +127,10 @@ TEST_F(RaftOrdersTest, SaveSnapshot_OverDivergentUncommittedTail_AcceptedAndTail
   ASSERT_TRUE(saved.ok()) << saved;
   ASSERT_TRUE(Append(8, 9, 3, MakeState(3, 0, 7)).ok());
   EXPECT_EQ(ReadFrom(7, 3), "8/3 9/3");
-  EXPECT_EQ(store_->Status().last_index(), 9u);
+  EXPECT_EQ(store_->Status().last_index, 9u);
   Open();  // a restart reads the same log
   EXPECT_EQ(ReadFrom(7, 3), "8/3 9/3");
-  EXPECT_EQ(store_->Status().last_index(), 9u);
+  EXPECT_EQ(store_->Status().last_index, 9u);
   EXPECT_TRUE(Append(10, 10, 3, MakeState(3, 0, 9)).ok());
 }
 
@@ -156,13 +156,13 @@ TEST_F(RaftOrdersTest, SaveSnapshot_OverEntryTheSavedCommitCovers_ReplacesTheLog
 TEST_F(RaftOrdersTest, HardState_LowerCommitWithHigherTerm_RefusedAndNothingWritten) {
   OpenAndCreate();
   ASSERT_TRUE(Append(1, 5, 1, MakeState(1, 1, 5)).ok());
-  const uint64_t offset = store_->Status().durable_offset();
+  const uint64_t offset = store_->Status().durable.offset;
   EXPECT_EQ(AppendState(MakeState(2, 0, 2)).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Append(6, 7, 2, MakeState(2, 0, 1)).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Append(2, 3, 2, raftpb::HardState()).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Status().durable_offset(), offset) << "a refusal wrote something";
+  EXPECT_EQ(store_->Status().durable.offset, offset) << "a refusal wrote something";
   EXPECT_EQ(ReadFrom(0, 0), "1/1 2/1 3/1 4/1 5/1");
-  EXPECT_EQ(store_->Status().hard_state().commit(), 5u);
+  EXPECT_EQ(store_->Status().hard_state.commit(), 5u);
 }
 
 // raftexample saves rd.HardState and rd.Entries, then rd.Snapshot of the same
@@ -178,7 +178,7 @@ TEST_F(RaftOrdersTest, HardState_CommitBeyondLastEntryBeforeSnapshot_Raftexample
   EXPECT_EQ(Append(4, 5, 2, MakeState(2, 0, 12)).code(), absl::StatusCode::kFailedPrecondition);
   Open();
   EXPECT_EQ(ReadFrom(10, 2), "11/2 12/2");
-  EXPECT_EQ(store_->Status().hard_state().commit(), 12u);
+  EXPECT_EQ(store_->Status().hard_state.commit(), 12u);
 }
 
 // Entries of the same Ready may come with a commit beyond them, too.
@@ -201,9 +201,9 @@ TEST_F(RaftOrdersTest, SaveSnapshot_DuplicateInFailedBatch_NotAcknowledged) {
   EXPECT_EQ(Await(first).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(second.get_future().get().code(), absl::StatusCode::kResourceExhausted)
       << "acknowledged a marker that is not on disk";
-  EXPECT_EQ(store_->Status().snapshot_index(), 0u);
+  EXPECT_EQ(store_->Status().newest_snapshot().index, 0u);
   EXPECT_TRUE(Snapshot(5, 1).ok()) << "space is back";
-  EXPECT_EQ(store_->Status().snapshot_index(), 5u);
+  EXPECT_EQ(store_->Status().newest_snapshot().index, 5u);
 }
 
 // The file system refusing walrusd a segment (EACCES: the directory's
@@ -238,11 +238,11 @@ TEST_F(RaftOrdersTest, SaveSnapshot_AtLargestIndex_RefusedInvalidArgument) {
 
 TEST_F(RaftOrdersTest, Append_UnknownEntryType_RefusedInvalidArgument) {
   OpenAndCreate();
-  v1::AppendRequest request = MakeAppend(1, 2, 1, MakeState(1, 1, 0));
-  request.mutable_entries(1)->set_type(static_cast<raftpb::EntryType>(3));
-  EXPECT_EQ(Append(request).code(), absl::StatusCode::kInvalidArgument);
-  request.mutable_entries(1)->set_type(raftpb::EntryConfChangeV2);
-  EXPECT_TRUE(Append(request).ok());
+  LogAppend append = MakeAppend(1, 2, 1, MakeState(1, 1, 0));
+  append.entries.Mutable(1)->set_type(static_cast<raftpb::EntryType>(3));
+  EXPECT_EQ(Append(append).code(), absl::StatusCode::kInvalidArgument);
+  append.entries.Mutable(1)->set_type(raftpb::EntryConfChangeV2);
+  EXPECT_TRUE(Append(append).ok());
 }
 
 // A release past the newest durable marker would let the purge delete
@@ -258,14 +258,14 @@ TEST_F(RaftOrdersTest, ReleaseTo_BeyondNewestDurableMarker_ClampedToItAndSaysSo)
   EXPECT_EQ(released->released_to, 60u);
   EXPECT_TRUE(released->clamped);
   // The segment holding index 60 and every later one stay locked.
-  v1::StatusResponse status = store_->Status();
+  StoreStatus status = store_->Status();
   uint64_t holder = 0;
-  for (const v1::SegmentStatus& s : status.segments()) {
-    if (s.first_index() <= 60) holder = s.seq();
+  for (const SegmentInfo& s : status.segments) {
+    if (s.first_index <= 60) holder = s.seq;
   }
-  for (const v1::SegmentStatus& s : status.segments()) {
-    if (s.seq() >= holder) {
-      EXPECT_TRUE(s.locked()) << s.name();
+  for (const SegmentInfo& s : status.segments) {
+    if (s.seq >= holder) {
+      EXPECT_TRUE(s.locked) << s.name;
     }
   }
 }
@@ -277,7 +277,7 @@ TEST_F(RaftOrdersTest, Fence_AtLargestEpoch_RefusedWithoutWrapping) {
   std::promise<absl::StatusOr<uint64_t>> done;
   store_->Fence([&](absl::StatusOr<uint64_t> r) { done.set_value(r); });
   EXPECT_EQ(Await(done).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Status().writer_epoch(), kMax);
+  EXPECT_EQ(store_->Status().writer_epoch, kMax);
   absl::StatusOr<uint64_t> stored = LoadWriterEpoch(&fs_, kEpochPath);
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(*stored, kMax);
@@ -297,11 +297,11 @@ TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_NoStaleEnt
   for (uint64_t i = 41; i <= 150; i += 10) {
     ASSERT_TRUE(Append(i, i + 9, 3, MakeState(3, 0, 10)).ok());
   }
-  ASSERT_GT(store_->Status().segments_size(), 1) << "the stale tail must cross a cut";
+  ASSERT_GT(store_->Status().segments.size(), 1u) << "the stale tail must cross a cut";
   ASSERT_TRUE(Snapshot(30, 3).ok());
   ASSERT_TRUE(AppendState(MakeState(3, 0, 30)).ok());
   ASSERT_TRUE(Snapshot(120, 3).ok());
-  EXPECT_EQ(store_->Status().last_index(), 120u);
+  EXPECT_EQ(store_->Status().last_index, 120u);
   EXPECT_EQ(ReadFrom(120, 3), "");
   EXPECT_EQ(ReadFrom(30, 3).substr(0, 29), "FAILED_PRECONDITION: wal: ent")
       << "entries 31..120 were replaced by the marker at 120";
@@ -314,7 +314,7 @@ TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_NoStaleEnt
   store_->ReleaseTo(120, epoch_, [&](absl::StatusOr<ReleaseResult> r) { done.set_value(r); });
   ASSERT_TRUE(Await(done).ok());
   Open();
-  EXPECT_EQ(store_->Status().last_index(), 122u);
+  EXPECT_EQ(store_->Status().last_index, 122u);
   EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
 }
 
@@ -342,7 +342,7 @@ TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_PowerLossI
   images_.push_back(std::move(crashed));
   options_.fs = images_.back().get();
   Open();
-  ASSERT_EQ(store_->Status().last_index(), 30u);
+  ASSERT_EQ(store_->Status().last_index, 30u);
   ASSERT_TRUE(AppendState(MakeState(3, 0, 30)).ok());
   ASSERT_TRUE(Snapshot(120, 3).ok());
   EXPECT_EQ(ReadFrom(120, 3), "") << "entries of the log the marker at 30 replaced";
@@ -350,7 +350,7 @@ TEST_F(RaftOrdersTest, SaveSnapshot_ReplacingFromBelowItsSegmentsName_PowerLossI
   EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
   Open();
   EXPECT_EQ(ReadFrom(120, 3), "121/3 122/3");
-  EXPECT_EQ(store_->Status().last_index(), 122u);
+  EXPECT_EQ(store_->Status().last_index, 122u);
 }
 
 // walrusd killed inside a cut, after the new segment's rename and before the
@@ -379,7 +379,7 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
   MemFileSystem* killed_fs = images_.back().get();
   options_.fs = killed_fs;
   Open();
-  const uint64_t last = store_->Status().last_index();
+  const uint64_t last = store_->Status().last_index;
   ASSERT_TRUE(Append(last + 1, last + 5, 1, MakeState(1, 1, last + 5)).ok());
   const std::string acknowledged = ReadFrom(0, 0);
   store_.reset();
@@ -389,7 +389,7 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
   images_.push_back(killed_fs->CrashClone(power_loss));
   options_.fs = images_.back().get();
   Open();
-  EXPECT_EQ(store_->Status().last_index(), last + 5);
+  EXPECT_EQ(store_->Status().last_index, last + 5);
   EXPECT_EQ(ReadFrom(0, 0), acknowledged);
 }
 
@@ -397,10 +397,10 @@ TEST_F(RaftOrdersTest, Restart_AfterKillInsideCut_LaterPowerLossKeepsWhatWasAckn
 TEST_F(RaftOrdersTest, RunOnce_CommitsOneBatchOnTheCallersThread) {
   OpenAndCreate();
   int completed = 0;
-  v1::AppendRequest a = MakeAppend(1, 2, 1, MakeState(1, 1, 0));
-  v1::AppendRequest b = MakeAppend(3, 4, 1, MakeState(1, 1, 2));
-  store_->Append(&a, [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
-  store_->Append(&b, [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
+  store_->Append(MakeAppend(1, 2, 1, MakeState(1, 1, 0)),
+                 [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
+  store_->Append(MakeAppend(3, 4, 1, MakeState(1, 1, 2)),
+                 [&](absl::StatusOr<uint64_t> r) { completed += r.ok(); });
   EXPECT_EQ(completed, 0);
   EXPECT_EQ(store_->RunOnce(), 2u);
   EXPECT_EQ(completed, 2);

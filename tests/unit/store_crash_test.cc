@@ -31,14 +31,14 @@ using testing::MakeEntries;
 constexpr char kWalDir[] = "/data/wal";
 constexpr size_t kDataBytes = 100;
 
-std::unique_ptr<v1::AppendRequest> MakeRequest(uint64_t first, uint64_t last) {
-  auto request = std::make_unique<v1::AppendRequest>();
+LogAppend MakeAppend(uint64_t first, uint64_t last) {
+  LogAppend append;
   for (raftpb::Entry& e : MakeEntries(first, last, 1, kDataBytes)) {
-    *request->add_entries() = std::move(e);
+    *append.entries.Add() = std::move(e);
   }
-  request->mutable_hard_state()->set_term(1);
-  request->mutable_hard_state()->set_vote(1);
-  return request;
+  append.hard_state.set_term(1);
+  append.hard_state.set_vote(1);
+  return append;
 }
 
 absl::StatusOr<std::unique_ptr<WalStore>> OpenStore(MemFileSystem* fs) {
@@ -95,10 +95,9 @@ class Streams {
     const uint64_t first = next_;
     const uint64_t last = first + count - 1;
     next_ = last + 1;
-    requests_.push_back(MakeRequest(first, last));
     in_flight->fetch_add(1);
     store_->Append(
-        requests_.back().get(),
+        MakeAppend(first, last),
         [this, last, in_flight](absl::StatusOr<uint64_t> r) {
           // Completions run on the committer thread, in queue order.
           if (r.ok()) {
@@ -117,8 +116,7 @@ class Streams {
   const int window_;
   std::vector<std::shared_ptr<std::atomic<bool>>> chains_;
   std::mutex mu_;
-  uint64_t next_ = 1;                                         // guarded by mu_
-  std::vector<std::unique_ptr<v1::AppendRequest>> requests_;  // guarded by mu_
+  uint64_t next_ = 1;  // guarded by mu_
   std::atomic<uint64_t> acked_{0};
   std::atomic<int> failed_{0};
 };
@@ -205,14 +203,12 @@ TEST(StoreCrashTest, FdatasyncEioInSharedBatch_EveryOpOfItAndBehindItRefused_Nev
     std::lock_guard<std::mutex> lock(synced_mu);
     synced.push_back(point.path);
   });
-  std::vector<std::unique_ptr<v1::AppendRequest>> requests;
   std::vector<std::shared_ptr<std::atomic<bool>>> chains;
   std::vector<std::promise<absl::StatusOr<uint64_t>>> results(40);
   for (int s = 0; s < 4; ++s) chains.push_back(std::make_shared<std::atomic<bool>>(false));
   for (uint64_t i = 0; i < 40; ++i) {
-    requests.push_back(MakeRequest(acked + 1 + i, acked + 1 + i));
     (*store)->Append(
-        requests.back().get(),
+        MakeAppend(acked + 1 + i, acked + 1 + i),
         [&results, i](absl::StatusOr<uint64_t> r) { results[i].set_value(r); }, chains[i % 4]);
   }
   int refused = 0;
@@ -222,7 +218,7 @@ TEST(StoreCrashTest, FdatasyncEioInSharedBatch_EveryOpOfItAndBehindItRefused_Nev
     if (!r.ok()) ++refused;
   }
   EXPECT_EQ(refused, 40);
-  EXPECT_TRUE((*store)->Status().fail_stop());
+  EXPECT_TRUE((*store)->Status().fail_stop);
   // The failed batch's bytes reached the file (the page cache), never the
   // disk: a read while fail-stopped serves only the acknowledged log.
   absl::StatusOr<ReadAllResult> read = (*store)->ReadAll(walpb::Snapshot());
@@ -262,7 +258,7 @@ TEST(StoreCrashTest, DirectoryFsyncEioAtSegmentCut_FailStops_AckedSurvivePowerLo
   EXPECT_GT(streams.failed(), 0) << "no append failed: the cut's directory fsync never failed";
   EXPECT_LT(streams.acked(), 3000u);
   EXPECT_GT(streams.acked(), 0u);
-  EXPECT_TRUE((*store)->Status().fail_stop()) << "a failed directory fsync at a cut must fail-stop";
+  EXPECT_TRUE((*store)->Status().fail_stop) << "a failed directory fsync at a cut must fail-stop";
   const uint64_t acked = streams.acked();
   (*store)->Shutdown();
   CrashOptions power_loss;

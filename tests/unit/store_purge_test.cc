@@ -83,14 +83,14 @@ TEST(StorePurgeTest, ReadAllRacingReleaseAndPurge_ExactLogOrMarkerGone_NeverData
   }
 
   for (uint64_t first = 1; first <= 6000; first += 10) {
-    v1::AppendRequest request;
+    LogAppend append;
     for (raftpb::Entry& e : MakeEntries(first, first + 9, 1, kDataBytes)) {
-      *request.add_entries() = std::move(e);
+      *append.entries.Add() = std::move(e);
     }
-    request.mutable_hard_state()->set_term(1);
-    request.mutable_hard_state()->set_commit(first + 9);
+    append.hard_state.set_term(1);
+    append.hard_state.set_commit(first + 9);
     absl::StatusOr<uint64_t> appended =
-        Wait<absl::StatusOr<uint64_t>>([&](auto done) { store->Append(&request, done); });
+        Wait<absl::StatusOr<uint64_t>>([&](auto done) { store->Append(std::move(append), done); });
     ASSERT_TRUE(appended.ok()) << appended.status();
     const uint64_t last = first + 9;
     if (last % 100 == 0) {
@@ -111,7 +111,7 @@ TEST(StorePurgeTest, ReadAllRacingReleaseAndPurge_ExactLogOrMarkerGone_NeverData
               exact.load(), gone.load());
   EXPECT_GT(exact.load(), 0);
   // The purge runs on its own thread: wait for it to have deleted something.
-  while (store->Status().segments(0).first_index() == 1) std::this_thread::yield();
+  while (store->Status().segments[0].first_index == 1) std::this_thread::yield();
   store->Shutdown();
 }
 

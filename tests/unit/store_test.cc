@@ -24,14 +24,14 @@ constexpr char kWalDir[] = "/data/wal";
 constexpr size_t kDataBytes = 120;
 
 // Entries [first, last] as an append with their CRCs.
-std::unique_ptr<v1::AppendRequest> MakeRequest(uint64_t first, uint64_t last) {
-  auto request = std::make_unique<v1::AppendRequest>();
+LogAppend MakeAppend(uint64_t first, uint64_t last) {
+  LogAppend append;
   for (raftpb::Entry& e : MakeEntries(first, last, 1, kDataBytes)) {
-    *request->add_entries() = std::move(e);
+    *append.entries.Add() = std::move(e);
   }
-  request->mutable_hard_state()->set_term(1);
-  request->mutable_hard_state()->set_vote(1);
-  return request;
+  append.hard_state.set_term(1);
+  append.hard_state.set_vote(1);
+  return append;
 }
 
 class StoreTest : public ::testing::Test {
@@ -90,8 +90,7 @@ class Appenders {
     uint64_t first = next_;
     uint64_t last = first + seed % 4;
     next_ = last + 1;
-    requests_.push_back(MakeRequest(first, last));
-    store_->Append(requests_.back().get(), [this, last](absl::StatusOr<uint64_t> r) {
+    store_->Append(MakeAppend(first, last), [this, last](absl::StatusOr<uint64_t> r) {
       // Completions run on the committer thread, in submission order.
       if (r.ok()) {
         EXPECT_EQ(*r, last);
@@ -129,7 +128,6 @@ class Appenders {
   std::mutex mu_;
   uint64_t next_ = 1;
   bool refused_ = false;
-  std::vector<std::unique_ptr<v1::AppendRequest>> requests_;
   std::atomic<uint64_t> acked_{0};
   std::atomic<int> failed_{0};
   std::atomic<int> answers_{0};
@@ -137,9 +135,10 @@ class Appenders {
 };
 
 // Appends `request` and waits for its answer.
-absl::StatusOr<uint64_t> AppendAndWait(WalStore* store, const v1::AppendRequest& request) {
+absl::StatusOr<uint64_t> AppendAndWait(WalStore* store, LogAppend append) {
   std::promise<absl::StatusOr<uint64_t>> done;
-  store->Append(&request, [&](absl::StatusOr<uint64_t> r) { done.set_value(std::move(r)); });
+  store->Append(std::move(append),
+                [&](absl::StatusOr<uint64_t> r) { done.set_value(std::move(r)); });
   return done.get_future().get();
 }
 
@@ -151,20 +150,20 @@ absl::StatusOr<uint64_t> AppendAndWait(WalStore* store, const v1::AppendRequest&
 // what the disk has, or it acknowledges new appends on top of bytes that are
 // not there.
 TEST_F(StoreTest, RestartAfterFailedFsync_RecoversWhatTheDiskHoldsNotThePageCache) {
-  ASSERT_TRUE(AppendAndWait(store_.get(), *MakeRequest(1, 5)).ok());
+  ASSERT_TRUE(AppendAndWait(store_.get(), MakeAppend(1, 5)).ok());
   fs_.FailNext(FsOp::kSync, EIO);
-  absl::StatusOr<uint64_t> failed = AppendAndWait(store_.get(), *MakeRequest(6, 9));
+  absl::StatusOr<uint64_t> failed = AppendAndWait(store_.get(), MakeAppend(6, 9));
   ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
-  ASSERT_TRUE(store_->Status().fail_stop());
+  ASSERT_TRUE(store_->Status().fail_stop);
 
   store_.reset();  // the operator restarts walrusd
   Open();
-  EXPECT_EQ(store_->Status().last_index(), 5u) << "recovered entries the disk never got";
+  EXPECT_EQ(store_->Status().last_index, 5u) << "recovered entries the disk never got";
   absl::StatusOr<ReadAllResult> read = store_->ReadAll(walpb::Snapshot());
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(testing::Describe(read->entries), "1/1 2/1 3/1 4/1 5/1");
   // The client resends; everything acknowledged survives a power failure.
-  ASSERT_TRUE(AppendAndWait(store_.get(), *MakeRequest(6, 9)).ok());
+  ASSERT_TRUE(AppendAndWait(store_.get(), MakeAppend(6, 9)).ok());
   store_.reset();
   ASSERT_TRUE(fs_.SyncDir("/").ok());  // the fixture's mkdir of /data
   fs_.Crash(CrashOptions());
@@ -197,9 +196,9 @@ TEST_F(StoreTest, ConcurrentAppendersReadersAndPollers_EveryAckDurableAndReadsSe
   }
   threads.emplace_back([&] {
     while (!stop) {
-      v1::StatusResponse status = store_->Status();
-      EXPECT_FALSE(status.fail_stop());
-      EXPECT_LE(status.last_index(), appenders.submitted());
+      StoreStatus status = store_->Status();
+      EXPECT_FALSE(status.fail_stop);
+      EXPECT_LE(status.last_index, appenders.submitted());
     }
   });
   for (int t = 0; t < 4; ++t) threads[t].join();
@@ -212,7 +211,7 @@ TEST_F(StoreTest, ConcurrentAppendersReadersAndPollers_EveryAckDurableAndReadsSe
   EXPECT_EQ(appenders.failed(), 0);
   EXPECT_EQ(appenders.acked(), appenders.submitted());
   EXPECT_GT(reads.load(), 0);
-  EXPECT_GE(store_->Status().segments_size(), 2) << "no segment cut under load";
+  EXPECT_GE(store_->Status().segments.size(), 2u) << "no segment cut under load";
   ExpectDurableAfterReopen(appenders.acked());
 }
 

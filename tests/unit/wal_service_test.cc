@@ -219,7 +219,7 @@ TEST_F(WalServiceTest, UnaryRequestThatDoesNotParse_IsInvalidArgumentSayingWhy) 
         std::string::npos)
         << method << ": " << status.error_message();
   }
-  EXPECT_EQ(store_->Status().last_index(), 0u);
+  EXPECT_EQ(store_->Status().last_index, 0u);
   // A valid request sent raw still works: the methods take bytes, not only
   // the generated stub's calls.
   EXPECT_TRUE(RawUnary("/walrus.v1.WAL/Append", OneEntry(1).SerializeAsString()).ok());
