@@ -6,7 +6,7 @@
 //
 // Payloads are marshalled by hand, field for field as etcd's gogo-generated
 // code does (Type, Term, Index always; Data when present), so walrus writes the
-// same bytes etcd would for the same entry. tests/unit/format_test.cc checks
+// same bytes etcd would for the same entry. tests/core/format_test.cc checks
 // this against protobuf's own serialization.
 #ifndef WALRUS_CORE_ENCODER_H_
 #define WALRUS_CORE_ENCODER_H_

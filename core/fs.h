@@ -1,10 +1,12 @@
 // The file-system interface the WAL does all of its I/O through.
 //
-// The product has one implementation, PosixFs() (posix_fs.cc). Tests add
-// MemFileSystem (core/mem_fs.h), an in-memory file system that remembers what
-// was synced and can simulate a crash that drops or tears unsynced data, or
-// fail a write or an fsync with EIO or ENOSPC; every durability claim of the
-// WAL is tested against it.
+// Two implementations. The product has one, PosixFs() (core/posix_fs.cc). The
+// testing library has MemFileSystem (tests/support/mem_fs.h), an in-memory file
+// system that remembers what was synced and can simulate a crash that drops or
+// tears unsynced data, or fail a write or an fsync with EIO or ENOSPC; every
+// durability claim of the WAL is tested against it. Power loss of the real
+// walrusd is tested below this interface instead: PosixFs on a FUSE file system
+// that drops unsynced data (tests/powerloss).
 //
 // Errors: every call returns an absl::Status built by ErrnoToStatus() (POSIX) or
 // its in-memory equivalent, so the codes are the same across implementations:

@@ -17,7 +17,7 @@
 #include "core/segment.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

@@ -8,7 +8,7 @@
 #include "core/inspect.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

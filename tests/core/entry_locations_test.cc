@@ -7,10 +7,10 @@
 
 #include "core/entry_index.h"
 #include "core/log_stream.h"
-#include "core/mem_fs.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

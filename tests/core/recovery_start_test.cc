@@ -5,13 +5,13 @@
 #include <sys/stat.h>
 
 #include "absl/strings/match.h"
-#include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/verify.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

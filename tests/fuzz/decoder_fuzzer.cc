@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/decoder.h"
-#include "core/mem_fs.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/support/mem_fs.h"
 
 namespace {
 

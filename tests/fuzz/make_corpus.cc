@@ -9,10 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
-#include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/wal.h"
-#include "tests/tools/workload.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/workload.h"
 #include "walrus.pb.h"
 
 namespace walrus {

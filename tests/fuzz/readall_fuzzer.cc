@@ -19,10 +19,10 @@
 
 #include "core/errors.h"
 #include "core/format.h"
-#include "core/mem_fs.h"
 #include "core/verify.h"
 #include "core/wal.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/support/mem_fs.h"
 
 namespace {
 

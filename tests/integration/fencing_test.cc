@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus::testing {
 namespace {

@@ -22,7 +22,7 @@
 #include "tests/integration/daemon.h"
 #include "tests/integration/proc_sample.h"
 #include "tests/integration/rpc_util.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus::testing {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus::testing {
 namespace {

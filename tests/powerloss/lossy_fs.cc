@@ -281,7 +281,7 @@ LossReport LossyFs::PowerLoss(uint64_t tear_sector, uint64_t seed) {
     // later page but not an earlier one would leave a hole instead; walrus
     // reports such a hole as corruption rather than guess, see
     // core/decoder.h, so the model tears the way a device writing in order
-    // does, as core/mem_fs.h's kTearUnsynced does.)
+    // does, as tests/support/mem_fs.h's kTearUnsynced does.)
     const uint64_t begin = torn->dirty_lo;
     const uint64_t end = std::min<uint64_t>(torn->dirty_hi, torn->data.size());
     std::vector<uint64_t> cuts;

@@ -17,7 +17,7 @@
 #include "tests/integration/rpc_util.h"
 #include "tests/powerloss/lossy_mount.h"
 #include "tests/powerloss/power_loss_loop.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus::testing {
 namespace {

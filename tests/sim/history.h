@@ -14,12 +14,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "core/mem_fs.h"
 #include "server/wal_store.h"
 #include "tests/sim/generator.h"
 #include "tests/sim/model.h"
 #include "tests/sim/rng.h"
 #include "tests/sim/simulator.h"
+#include "tests/support/mem_fs.h"
 
 namespace walrus::sim {
 

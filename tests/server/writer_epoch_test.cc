@@ -4,9 +4,9 @@
 
 #include <future>
 
-#include "core/mem_fs.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
+#include "tests/support/mem_fs.h"
 
 namespace walrus {
 namespace {

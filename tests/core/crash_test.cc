@@ -25,14 +25,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
-#include "core/mem_fs.h"
 #include "core/purge.h"
 #include "core/segment.h"
 #include "core/verify.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/tools/workload.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
+#include "tests/support/workload.h"
 
 namespace walrus {
 namespace {

@@ -2,8 +2,8 @@
 // survive a power failure, or so would not the WAL created inside it.
 #include "server/data_dir.h"
 
-#include "core/mem_fs.h"
 #include "gtest/gtest.h"
+#include "tests/support/mem_fs.h"
 
 namespace walrus {
 namespace {

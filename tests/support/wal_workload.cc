@@ -7,7 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "core/wal.h"
-#include "tests/tools/workload.h"
+#include "tests/support/workload.h"
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {

@@ -8,10 +8,10 @@
 #include <mutex>
 #include <thread>
 
-#include "core/mem_fs.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

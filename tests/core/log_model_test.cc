@@ -6,7 +6,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

@@ -7,7 +7,7 @@
 #include "core/segment.h"
 #include "core/verify.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

@@ -9,11 +9,11 @@
 #include <mutex>
 #include <thread>
 
-#include "core/mem_fs.h"
 #include "core/verify.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

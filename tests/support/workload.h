@@ -1,8 +1,8 @@
 // A seeded, Raft-like workload for tests and tools: batches of entries of
 // varied sizes and types, hard states, snapshot markers, log truncations.
 // The same seed gives the same sequence of steps.
-#ifndef WALRUS_TESTS_TOOLS_WORKLOAD_H_
-#define WALRUS_TESTS_TOOLS_WORKLOAD_H_
+#ifndef WALRUS_TESTS_SUPPORT_WORKLOAD_H_
+#define WALRUS_TESTS_SUPPORT_WORKLOAD_H_
 
 #include <cstdint>
 #include <random>
@@ -47,4 +47,4 @@ class Workload {
 
 }  // namespace walrus::testing
 
-#endif  // WALRUS_TESTS_TOOLS_WORKLOAD_H_
+#endif  // WALRUS_TESTS_SUPPORT_WORKLOAD_H_

@@ -5,12 +5,12 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "core/errors.h"
-#include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/verify.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

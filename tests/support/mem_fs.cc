@@ -1,4 +1,4 @@
-#include "core/mem_fs.h"
+#include "tests/support/mem_fs.h"
 
 #include <algorithm>
 #include <cstring>

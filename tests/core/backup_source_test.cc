@@ -10,11 +10,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/crc32c.h"
-#include "core/mem_fs.h"
 #include "core/segment.h"
 #include "core/wal.h"
 #include "gtest/gtest.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

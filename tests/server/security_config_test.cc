@@ -12,7 +12,7 @@
 #include "server/config.h"
 #include "server/listeners.h"
 #include "server/tls_files.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

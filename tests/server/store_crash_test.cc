@@ -18,10 +18,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/mem_fs.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
-#include "tests/unit/test_util.h"
+#include "tests/support/mem_fs.h"
+#include "tests/support/test_util.h"
 
 namespace walrus {
 namespace {

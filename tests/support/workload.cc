@@ -1,4 +1,4 @@
-#include "tests/tools/workload.h"
+#include "tests/support/workload.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,7 +1,7 @@
 // MemFileSystem: POSIX-like semantics, what each crash mode leaves on "disk",
 // injected faults, capacity, locks and the sync observer. The WAL's durability
 // tests are only as good as this model, so each edge case is pinned here.
-#include "core/mem_fs.h"
+#include "tests/support/mem_fs.h"
 
 #include <cerrno>
 #include <set>

@@ -1,7 +1,7 @@
-// Helpers shared by the unit tests: temporary directories, entry builders and
+// Helpers shared by the tests: temporary directories, entry builders and
 // printers that make failures show the actual content.
-#ifndef WALRUS_TESTS_UNIT_TEST_UTIL_H_
-#define WALRUS_TESTS_UNIT_TEST_UTIL_H_
+#ifndef WALRUS_TESTS_SUPPORT_TEST_UTIL_H_
+#define WALRUS_TESTS_SUPPORT_TEST_UTIL_H_
 
 #include <cstdint>
 #include <string>
@@ -48,4 +48,4 @@ void WriteFile(const std::string& path, absl::string_view bytes);
 
 }  // namespace walrus::testing
 
-#endif  // WALRUS_TESTS_UNIT_TEST_UTIL_H_
+#endif  // WALRUS_TESTS_SUPPORT_TEST_UTIL_H_

@@ -77,8 +77,8 @@
 //   capacity, injected faults, the observer and the sync counters stay. A
 //   CrashClone() image has no handles, the same capacity, no faults, no
 //   observer and zero counters, and the original is untouched.
-#ifndef WALRUS_CORE_MEM_FS_H_
-#define WALRUS_CORE_MEM_FS_H_
+#ifndef WALRUS_TESTS_SUPPORT_MEM_FS_H_
+#define WALRUS_TESTS_SUPPORT_MEM_FS_H_
 
 #include <algorithm>
 #include <cerrno>
@@ -396,4 +396,4 @@ class MemFileSystem : public FileSystem {
 
 }  // namespace walrus
 
-#endif  // WALRUS_CORE_MEM_FS_H_
+#endif  // WALRUS_TESTS_SUPPORT_MEM_FS_H_
