@@ -26,7 +26,7 @@ RUN --mount=type=cache,target=/ccache \
       -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
  && cmake --build /build ${BUILD_JOBS:+-j$BUILD_JOBS} --target walrusd walrusctl \
  && install -D -m 0755 /build/server/walrusd /out/usr/bin/walrusd \
- && install -D -m 0755 /build/client/walrusctl /out/usr/bin/walrusctl
+ && install -D -m 0755 /build/client/walrusctl/walrusctl /out/usr/bin/walrusctl
 
 # --- runtime ---------------------------------------------------------------
 FROM debian:12 AS runtime

@@ -23,7 +23,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 sleep 1
 
 bench() {  # mode inflight -> json
-  "$build/client/walrus-bench" --server "127.0.0.1:$gport" --metrics "127.0.0.1:$mport" \
+  "$build/client/bench/walrus-bench" --server "127.0.0.1:$gport" --metrics "127.0.0.1:$mport" \
     --mode "$1" --inflight "$2" --clients 1 --entries-per-append 1 --entry-bytes 100 \
     --duration "$duration" --json
 }

@@ -1,5 +1,5 @@
-// The one grpc -> absl status conversion, walrusctl's exit codes, the retry
-// backoff schedule, and `walrusctl status --json`.
+// The one grpc -> absl status conversion, errno -> status against what
+// walrus.proto lists, and the retry backoff schedule.
 #include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 
@@ -7,9 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "client/cli.h"
 #include "client/client.h"
-#include "client/status_format.h"
 #include "core/errors.h"
 #include "walrus.pb.h"
 
@@ -50,29 +48,15 @@ TEST(StatusFromGrpc, CodeOutsideTheCanonicalRange_IsUnknown) {
   EXPECT_EQ(s.message(), "odd");
 }
 
-TEST(RemoteExitCode, DaemonCodes_MapToTheDocumentedExitCodes) {
-  EXPECT_EQ(cli::RemoteExitCode(absl::OkStatus()), 0);
-  EXPECT_EQ(cli::RemoteExitCode(absl::DataLossError("")), 3);
-  EXPECT_EQ(cli::RemoteExitCode(absl::UnavailableError("")), 5);
-  EXPECT_EQ(cli::RemoteExitCode(absl::DeadlineExceededError("")), 5);
-  EXPECT_EQ(cli::RemoteExitCode(absl::FailedPreconditionError("")), 6);
-  EXPECT_EQ(cli::RemoteExitCode(absl::InvalidArgumentError("")), 6);
-  EXPECT_EQ(cli::RemoteExitCode(absl::NotFoundError("")), 7);
-  EXPECT_EQ(cli::RemoteExitCode(absl::ResourceExhaustedError("")), 8);
-  EXPECT_EQ(cli::RemoteExitCode(absl::InternalError("")), 1);
-}
-
 TEST(StatusFromGrpc, MessageOverTheSizeLimit_IsTooLargeNotDiskFull) {
   absl::Status too_large = StatusFromGrpc(grpc::Status(
       grpc::StatusCode::RESOURCE_EXHAUSTED, "Received message larger than max (120022 vs. 65536)"));
   EXPECT_EQ(too_large.code(), absl::StatusCode::kInvalidArgument) << too_large;
   EXPECT_TRUE(IsRequestTooLarge(too_large));
   EXPECT_NE(too_large.message().find("--max-message-bytes"), std::string::npos) << too_large;
-  EXPECT_EQ(cli::RemoteExitCode(too_large), cli::kExitTooLarge);
   absl::Status full = StatusFromGrpc(
       grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "write: No space left on device"));
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(cli::RemoteExitCode(full), cli::kExitNoSpace);
 }
 
 // The codes walrus.proto's header lists ("//   CODE   meaning").
@@ -101,12 +85,6 @@ TEST(ErrnoToStatus, ErrorsAWriteCanMeet_MapToCodesWalrusProtoLists) {
   }
 }
 
-TEST(OfflineExitCode, IsUnchanged_DataLoss3_Else1) {
-  EXPECT_EQ(cli::OfflineExitCode(absl::DataLossError("crc mismatch")), 3);
-  EXPECT_EQ(cli::OfflineExitCode(absl::NotFoundError("no segments")), 1);
-  EXPECT_EQ(cli::OfflineExitCode(absl::UnavailableError("")), 1);
-}
-
 TEST(BackoffBeforeRetry, DoublesFromTheInitialBackoff_UpToTheCap) {
   RetryPolicy policy;
   policy.initial_backoff = std::chrono::milliseconds(50);
@@ -117,87 +95,6 @@ TEST(BackoffBeforeRetry, DoublesFromTheInitialBackoff_UpToTheCap) {
   EXPECT_EQ(BackoffBeforeRetry(policy, 3).count(), 200);
   EXPECT_EQ(BackoffBeforeRetry(policy, 4).count(), 300);
   EXPECT_EQ(BackoffBeforeRetry(policy, 60).count(), 300);  // no overflow on many retries
-}
-
-TEST(StatusJson, EveryFieldPresent_NumbersAsNumbers_StringsEscaped) {
-  v1::StatusResponse s;
-  s.set_created(true);
-  s.set_first_index(1);
-  s.set_last_index(18446744073709551615ull);
-  s.mutable_hard_state()->set_term(2);
-  s.mutable_hard_state()->set_vote(1);
-  s.mutable_hard_state()->set_commit(9);
-  v1::SegmentStatus* seg = s.add_segments();
-  seg->set_name("0000000000000000-0000000000000000.wal");
-  seg->set_size_bytes(64);
-  seg->set_locked(true);
-  s.set_fail_stop_reason("disk \"sdb\"\n");
-  s.set_data_dir("/d");
-  EXPECT_EQ(StatusJson(DaemonStatusView(s)),
-            "{\"created\":true,\"first_index\":1,\"last_index\":18446744073709551615,"
-            "\"hard_state\":{\"term\":2,\"vote\":1,\"commit\":9},\"snapshot_index\":0,"
-            "\"snapshot_term\":0,\"segments\":[{\"name\":\"0000000000000000-0000000000000000.wal\","
-            "\"seq\":0,\"first_index\":0,\"size_bytes\":64,\"locked\":true,\"pinned\":false,"
-            "\"pinned_by\":\"\"}],\"total_bytes\":0,"
-            "\"durable_segment\":0,\"durable_offset\":0,\"fail_stop\":false,"
-            "\"fail_stop_reason\":\"disk \\\"sdb\\\"\\n\",\"read_only\":false,\"data_dir\":\"/d\","
-            "\"version\":\"\",\"retain_released_segments\":0,\"purge_blocked_by\":\"\","
-            "\"backups_in_progress\":0,\"snapshots\":[],\"damage\":\"\",\"offline\":false,"
-            "\"writer_epoch\":0}\n");
-}
-
-TEST(StatusText, NotCreated_SaysItWaitsForCreate) {
-  std::string text = StatusText(DaemonStatusView(v1::StatusResponse()));
-  EXPECT_NE(text.find("waiting for Create"), std::string::npos) << text;
-}
-
-// Every member of the daemon's answer reaches the view; the offline-only
-// ones stay empty.
-TEST(DaemonStatusView, CopiesEveryWireField) {
-  v1::StatusResponse s;
-  s.set_created(true);
-  s.set_first_index(3);
-  s.set_last_index(9);
-  s.mutable_hard_state()->set_commit(8);
-  s.set_snapshot_index(2);
-  s.set_snapshot_term(1);
-  v1::SnapshotMarker* marker = s.add_snapshots();
-  marker->set_index(2);
-  marker->set_term(1);
-  v1::SegmentStatus* seg = s.add_segments();
-  seg->set_name("n");
-  seg->set_seq(4);
-  seg->set_first_index(3);
-  seg->set_size_bytes(64);
-  seg->set_locked(true);
-  seg->set_pinned(true);
-  seg->set_pinned_by("backup #1");
-  s.set_total_bytes(128);
-  s.set_durable_segment(4);
-  s.set_durable_offset(60);
-  s.set_fail_stop(true);
-  s.set_fail_stop_reason("EIO");
-  s.set_read_only(true);
-  s.set_data_dir("/d");
-  s.set_version("1.2");
-  s.set_writer_epoch(7);
-  s.set_retain_released_segments(5);
-  s.set_purge_blocked_by("pinned");
-  s.set_backups_in_progress(1);
-  StatusView view = DaemonStatusView(s);
-  EXPECT_FALSE(view.offline);
-  EXPECT_TRUE(view.damage.empty());
-  EXPECT_EQ(StatusJson(view),
-            "{\"created\":true,\"first_index\":3,\"last_index\":9,"
-            "\"hard_state\":{\"term\":0,\"vote\":0,\"commit\":8},\"snapshot_index\":2,"
-            "\"snapshot_term\":1,\"segments\":[{\"name\":\"n\",\"seq\":4,\"first_index\":3,"
-            "\"size_bytes\":64,\"locked\":true,\"pinned\":true,\"pinned_by\":\"backup #1\"}],"
-            "\"total_bytes\":128,\"durable_segment\":4,\"durable_offset\":60,"
-            "\"fail_stop\":true,\"fail_stop_reason\":\"EIO\",\"read_only\":true,"
-            "\"data_dir\":\"/d\",\"version\":\"1.2\",\"retain_released_segments\":5,"
-            "\"purge_blocked_by\":\"pinned\",\"backups_in_progress\":1,"
-            "\"snapshots\":[{\"index\":2,\"term\":1}],\"damage\":\"\",\"offline\":false,"
-            "\"writer_epoch\":7}\n");
 }
 
 }  // namespace

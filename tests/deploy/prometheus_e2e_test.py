@@ -117,8 +117,8 @@ def main():
     repo, build = sys.argv[1], sys.argv[2]
     load_seconds = int(os.environ.get("WALRUS_E2E_LOAD_SECONDS", "4"))
     walrusd = os.path.join(build, "server", "walrusd")
-    bench = os.path.join(build, "client", "walrus-bench")
-    walrusctl = os.path.join(build, "client", "walrusctl")
+    bench = os.path.join(build, "client", "bench", "walrus-bench")
+    walrusctl = os.path.join(build, "client", "walrusctl", "walrusctl")
     rules = os.path.abspath(os.path.join(repo, "deploy", "prometheus", "walrus-alerts.yaml"))
     prometheus = shutil.which("prometheus")
     if prometheus is None:

@@ -23,7 +23,7 @@ namespace walrus::testing {
 namespace {
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-constexpr int kExitCorrupt = 3;  // client/cli.h
+constexpr int kExitCorrupt = 3;  // client/cli/cli.h
 
 std::string CtlBinary() {
   const char* path = getenv("WALRUS_CTL");

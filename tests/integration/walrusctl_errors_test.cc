@@ -20,7 +20,7 @@
 namespace walrus::testing {
 namespace {
 
-constexpr int kExitTooLarge = 9;  // client/cli.h
+constexpr int kExitTooLarge = 9;  // client/cli/cli.h
 constexpr int kExitInUse = 4;
 
 constexpr int kExitTimedOut = 124;  // timeout(1)

@@ -3,7 +3,7 @@
 #
 # usage: tests/interop/etcd_interop_test.sh BUILD_DIR SCRATCH_DIR
 #
-#   BUILD_DIR    holds the C++ binaries: BUILD_DIR/client/walrusctl and
+#   BUILD_DIR    holds the C++ binaries: BUILD_DIR/client/walrusctl/walrusctl and
 #                BUILD_DIR/tests/wal_workload. The Go tool (etcdwal, linked
 #                against etcd 3.4's own wal package) is built into
 #                BUILD_DIR/etcdwal/ and rebuilt only when its source changes.
@@ -54,7 +54,7 @@ ETCD_KEYS=${ETCD_KEYS:-320}
 PARTS=${PARTS:-"a b c"}
 CMD_TIMEOUT=${CMD_TIMEOUT:-60}
 
-WALRUSCTL="$BUILD_DIR/client/walrusctl"
+WALRUSCTL="$BUILD_DIR/client/walrusctl/walrusctl"
 WAL_WORKLOAD="$BUILD_DIR/tests/wal_workload"
 
 PASSED=0
