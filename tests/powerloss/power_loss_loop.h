@@ -23,7 +23,7 @@
 // How several streams share one log: every append carries the entries from
 // just after the highest acknowledged index up to new ones, so whichever
 // stream's append arrives first extends the log and the others' overlap is
-// skipped (same index and term, see server/append_plan.h). No append can
+// skipped (same index and term, see core/log_model.h). No append can
 // leave a gap, whatever order the streams' appends arrive in.
 #ifndef WALRUS_TESTS_POWERLOSS_POWER_LOSS_LOOP_H_
 #define WALRUS_TESTS_POWERLOSS_POWER_LOSS_LOOP_H_
