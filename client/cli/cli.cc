@@ -47,11 +47,18 @@ int Fail(int code, absl::string_view message) {
   return code;
 }
 
-Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& bool_flags) {
+namespace {
+
+// Parses from argv[first]; with `leading_only`, stops at the first
+// positional argument and sets *next to its index.
+Args ParseFrom(int argc, char** argv, int first, const std::vector<std::string>& bool_flags,
+               bool leading_only, int* next) {
   Args args;
-  for (int i = first; i < argc; ++i) {
+  int i = first;
+  for (; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) {
+      if (leading_only) break;
       args.positional.push_back(arg);
       continue;
     }
@@ -67,7 +74,19 @@ Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>&
       args.error = absl::StrCat("flag --", name, " needs a value");
     }
   }
+  if (next != nullptr) *next = i;
   return args;
+}
+
+}  // namespace
+
+Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& bool_flags) {
+  return ParseFrom(argc, argv, first, bool_flags, /*leading_only=*/false, nullptr);
+}
+
+Args ParseLeadingFlags(int argc, char** argv, int first, const std::vector<std::string>& bool_flags,
+                       int* next) {
+  return ParseFrom(argc, argv, first, bool_flags, /*leading_only=*/true, next);
 }
 
 bool GetUint(const Args& args, const std::string& name, uint64_t* out, std::string* error) {

@@ -50,6 +50,12 @@ struct Args {
 };
 Args ParseArgs(int argc, char** argv, int first, const std::vector<std::string>& bool_flags);
 
+// The flags before the first positional argument only (a program's global
+// flags, ahead of its command); *next is the index of that argument (argc if
+// none).
+Args ParseLeadingFlags(int argc, char** argv, int first, const std::vector<std::string>& bool_flags,
+                       int* next);
+
 // Leaves *out alone if the flag is absent; false (and *error) if it is not a
 // non-negative integer.
 bool GetUint(const Args& args, const std::string& name, uint64_t* out, std::string* error);

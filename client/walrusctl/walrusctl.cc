@@ -222,47 +222,28 @@ GlobalFlags ParseGlobalFlags(int argc, char** argv, int* next) {
       {"tls-server-name", &global.security.tls_server_name},
       {"token-file", &global.security.token_file},
   };
-  int i = 1;
-  for (; i < argc && std::strncmp(argv[i], "--", 2) == 0; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help") {
+  const Args parsed = cli::ParseLeadingFlags(argc, argv, 1, {"help"}, next);
+  if (!parsed.error.empty()) {
+    global.error = parsed.error;
+    return global;
+  }
+  for (const auto& [name, value] : parsed.flags) {
+    if (name == "help") {
       global.help = true;
-      continue;
-    }
-    size_t eq = arg.find('=');
-    std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    std::string value;
-    if (name != "server" && name != "timeout" && name != "epoch" && paths.count(name) == 0) {
-      global.error = absl::StrCat("unknown global flag ", arg, "; see walrusctl --help");
-      break;
-    }
-    if (eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      global.error = absl::StrCat("flag --", name, " needs a value");
-      break;
-    }
-    if (name == "server") {
+    } else if (name == "server") {
       global.server = value;
     } else if (paths.count(name) > 0) {
       *paths.at(name) = value;
-    } else if (name == "epoch") {
-      cli::Args parsed;
-      parsed.flags["epoch"] = value;
-      if (!cli::GetUint(parsed, "epoch", &global.security.epoch, &global.error)) break;
-    } else {
-      cli::Args parsed;
-      parsed.flags["timeout"] = value;
-      if (!cli::GetDouble(parsed, "timeout", &global.timeout_seconds, &global.error)) break;
-      if (global.timeout_seconds <= 0) {
-        global.error = "--timeout must be more than 0 seconds";
-        break;
-      }
+    } else if (name != "epoch" && name != "timeout") {
+      global.error = absl::StrCat("unknown global flag --", name, "; see walrusctl --help");
+      return global;
     }
   }
-  *next = i;
+  if (!cli::GetUint(parsed, "epoch", &global.security.epoch, &global.error)) return global;
+  if (!cli::GetDouble(parsed, "timeout", &global.timeout_seconds, &global.error)) return global;
+  if (parsed.Has("timeout") && global.timeout_seconds <= 0) {
+    global.error = "--timeout must be more than 0 seconds";
+  }
   return global;
 }
 
