@@ -34,7 +34,6 @@ void WalStore::PublishStatus() {
   if (metrics_ != nullptr)
     metrics_->SetEntryIndex(entry_index_.size(), entry_index_.memory_bytes());
   LogPosition durable = wal_->durable_position();
-  durable_ = durable;
   last_entry_index_ = log.terms.empty() ? 0 : log.terms.last_index();
   status_.durable = durable;
   status_.fail_stop = !wal_->failure().ok();
@@ -101,7 +100,7 @@ absl::StatusOr<BackupPlan> WalStore::BeginBackup(const std::string& holder) {
     if (!status_.created) {
       return absl::FailedPreconditionError("WAL not created: nothing to back up");
     }
-    durable = durable_;
+    durable = DurableLocked();
     last_entry = last_entry_index_;
   }
   if (!durable.has_value()) {
@@ -154,7 +153,7 @@ absl::Status WalStore::StreamAll(const walpb::Snapshot& snapshot,
     if (!status_.created && !options_.read_only) {
       return absl::FailedPreconditionError("WAL not created: call Create with the metadata first");
     }
-    durable = durable_;
+    durable = DurableLocked();
   }
   // Pin first, list second (as BeginBackup): the segments the read lists stay
   // until it is done, however slowly its client takes the entries. Without a

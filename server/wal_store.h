@@ -258,6 +258,11 @@ class WalStore {
   absl::Status CheckEpoch(uint64_t epoch) const;
   absl::StatusOr<uint64_t> RaiseEpoch();
   void PublishStatus();
+  // The durable end of the log; nullopt without a writer (not created, or
+  // read-only). status_mu_ held.
+  std::optional<LogPosition> DurableLocked() const {
+    return status_.created ? std::optional<LogPosition>(status_.durable) : std::nullopt;
+  }
   // The first and last index ranged reads serve (status_mu_ held).
   absl::StatusOr<std::pair<uint64_t, uint64_t>> ServedRangeLocked() const;
 
@@ -278,11 +283,10 @@ class WalStore {
 
   // What readers see; published by the committer after each batch.
   mutable std::mutex status_mu_;
-  StoreStatus status_;                  // guarded by status_mu_
-  std::optional<LogPosition> durable_;  // guarded by status_mu_
-  uint64_t last_entry_index_ = 0;       // guarded by status_mu_
-  EntryIndex entry_index_;              // guarded by status_mu_
-  TermRuns terms_;                      // guarded by status_mu_ (the durable terms)
+  StoreStatus status_;             // guarded by status_mu_
+  uint64_t last_entry_index_ = 0;  // guarded by status_mu_
+  EntryIndex entry_index_;         // guarded by status_mu_
+  TermRuns terms_;                 // guarded by status_mu_ (the durable terms)
 
   // Follow's waiters (CallAfter). `wake`s run with waiters_mu_ held, so
   // CancelCall never returns while one runs.

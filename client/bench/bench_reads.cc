@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <memory>
 #include <random>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/bench/latency_stats.h"
+#include "client/bench/run_clients.h"
 #include "client/cli/cli.h"
 
 namespace walrus {
@@ -63,41 +63,29 @@ int RunReadBench(const ReadBenchConfig& config) {
   }
   std::vector<ReaderResult> results(config.clients);
   std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  const Clock::time_point began = Clock::now();
   const uint64_t span = last - first + 2 - config.range;  // choices of lo
-  for (uint64_t i = 0; i < config.clients; ++i) {
-    threads.emplace_back([&, i] {
-      std::mt19937_64 rng(config.seed + i);
-      ReaderResult& out = results[i];
-      while (!stop.load(std::memory_order_relaxed)) {
-        const uint64_t lo = first + rng() % span;
-        const Clock::time_point start = Clock::now();
-        absl::StatusOr<v1::EntriesResponse> got = clients[i]->Entries(lo, lo + config.range);
-        if (!got.ok()) {
-          out.error = absl::Status(
-              got.status().code(),
-              absl::StrCat("Entries(", lo, ", ", lo + config.range, "): ", got.status().message()));
-          stop = true;
-          return;
+  const double elapsed =
+      RunClientsFor(config.clients, config.duration_seconds, &stop, [&](uint64_t i) {
+        std::mt19937_64 rng(config.seed + i);
+        ReaderResult& out = results[i];
+        while (!stop.load(std::memory_order_relaxed)) {
+          const uint64_t lo = first + rng() % span;
+          const Clock::time_point start = Clock::now();
+          absl::StatusOr<v1::EntriesResponse> got = clients[i]->Entries(lo, lo + config.range);
+          if (!got.ok()) {
+            out.error = absl::Status(got.status().code(),
+                                     absl::StrCat("Entries(", lo, ", ", lo + config.range,
+                                                  "): ", got.status().message()));
+            stop = true;
+            return;
+          }
+          out.latencies_ns.push_back(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+          ++out.reads;
+          out.entries += static_cast<uint64_t>(got->entries_size());
+          for (const raftpb::Entry& e : got->entries()) out.bytes += e.data().size();
         }
-        out.latencies_ns.push_back(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-        ++out.reads;
-        out.entries += static_cast<uint64_t>(got->entries_size());
-        for (const raftpb::Entry& e : got->entries()) out.bytes += e.data().size();
-      }
-    });
-  }
-  const auto deadline = began + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(config.duration_seconds));
-  while (!stop.load() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(std::chrono::milliseconds(50), deadline - Clock::now()));
-  }
-  stop = true;
-  for (std::thread& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+      });
   std::vector<int64_t> latencies;
   uint64_t reads = 0, entries = 0, bytes = 0;
   absl::Status failure;

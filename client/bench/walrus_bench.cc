@@ -54,6 +54,7 @@
 #include "client/bench/bench_reads.h"
 #include "client/bench/latency_stats.h"
 #include "client/bench/metrics_scrape.h"
+#include "client/bench/run_clients.h"
 #include "client/cli/cli.h"
 #include "client/client.h"
 
@@ -338,30 +339,18 @@ int Run(const BenchConfig& config) {
   std::string metrics_why;
   std::optional<double> fsyncs_before = FsyncCount(config, &metrics_why);
   std::vector<ClientResult> results(config.clients);
-  std::vector<std::thread> threads;
   std::atomic<bool> stop{false};
   Turns turns;
-  const Clock::time_point began = Clock::now();
-  for (uint64_t i = 0; i < config.clients; ++i) {
-    threads.emplace_back([&, i] {
-      if (!config.stream) {
-        RunUnaryClient(clients[i].get(), &log, &stop, &results[i]);
-      } else {
-        RunStreamClient(clients[i].get(), &log, config.inflight,
-                        config.clients > 1 ? &turns : nullptr, &stop, &results[i]);
-      }
-      if (!results[i].error.ok()) stop = true;
-    });
-  }
-  const auto deadline = began + std::chrono::duration_cast<Clock::duration>(
-                                    std::chrono::duration<double>(config.duration_seconds));
-  while (!stop.load() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(std::chrono::milliseconds(50), deadline - Clock::now()));
-  }
-  stop = true;
-  for (std::thread& t : threads) t.join();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+  const double elapsed =
+      RunClientsFor(config.clients, config.duration_seconds, &stop, [&](uint64_t i) {
+        if (!config.stream) {
+          RunUnaryClient(clients[i].get(), &log, &stop, &results[i]);
+        } else {
+          RunStreamClient(clients[i].get(), &log, config.inflight,
+                          config.clients > 1 ? &turns : nullptr, &stop, &results[i]);
+        }
+        if (!results[i].error.ok()) stop = true;
+      });
   std::optional<double> fsyncs_after =
       fsyncs_before.has_value() ? FsyncCount(config, &metrics_why) : std::nullopt;
 

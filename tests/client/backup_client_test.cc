@@ -178,9 +178,7 @@ TEST_P(BackupClientTest, Backup_MisbehavingDaemon_FailsFromTheDaemonsSideAndLeav
   EXPECT_FALSE(std::filesystem::exists(dest_ + ".tmp"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Mischief, BackupClientTest,
-                         ::testing::Values(Mischief::kNone, Mischief::kBadCrc, Mischief::kShortFile,
-                                           Mischief::kUnlistedFile),
+INSTANTIATE_TEST_SUITE_P(Mischief, BackupClientTest, ::testing::ValuesIn(kEveryMischief),
                          MischiefName);
 
 }  // namespace

@@ -19,6 +19,8 @@
 namespace walrus {
 
 enum class Mischief { kNone, kBadCrc, kShortFile, kUnlistedFile };
+inline constexpr Mischief kEveryMischief[] = {Mischief::kNone, Mischief::kBadCrc,
+                                              Mischief::kShortFile, Mischief::kUnlistedFile};
 
 // "WellBehaved", "BadChunkCrc", ...: the test-name suffix of each.
 std::string MischiefName(const ::testing::TestParamInfo<Mischief>& info);

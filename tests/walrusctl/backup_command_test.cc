@@ -35,9 +35,7 @@ TEST_P(BackupClientTest, RemoteBackup_MisbehavingDaemon_ExitCodeNamesTheFailure)
   EXPECT_FALSE(std::filesystem::exists(dest_ + ".tmp"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Mischief, BackupClientTest,
-                         ::testing::Values(Mischief::kNone, Mischief::kBadCrc, Mischief::kShortFile,
-                                           Mischief::kUnlistedFile),
+INSTANTIATE_TEST_SUITE_P(Mischief, BackupClientTest, ::testing::ValuesIn(kEveryMischief),
                          MischiefName);
 
 }  // namespace
