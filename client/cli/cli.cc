@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/errors.h"
+#include "core/json_string.h"
 
 namespace walrus::cli {
 
@@ -111,39 +112,8 @@ bool GetDouble(const Args& args, const std::string& name, double* out, std::stri
   return true;
 }
 
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 void JsonObject::Key(absl::string_view key) {
-  absl::StrAppend(&members_, members_.empty() ? "" : ",", JsonQuote(key), ":");
+  absl::StrAppend(&members_, members_.empty() ? "" : ",", JsonString(key), ":");
 }
 
 JsonObject& JsonObject::Number(absl::string_view key, uint64_t value) {
@@ -160,7 +130,7 @@ JsonObject& JsonObject::Bool(absl::string_view key, bool value) {
 
 JsonObject& JsonObject::String(absl::string_view key, absl::string_view value) {
   Key(key);
-  members_ += JsonQuote(value);
+  AppendJsonString(value, &members_);
   return *this;
 }
 

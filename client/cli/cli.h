@@ -1,6 +1,6 @@
 // Command-line plumbing shared by walrusctl and walrus-bench: flag parsing,
 // walrusctl's exit codes and how statuses map onto them, and the one JSON
-// writer (JsonQuote, JsonObject, JsonArray) every --json output goes through.
+// writer (JsonObject, JsonArray; strings by core/json_string.h) every --json output goes through.
 #ifndef WALRUS_CLIENT_CLI_CLI_H_
 #define WALRUS_CLIENT_CLI_CLI_H_
 
@@ -62,9 +62,6 @@ bool GetUint(const Args& args, const std::string& name, uint64_t* out, std::stri
 
 // The same for a non-negative decimal number (seconds, say).
 bool GetDouble(const Args& args, const std::string& name, double* out, std::string* error);
-
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view text);
 
 // One JSON object, built member by member in the order added, with no
 // spaces: {"key":value,...}. The setters are named by type so that a string
