@@ -1,11 +1,21 @@
 // AppendStream: pipelined appends on one AppendStream RPC.
 //
-// Send() writes an append and returns without waiting for the disk; up to
+// Send() queues an append and returns without waiting for the disk; up to
 // `window` appends may be unacknowledged at once (Send blocks while the window
 // is full), so the daemon can make many of them durable with one fsync. The
-// daemon acknowledges appends in the order they were sent, each once it is
-// durable; the stream numbers them 1, 2, 3... (AppendRequest.sequence) and
-// checks every acknowledgement against that order.
+// stream numbers appends 1, 2, 3... in the order sent; the daemon acknowledges
+// them in that order, each once it is durable.
+//
+// Coalescing: a writer thread sends the queue. While one message is on the
+// wire, appends queued behind it are sent as one AppendRequest when
+// CanCoalesce() allows it (contiguous entries, no hard state before the last,
+// one epoch, the same CRC choice, at most `coalesce_max_bytes`), so the daemon
+// and the transport pay once for what a caller issued as many appends. The
+// rules make a merged message acceptable to the daemon exactly when its appends
+// sent one by one would be. Nothing changes for the caller: each append keeps
+// its own sequence number and its own acknowledgement; the appends of one
+// message are acknowledged together, in order. AppendAck.last_index is the
+// log's last index after the message that carried the append.
 //
 // Acknowledgements (the API is callback-based): on_ack, if set, runs once per
 // append, in sequence order, on the stream's reader thread, before the append
@@ -13,17 +23,19 @@
 // of everything they waited for have run. on_ack must not block and must not
 // call back into the stream. acknowledged() can be polled instead.
 //
-// Failure: the first failed append ends the RPC with its status; the appends
-// sent after it were not written. Send/Flush/Finish then return that final
-// status (the daemon's code, or INTERNAL if it broke the protocol or ended
-// the stream with appends unacknowledged). Appends 1..acknowledged() are
-// durable; resend the rest on a new stream (re-sending entries the log
-// already holds is harmless, see client/client.h). The stream never retries
-// on its own.
+// Failure: the first failed message ends the RPC with its status. The daemon
+// writes a message whole or not at all, so every append of a merged message
+// shares its fate: none of them was written, and the status says which appends
+// the message carried ("appends 5..9 (sent as one message): ..."). The appends
+// sent after it were not written either. Send/Flush/Finish then return that
+// final status (the daemon's code, or INTERNAL if it broke the protocol or
+// ended the stream with appends unacknowledged). Appends 1..acknowledged() are
+// durable; resend the rest on a new stream (re-sending entries the log already
+// holds is harmless, see client/client.h). The stream never retries on its own.
 //
 // Thread-safety: Send, Flush and Finish must be called from one thread at a
-// time (the writer); acknowledged(), sent() and Cancel() from any thread.
-// The WalClient that opened the stream must outlive it.
+// time (the caller); acknowledged(), sent(), messages_sent() and Cancel() from
+// any thread. The WalClient that opened the stream must outlive it.
 #ifndef WALRUS_CLIENT_APPEND_STREAM_H_
 #define WALRUS_CLIENT_APPEND_STREAM_H_
 
@@ -63,7 +75,23 @@ struct AppendStreamOptions {
   uint64_t epoch = 0;
   // Bearer token sent with the RPC; empty sends none.
   std::string token;
+  // Largest merged message (protobuf bytes); 0 sends every append alone. An
+  // append larger than this is sent alone. Keep it below the daemon's
+  // --max-message-bytes.
+  size_t coalesce_max_bytes = size_t{1} << 20;
 };
+
+// Whether `next` may be sent in the same message as `message` (the appends
+// merged so far, oldest first): the message carries no hard state (a hard
+// state may only come with its last append), both carry entries, `next`'s
+// first entry directly follows the message's last with a term no lower, both
+// have the same epoch, and both carry entry CRCs or neither does. The byte cap
+// is the caller's to check.
+bool CanCoalesce(const v1::AppendRequest& message, const v1::AppendRequest& next);
+
+// Moves `next`'s entries, CRCs and hard state onto the end of `message`.
+// Requires CanCoalesce(*message, *next).
+void Coalesce(v1::AppendRequest* message, v1::AppendRequest* next);
 
 class AppendStream {
  public:
@@ -74,9 +102,9 @@ class AppendStream {
   AppendStream(const AppendStream&) = delete;
   AppendStream& operator=(const AppendStream&) = delete;
 
-  // Sends `request` (its sequence is overwritten) and returns its sequence
-  // number, blocking first while `window` appends are unacknowledged. Once
-  // the stream has ended, returns its final status instead.
+  // Queues `request` for sending and returns its sequence number, blocking
+  // first while `window` appends are unacknowledged. Once the stream has
+  // ended, returns its final status instead.
   // FAILED_PRECONDITION after Finish().
   [[nodiscard]] absl::StatusOr<uint64_t> Send(v1::AppendRequest request);
 
@@ -93,10 +121,27 @@ class AppendStream {
 
   uint64_t sent() const;
   uint64_t acknowledged() const;
+  // Messages written to the RPC so far (at most sent()).
+  uint64_t messages_sent() const;
 
  private:
+  struct Queued {
+    v1::AppendRequest request;
+    uint64_t sequence;
+    size_t bytes;  // request.ByteSizeLong(), when coalescing
+  };
+  // A message written and not yet acknowledged: appends first..first+count-1.
+  struct InFlight {
+    uint64_t first;
+    uint64_t count;
+  };
+
   void ReadLoop();
-  // Waits for the reader to stop, then collects the RPC's status (once).
+  void WriteLoop();
+  // True once the stream cannot send or acknowledge any more. Requires mu_.
+  bool EndedLocked() const;
+  // Waits for the reader and the writer to stop, then collects the RPC's
+  // status (once).
   absl::Status FinalStatus();
   void FailLocked(absl::Status status);
 
@@ -105,21 +150,29 @@ class AppendStream {
   std::unique_ptr<grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>> rpc_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t sent_ = 0;                                             // guarded by mu_
-  uint64_t acked_ = 0;                                            // guarded by mu_
+  std::condition_variable cv_;         // acknowledgements, the end of the stream
+  std::condition_variable writer_cv_;  // work for the writer
+  uint64_t sent_ = 0;                  // guarded by mu_
+  uint64_t acked_ = 0;                 // guarded by mu_
   std::deque<std::chrono::steady_clock::time_point> send_times_;  // unacked, guarded by mu_
-  bool reads_done_ = false;                                       // guarded by mu_
-  bool closing_ = false;                                          // Finish() called; guarded by mu_
-  absl::Status client_failure_;  // protocol error seen here; guarded by mu_
+  std::deque<Queued> queue_;                                      // not yet written; guarded by mu_
+  std::deque<InFlight> in_flight_;  // written, unacknowledged; guarded by mu_
+  uint64_t messages_ = 0;           // written; guarded by mu_
+  uint64_t messages_acked_ = 0;     // guarded by mu_
+  bool reads_done_ = false;         // guarded by mu_
+  bool writer_done_ = false;        // the writer thread has stopped; guarded by mu_
+  bool write_failed_ = false;       // the RPC refused a write; guarded by mu_
+  bool closing_ = false;            // Finish() called; guarded by mu_
+  bool stopping_ = false;           // destructor; guarded by mu_
+  absl::Status client_failure_;     // protocol error seen here; guarded by mu_
 
-  // Serialises Write/WritesDone/Finish on the RPC; the reader only Reads.
-  std::mutex write_mu_;
-  bool writes_done_ = false;  // guarded by write_mu_
-  bool finished_ = false;     // guarded by write_mu_
-  absl::Status final_;        // guarded by write_mu_
+  // Serialises the RPC's Finish.
+  std::mutex finish_mu_;
+  bool finished_ = false;  // guarded by finish_mu_
+  absl::Status final_;     // guarded by finish_mu_
 
   std::thread reader_;
+  std::thread writer_;
 };
 
 }  // namespace walrus

@@ -82,7 +82,7 @@ void WalStore::Create(std::string metadata, uint64_t epoch,
 }
 
 void WalStore::Append(LogAppend append, std::function<void(absl::StatusOr<uint64_t>)> done,
-                      std::shared_ptr<std::atomic<bool>> chain) {
+                      std::shared_ptr<std::atomic<bool>> chain, Commit commit) {
   Op op;
   op.kind = Op::kAppend;
   op.epoch = append.epoch;
@@ -90,7 +90,7 @@ void WalStore::Append(LogAppend append, std::function<void(absl::StatusOr<uint64
   op.append = std::move(append);
   op.chain = std::move(chain);
   op.done = std::move(done);
-  Enqueue(std::move(op));
+  Enqueue(std::move(op), commit);
 }
 
 void WalStore::SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
@@ -122,17 +122,34 @@ void WalStore::Fence(std::function<void(absl::StatusOr<uint64_t>)> done) {
   Enqueue(std::move(op));
 }
 
-void WalStore::Enqueue(Op op) {
+void WalStore::Enqueue(Op op, Commit commit) {
   op.enqueued = Clock::now();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_) {
-      queue_.push_back(std::move(op));
-      cv_.notify_one();
-      return;
-    }
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    op.done(absl::UnavailableError("walrusd is shutting down"));
+    return;
   }
-  op.done(absl::UnavailableError("walrusd is shutting down"));
+  queue_.push_back(std::move(op));
+  const bool commit_here = commit == Commit::kInlineIfIdle && options_.run_threads &&
+                           !committing_ && queue_.size() == 1 &&
+                           options_.max_batch_delay.count() == 0;
+  if (!commit_here) {
+    lock.unlock();
+    cv_.notify_one();
+    return;
+  }
+  // The committer is idle: this thread commits the batch (of this op, and of
+  // anything queued before TakeBatch) in its place. committing_ keeps the
+  // committer, and any other caller, off the Wal meanwhile.
+  committing_ = true;
+  std::vector<Op> batch = TakeBatch();
+  lock.unlock();
+  CommitBatch(&batch);
+  lock.lock();
+  committing_ = false;
+  lock.unlock();
+  cv_.notify_one();  // what arrived meanwhile is the committer's
 }
 
 void WalStore::Run() {
@@ -140,15 +157,18 @@ void WalStore::Run() {
     std::vector<Op> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [this] { return !committing_ && (stopping_ || !queue_.empty()); });
       if (queue_.empty()) break;  // stopping, and everything is done
       if (options_.max_batch_delay.count() > 0 && !stopping_) {
         // Optional: trade latency for larger batches on fast disks.
         cv_.wait_for(lock, options_.max_batch_delay, [this] { return stopping_; });
       }
       batch = TakeBatch();
+      committing_ = true;
     }
     CommitBatch(&batch);
+    std::lock_guard<std::mutex> lock(mu_);
+    committing_ = false;
   }
 }
 

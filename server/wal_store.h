@@ -1,8 +1,11 @@
 // WalStore: the WAL of one walrusd, its committer thread and group commit.
 //
-// RPC handlers never touch the disk: they call one of the submit methods,
-// which validates nothing, enqueues, and returns at once; the completion runs
-// later on the committer thread. The committer loop:
+// RPC handlers call one of the submit methods, which validates nothing,
+// enqueues, and returns at once; the completion runs later on the committer
+// thread. (One exception: a unary Append that finds the committer idle and
+// the queue empty is committed on its caller's thread, Commit::kInlineIfIdle;
+// the same loop body, one batch, with committing_ keeping every other thread
+// off the Wal.) The committer loop:
 //
 //   1. takes everything pending, up to max_batch_bytes (optionally waiting
 //      max_batch_delay for more to arrive);
@@ -44,8 +47,8 @@
 // the same file-system calls in the same order.
 //
 // Thread-safety: all public methods are thread-safe. Completions run on the
-// committer thread (the caller of RunOnce in deterministic mode) and must not
-// block.
+// thread that committed the batch: the committer (the caller of RunOnce in
+// deterministic mode, the caller of an inline Append) and must not block.
 #ifndef WALRUS_SERVER_WAL_STORE_H_
 #define WALRUS_SERVER_WAL_STORE_H_
 
@@ -123,8 +126,14 @@ class WalStore {
   // With `chain`, appends sharing it form a chain (one AppendStream): once one
   // fails, the committer sets *chain and fails the later ones with ABORTED
   // without writing them.
+  // With kInlineIfIdle, a caller that finds the committer idle and the queue
+  // empty commits its append as a batch of one on its own thread, and `done`
+  // runs before Append returns: one thread hand-off less each way for a
+  // lone writer. Callers whose thread must not wait for the disk pass
+  // kQueued (an AppendStream, whose next message would wait behind it).
+  enum class Commit { kQueued, kInlineIfIdle };
   void Append(LogAppend append, std::function<void(absl::StatusOr<uint64_t>)> done,
-              std::shared_ptr<std::atomic<bool>> chain = nullptr);
+              std::shared_ptr<std::atomic<bool>> chain = nullptr, Commit commit = Commit::kQueued);
   void SaveSnapshot(uint64_t index, uint64_t term, uint64_t epoch,
                     std::function<void(absl::Status)> done);
   void ReleaseTo(uint64_t index, uint64_t epoch,
@@ -189,7 +198,7 @@ class WalStore {
   // Waiting for the durable log to change (Follow). The generation counts
   // the batches published since Open. CallAfter(generation, wake) runs
   // `wake` once the generation has passed `generation`: at once on the
-  // caller's thread if it already has, else on the committer thread after
+  // caller's thread if it already has, else on the committing thread after
   // the next batch (or at Shutdown). It returns a token for CancelCall,
   // which removes a `wake` not yet run and returns true, or returns false
   // once it has run (never while it runs: CancelCall waits for it). `wake`
@@ -209,7 +218,7 @@ class WalStore {
   const StoreOptions& options() const { return options_; }
   SegmentPins& pins() { return pins_; }
 
-  // Runs once, on the committer thread, when the WAL goes fail-stop.
+  // Runs once, on the committing thread, when the WAL goes fail-stop.
   void set_on_fail_stop(std::function<void(const absl::Status&)> callback);
 
   // Stops taking requests (later ones fail UNAVAILABLE), commits and
@@ -242,7 +251,7 @@ class WalStore {
 
   [[nodiscard]] absl::Status Recover(RecoverySummary* summary);
   WalOptions MakeWalOptions() const;
-  void Enqueue(Op op);
+  void Enqueue(Op op, Commit commit = Commit::kQueued);
   void Run();
   // Takes the next batch off the queue (mu_ held).
   std::vector<Op> TakeBatch();
@@ -277,8 +286,9 @@ class WalStore {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Op> queue_;   // guarded by mu_
-  bool stopping_ = false;  // guarded by mu_
+  std::deque<Op> queue_;     // guarded by mu_
+  bool stopping_ = false;    // guarded by mu_
+  bool committing_ = false;  // a batch is being committed (on any thread); guarded by mu_
   std::thread committer_;
 
   // What readers see; published by the committer after each batch.

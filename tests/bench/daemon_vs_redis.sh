@@ -1,50 +1,112 @@
 #!/usr/bin/env bash
 # walrusd against Redis 7 with appendfsync always, side by side in one run, on
-# loopback: 100-byte entries, one client, unary and pipelined at several depths.
+# loopback: one client, unary and pipelined at several depths, over TCP and a
+# Unix socket (Redis over TCP), at ENTRY_BYTES (100) and 1000-byte entries;
+# then 1-MiB entries through a stream against the disk's own sequential
+# write + fdatasync bandwidth (dd), and the append latency across segment cuts.
 #
-# usage: tests/bench/daemon_vs_redis.sh BUILD_DIR OUT_DIR [DURATION_S]
+# usage: tests/bench/daemon_vs_redis.sh BUILD_DIR OUT_DIR [DURATION_S] [SIZES]
+#   SIZES: entry sizes for the depth sweep, space-separated ("100 1000")
 # Writes OUT_DIR/daemon_vs_redis.csv and OUT_DIR/daemon_vs_redis.png (the
-# plot needs python3-matplotlib, installed here if missing), prints a table.
+# plot, of the first size, needs python3-matplotlib, installed here if
+# missing), prints a table.
 set -euo pipefail
 build=$(cd "$1" && pwd)
 out=$(mkdir -p "$2" && cd "$2" && pwd)
 duration=${3:-5}
+sizes=${4:-100 1000}
 anchor=$(cd "$(dirname "$0")/../../.." && pwd)/shared/bench/redis-anchor.sh
 [[ -x "$anchor" ]] || anchor=/work/shared/bench/redis-anchor.sh
 export BENCH_DIR=${BENCH_DIR:-$out}
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 data=$(mktemp -d "$BENCH_DIR/walrusd-bench-XXXXXX")
-gport=$(port); mport=$(port)
-"$build/server/walrusd" --data-dir "$data" --listen "127.0.0.1:$gport" \
-  --metrics-listen "127.0.0.1:$mport" 2>"$out/walrusd.log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-sleep 1
+pid=
+stop_daemon() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  pid=
+  rm -rf "$data/wal" "$data/sock"
+}
+trap 'stop_daemon; rm -rf "$data"' EXIT
+# A fresh daemon (and log) for every measurement: each starts at segment 0.
+start_daemon() {
+  stop_daemon
+  gport=$(port); mport=$(port)
+  "$build/server/walrusd" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
+    --listen "unix:$data/sock" --metrics-listen "127.0.0.1:$mport" 2>>"$out/walrusd.log" &
+  pid=$!
+  for _ in $(seq 100); do [[ -S "$data/sock" ]] && break; sleep 0.05; done
+  sleep 0.2
+}
 
-bench() {  # mode inflight -> json
-  "$build/client/bench/walrus-bench" --server "127.0.0.1:$gport" --metrics "127.0.0.1:$mport" \
-    --mode "$1" --inflight "$2" --clients 1 --entries-per-append 1 --entry-bytes 100 \
-    --duration "$duration" --json
+bench() {  # transport mode inflight entry_bytes [duration] -> json
+  local target="127.0.0.1:$gport"
+  [[ "$1" == unix ]] && target="unix:$data/sock"
+  "$build/client/bench/walrus-bench" --server "$target" --metrics "127.0.0.1:$mport" \
+    --mode "$2" --inflight "$3" --clients 1 --entries-per-append 1 --entry-bytes "$4" \
+    --duration "${5:-$duration}" --json
 }
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+metric() {  # name -> sum of its samples on the daemon's /metrics
+  curl -s "http://127.0.0.1:$mport/metrics" |
+    awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2 } END { print s + 0 }'
+}
 
-echo "depth,walrus_entries_per_sec,walrus_p50_ms,walrus_p99_ms,entries_per_fsync,redis_rps,redis_p50_ms" \
+echo "entry_bytes,transport,depth,walrus_entries_per_sec,walrus_p50_ms,walrus_p99_ms,entries_per_fsync,redis_rps,redis_p50_ms" \
   >"$out/daemon_vs_redis.csv"
-printf '%-22s %14s %10s %10s %10s %14s %10s\n' case walrus/s p50_ms p99_ms ent/fsync redis/s redis_p50
-for depth in 1 4 16 64 256; do
-  if ((depth == 1)); then mode=unary; else mode=stream; fi
-  w=$(bench "$mode" "$depth")
-  requests=$((depth == 1 ? 3000 * duration : 40000 * duration))
-  r=$(bash "$anchor" 1 "$depth" "$requests" 100)
-  rrps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$r")
-  rp50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$r")
-  eps=$(field "$w" entries_per_sec); p50=$(field "$w" p50_ms); p99=$(field "$w" p99_ms)
-  epf=$(field "$w" entries_per_fsync)
-  printf '%-22s %14.0f %10.3f %10.3f %10s %14.0f %10s\n' "$mode depth=$depth" "$eps" "$p50" \
-    "$p99" "$epf" "$rrps" "$rp50"
-  echo "$depth,$eps,$p50,$p99,$epf,$rrps,$rp50" >>"$out/daemon_vs_redis.csv"
+printf '%-34s %12s %9s %9s %9s %12s %9s %7s\n' case walrus/s p50_ms p99_ms ent/fsync \
+  redis/s redis_p50 ratio
+for size in $sizes; do
+  for depth in 1 4 16 64 256; do
+    if ((depth == 1)); then mode=unary; else mode=stream; fi
+    requests=$((depth == 1 ? 3000 * duration : 40000 * duration))
+    r=$(bash "$anchor" 1 "$depth" "$requests" "$size")
+    rrps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$r")
+    rp50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$r")
+    for transport in tcp unix; do
+      start_daemon
+      w=$(bench "$transport" "$mode" "$depth" "$size")
+      eps=$(field "$w" entries_per_sec); p50=$(field "$w" p50_ms); p99=$(field "$w" p99_ms)
+      epf=$(field "$w" entries_per_fsync)
+      # unary: latency ratio (lower is better); stream: throughput ratio (higher is better)
+      if ((depth == 1)); then
+        ratio=$(python3 -c "print(f'{$p50/$rp50:.2f}')")
+      else
+        ratio=$(python3 -c "print(f'{$eps/$rrps:.2f}')")
+      fi
+      printf '%-34s %12.0f %9.3f %9.3f %9s %12.0f %9s %7s\n' \
+        "${size}B $transport $mode depth=$depth" "$eps" "$p50" "$p99" "$epf" "$rrps" "$rp50" "$ratio"
+      echo "$size,$transport,$depth,$eps,$p50,$p99,$epf,$rrps,$rp50" >>"$out/daemon_vs_redis.csv"
+    done
+  done
 done
+stop_daemon
+
+# Bandwidth: the disk's sequential write + fdatasync, then 1-MiB entries
+# through a stream (16 in flight) on the same file system.
+dd_line=$(dd if=/dev/zero of="$data/dd" bs=16M count=64 conv=fdatasync 2>&1 | tail -1)
+rm -f "$data/dd"
+disk_mbs=$(python3 -c "
+import re,sys
+m = re.search(r'(\d+) bytes .* copied, ([0-9.]+) s', sys.argv[1])
+print(f'{int(m.group(1)) / float(m.group(2)) / 1e6:.1f}')" "$dd_line")
+start_daemon
+w=$(bench tcp stream 16 1048576 "$((duration * 2))")
+walrus_mbs=$(field "$w" mb_per_sec)
+echo "disk: dd bs=16M count=64 conv=fdatasync: $disk_mbs MB/s"
+echo "walrus: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s of entry data" \
+  "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the disk)," \
+  "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms"
+
+# Across segment cuts: 1000-byte entries, 64 in flight, long enough to cut
+# several 64 MB segments; the latency tail and the number of cuts.
+start_daemon
+w=$(bench tcp stream 64 1000 "$((duration * 3))")
+echo "segment cuts: 1000B tcp stream depth=64 $((duration * 3)) s:" \
+  "$(field "$w" entries_per_sec) entries/s, p50 $(field "$w" p50_ms) ms," \
+  "p99 $(field "$w" p99_ms) ms, p99.9 $(field "$w" p999_ms) ms, max $(field "$w" max_ms) ms," \
+  "$(metric walrus_wal_segment_cuts_total) cuts"
+stop_daemon
 
 plot_python=/usr/bin/python3  # Debian's interpreter, where python3-matplotlib installs
 if ! $plot_python -c 'import matplotlib' 2>/dev/null; then
@@ -57,18 +119,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 out = sys.argv[1]
 rows = list(csv.DictReader(open(f"{out}/daemon_vs_redis.csv")))
-d = [int(r["depth"]) for r in rows]
+size = rows[0]["entry_bytes"]
 fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-a.plot(d, [float(r["walrus_entries_per_sec"]) for r in rows], "o-", label="walrusd (entries/s)")
-a.plot(d, [float(r["redis_rps"]) for r in rows], "s--", label="Redis appendfsync always (req/s)")
+for transport, style in (("tcp", "o-"), ("unix", "^-")):
+    sel = [r for r in rows if r["entry_bytes"] == size and r["transport"] == transport]
+    d = [int(r["depth"]) for r in sel]
+    a.plot(d, [float(r["walrus_entries_per_sec"]) for r in sel], style,
+           label=f"walrusd {transport} (entries/s)")
+    b.plot(d, [float(r["walrus_p50_ms"]) for r in sel], style, label=f"walrusd {transport} p50")
+sel = [r for r in rows if r["entry_bytes"] == size and r["transport"] == "tcp"]
+d = [int(r["depth"]) for r in sel]
+a.plot(d, [float(r["redis_rps"]) for r in sel], "s--", label="Redis appendfsync always (req/s)")
+b.plot(d, [float(r["redis_p50_ms"]) for r in sel], "s--", label="Redis p50")
 a.set_xscale("log", base=2); a.set_xlabel("appends in flight (Redis: pipeline depth)")
-a.set_ylabel("durable appends per second"); a.set_title("Throughput, 1 client, 100-byte entries")
-a.legend(); a.grid(alpha=.3)
-b.plot(d, [float(r["walrus_p99_ms"]) for r in rows], "o-", label="walrusd p99")
-b.plot(d, [float(r["walrus_p50_ms"]) for r in rows], "o:", label="walrusd p50")
-b.plot(d, [float(r["redis_p50_ms"]) for r in rows], "s--", label="Redis p50")
+a.set_ylabel("durable appends per second")
+a.set_title(f"Throughput, 1 client, {size}-byte entries"); a.legend(); a.grid(alpha=.3)
 b.set_xscale("log", base=2); b.set_xlabel("appends in flight (Redis: pipeline depth)")
-b.set_ylabel("latency (ms)"); b.set_title("Latency"); b.legend(); b.grid(alpha=.3)
+b.set_ylabel("latency (ms)"); b.set_title("Latency (p50)"); b.legend(); b.grid(alpha=.3)
 fig.tight_layout(); fig.savefig(f"{out}/daemon_vs_redis.png", dpi=110)
 print(f"plot: {out}/daemon_vs_redis.png")
 PY

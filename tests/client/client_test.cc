@@ -31,7 +31,8 @@ class FakeWal final : public v1::WAL::Service {
   bool read_all_without_header = false;
   uint64_t stream_fail_at = 0;  // sequence the stream fails at (0: none)
   bool stream_wrong_sequence = false;
-  size_t stream_ack_batch = 1;  // acknowledge only once this many arrived
+  size_t stream_ack_batch = 1;           // acknowledge only once this many arrived
+  std::atomic<bool> stream_hold{false};  // the stream reads nothing while set
 
   std::atomic<int> append_calls{0};
   std::mutex mu;
@@ -85,6 +86,7 @@ class FakeWal final : public v1::WAL::Service {
       grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) override {
     v1::AppendRequest request;
     std::vector<v1::AppendResponse> held;
+    while (stream_hold) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     while (stream->Read(&request)) {
       Record(request);
       if (request.sequence() == stream_fail_at) {
@@ -299,19 +301,111 @@ TEST_F(ClientTest, AppendStream_AcknowledgementsArriveInOrderThroughTheCallback)
   ASSERT_EQ(acks.size(), 20u);
   for (uint64_t i = 0; i < 20; ++i) {
     EXPECT_EQ(acks[i].sequence, i + 1);
-    EXPECT_EQ(acks[i].last_index, i * 2 + 2);
+    // The last index after the message that carried it: its own last entry
+    // or a later one merged with it, never beyond what was sent before the ack.
+    EXPECT_GE(acks[i].last_index, i * 2 + 2);
+    EXPECT_LE(acks[i].last_index, 40u);
+    if (i > 0) {
+      EXPECT_GE(acks[i].last_index, acks[i - 1].last_index);
+    }
   }
   EXPECT_EQ(stream->acknowledged(), 20u);
-  EXPECT_EQ(fake_.appends.at(0).entry_crc32c_size(), 2);
+  EXPECT_EQ(fake_.appends.at(0).entry_crc32c_size(), fake_.appends.at(0).entries_size());
+}
+
+TEST_F(ClientTest, AppendStream_ManyAppends_ArriveOnceInOrderWithTheirCrcs) {
+  std::unique_ptr<WalClient> client = Client();
+  AppendStreamOptions options;
+  options.window = 256;
+  std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
+  for (uint64_t i = 1; i <= 2000; ++i) ASSERT_TRUE(stream->Send(Request(i, i)).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(stream->acknowledged(), 2000u);
+  EXPECT_LE(stream->messages_sent(), 2000u);
+  ASSERT_EQ(fake_.appends.size(), stream->messages_sent());
+  uint64_t next = 1;
+  for (size_t m = 0; m < fake_.appends.size(); ++m) {
+    const v1::AppendRequest& message = fake_.appends[m];
+    EXPECT_EQ(message.sequence(), m + 1);
+    ASSERT_EQ(message.entry_crc32c_size(), message.entries_size());
+    for (int k = 0; k < message.entries_size(); ++k) {
+      EXPECT_EQ(message.entries(k).index(), next++);
+      EXPECT_EQ(message.entry_crc32c(k), crc32c::Value(message.entries(k).data()));
+    }
+  }
+  EXPECT_EQ(next, 2001u);
+}
+
+// Appends 2..5 queue while the first, larger than the flow-control window,
+// is held on the wire: they go as one message and are acknowledged each.
+TEST_F(ClientTest, AppendStream_AppendsQueuedBehindAMessage_GoAsOneAndAreAcknowledgedEach) {
+  fake_.stream_hold = true;
+  std::unique_ptr<WalClient> client = Client();
+  std::vector<AppendAck> acks;
+  AppendStreamOptions options;
+  options.on_ack = [&](const AppendAck& ack) { acks.push_back(ack); };
+  std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
+  v1::AppendRequest big = Request(1, 1);
+  big.mutable_entries(0)->set_data(std::string(3 << 20, 'x'));  // over the 1 MiB cap
+  ASSERT_TRUE(stream->Send(std::move(big)).ok());
+  for (uint64_t i = 2; i <= 5; ++i) ASSERT_TRUE(stream->Send(Request(i, i)).ok());
+  fake_.stream_hold = false;
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(fake_.appends.size(), 2u);
+  EXPECT_EQ(fake_.appends[0].entries_size(), 1);
+  EXPECT_EQ(fake_.appends[1].entries_size(), 4);
+  EXPECT_EQ(fake_.appends[1].entries(0).index(), 2u);
+  ASSERT_EQ(acks.size(), 5u);
+  for (uint64_t i = 0; i < 5; ++i) EXPECT_EQ(acks[i].sequence, i + 1);
+  EXPECT_EQ(acks[0].last_index, 1u);
+  for (uint64_t i = 1; i < 5; ++i) EXPECT_EQ(acks[i].last_index, 5u);
+  EXPECT_EQ(stream->messages_sent(), 2u);
+}
+
+TEST_F(ClientTest, AppendStream_MergedMessageRefused_FailsEachOfItsAppends) {
+  fake_.stream_hold = true;
+  fake_.stream_fail_at = 2;  // the second message
+  std::unique_ptr<WalClient> client = Client();
+  std::unique_ptr<AppendStream> stream = client->OpenAppendStream({});
+  v1::AppendRequest big = Request(1, 1);
+  big.mutable_entries(0)->set_data(std::string(3 << 20, 'x'));
+  ASSERT_TRUE(stream->Send(std::move(big)).ok());
+  for (uint64_t i = 2; i <= 5; ++i) ASSERT_TRUE(stream->Send(Request(i, i)).ok());
+  fake_.stream_hold = false;
+  absl::Status status = stream->Flush();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(status.message(), "appends 2..5 (sent as one message): stream refused");
+  EXPECT_EQ(stream->acknowledged(), 1u);
+  EXPECT_EQ(stream->Send(Request(6, 6)).status(), status);
+  EXPECT_EQ(stream->Finish(), status);
+}
+
+TEST_F(ClientTest, AppendStream_CoalescingOff_SendsEveryAppendAlone) {
+  fake_.stream_hold = true;
+  std::unique_ptr<WalClient> client = Client();
+  AppendStreamOptions options;
+  options.coalesce_max_bytes = 0;
+  std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
+  v1::AppendRequest big = Request(1, 1);
+  big.mutable_entries(0)->set_data(std::string(3 << 20, 'x'));
+  ASSERT_TRUE(stream->Send(std::move(big)).ok());
+  for (uint64_t i = 2; i <= 5; ++i) ASSERT_TRUE(stream->Send(Request(i, i)).ok());
+  fake_.stream_hold = false;
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(fake_.appends.size(), 5u);
+  EXPECT_EQ(stream->messages_sent(), 5u);
+  EXPECT_EQ(stream->acknowledged(), 5u);
 }
 
 TEST_F(ClientTest, AppendStream_WindowOfThree_KeepsThreeUnacknowledged) {
-  // The fake acknowledges only once three appends arrived: a window smaller
-  // than three would wait forever.
+  // The fake acknowledges only once three messages arrived: a window smaller
+  // than three would wait forever. One message per append, so three appends
+  // are three messages.
   fake_.stream_ack_batch = 3;
   std::unique_ptr<WalClient> client = Client();
   AppendStreamOptions options;
   options.window = 3;
+  options.coalesce_max_bytes = 0;
   std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
   for (uint64_t i = 1; i <= 9; ++i) ASSERT_TRUE(stream->Send(Request(i, i)).ok());
   ASSERT_TRUE(stream->Flush().ok());
@@ -322,7 +416,9 @@ TEST_F(ClientTest, AppendStream_WindowOfThree_KeepsThreeUnacknowledged) {
 TEST_F(ClientTest, AppendStream_FailedAppend_EndsTheStreamWithItsStatus) {
   fake_.stream_fail_at = 3;
   std::unique_ptr<WalClient> client = Client();
-  std::unique_ptr<AppendStream> stream = client->OpenAppendStream({});
+  AppendStreamOptions options;
+  options.coalesce_max_bytes = 0;  // message 3 is append 3
+  std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
   absl::Status status;
   for (uint64_t i = 1; i <= 50 && status.ok(); ++i) status = stream->Send(Request(i, i)).status();
   absl::Status final_status = stream->Finish();
@@ -366,6 +462,76 @@ TEST_F(ClientTest, AppendStream_Cancel_EndsWithCancelled) {
   ASSERT_TRUE(stream->Send(Request(1, 1)).ok());
   stream->Cancel();
   EXPECT_EQ(stream->Finish().code(), absl::StatusCode::kCancelled);
+}
+
+v1::AppendRequest Append(uint64_t first, uint64_t last, uint64_t term = 1) {
+  v1::AppendRequest request;
+  for (uint64_t i = first; i <= last; ++i) {
+    raftpb::Entry* e = request.add_entries();
+    e->set_index(i);
+    e->set_term(term);
+    e->set_data("d" + std::to_string(i));
+  }
+  return request;
+}
+
+TEST(CanCoalesceTest, ContiguousEntries_Merge) {
+  EXPECT_TRUE(CanCoalesce(Append(1, 3), Append(4, 4)));
+  EXPECT_TRUE(CanCoalesce(Append(1, 3, 2), Append(4, 5, 3)));  // a higher term follows
+}
+
+TEST(CanCoalesceTest, AGapAnOverlapOrALowerTerm_DoNotMerge) {
+  EXPECT_FALSE(CanCoalesce(Append(1, 3), Append(5, 5)));
+  EXPECT_FALSE(CanCoalesce(Append(1, 3), Append(3, 4)));
+  EXPECT_FALSE(CanCoalesce(Append(1, 3, 2), Append(4, 4, 1)));
+}
+
+TEST(CanCoalesceTest, AHardState_OnlyEndsAMessage) {
+  v1::AppendRequest with_state = Append(1, 3);
+  with_state.mutable_hard_state()->set_term(1);
+  with_state.mutable_hard_state()->set_commit(2);
+  EXPECT_FALSE(CanCoalesce(with_state, Append(4, 4)));
+  v1::AppendRequest next_with_state = Append(4, 4);
+  next_with_state.mutable_hard_state()->set_vote(2);
+  EXPECT_TRUE(CanCoalesce(Append(1, 3), next_with_state));
+  v1::AppendRequest empty_state = Append(1, 3);
+  empty_state.mutable_hard_state();  // present but empty: "unchanged"
+  EXPECT_TRUE(CanCoalesce(empty_state, Append(4, 4)));
+}
+
+TEST(CanCoalesceTest, NoEntriesOtherEpochOrOtherCrcChoice_DoNotMerge) {
+  v1::AppendRequest state_only;
+  state_only.mutable_hard_state()->set_term(1);
+  EXPECT_FALSE(CanCoalesce(Append(1, 3), state_only));
+  EXPECT_FALSE(CanCoalesce(v1::AppendRequest(), Append(1, 1)));
+  v1::AppendRequest other_epoch = Append(4, 4);
+  other_epoch.set_epoch(7);
+  EXPECT_FALSE(CanCoalesce(Append(1, 3), other_epoch));
+  v1::AppendRequest with_crc = Append(4, 4);
+  FillEntryCrc32c(&with_crc);
+  EXPECT_FALSE(CanCoalesce(Append(1, 3), with_crc));
+  v1::AppendRequest both = Append(1, 3);
+  FillEntryCrc32c(&both);
+  EXPECT_TRUE(CanCoalesce(both, with_crc));
+}
+
+TEST(CoalesceTest, MovesEntriesCrcsAndHardStateOntoTheMessage) {
+  v1::AppendRequest message = Append(1, 2);
+  FillEntryCrc32c(&message);
+  v1::AppendRequest next = Append(3, 4, 2);
+  FillEntryCrc32c(&next);
+  next.mutable_hard_state()->set_term(2);
+  next.mutable_hard_state()->set_commit(3);
+  ASSERT_TRUE(CanCoalesce(message, next));
+  Coalesce(&message, &next);
+  ASSERT_EQ(message.entries_size(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(message.entries(i).index(), static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(message.entry_crc32c(i), crc32c::Value(message.entries(i).data()));
+  }
+  EXPECT_EQ(message.hard_state().term(), 2u);
+  EXPECT_EQ(message.hard_state().commit(), 3u);
+  EXPECT_FALSE(CanCoalesce(message, Append(5, 5, 2)));  // the hard state ended it
 }
 
 }  // namespace
