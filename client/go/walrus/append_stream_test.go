@@ -392,3 +392,48 @@ func TestAppendStream_CancelEndsTheSender(t *testing.T) {
 		t.Fatalf("Recv after cancel = %v; want Canceled", err)
 	}
 }
+
+// Appends over the byte cap (1.25 MiB each, 60 MiB in all), sent without waiting
+// for their acknowledgements: Send waits for room in the queue rather than
+// queueing without bound, and every append is written.
+func TestAppendStream_LargeAppendsAreAllWrittenInOrder(t *testing.T) {
+	d := testdaemon.Start(t)
+	c := created(t, d, walrus.Options{})
+	s, err := c.OpenAppendStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 48
+	done := make(chan error, 1)
+	go func() {
+		for i := uint64(1); i <= n; i++ {
+			r, err := s.Recv()
+			if err == nil && (r.Sequence != i || r.LastIndex < i) {
+				err = fmt.Errorf("acknowledgement %d = %v", i, r)
+			}
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := uint64(1); i <= n; i++ {
+		data := make([]byte, 1<<20+1<<18)
+		data[0] = byte(i)
+		if _, err := s.Send(&pb.AppendRequest{Entries: []*pb.Entry{entry(i, 1, data)}}); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := walrus.WireMessages(s); m != n {
+		t.Fatalf("%d messages; want %d: each append is over the byte cap", m, n)
+	}
+	st, err := c.Status(context.Background())
+	if err != nil || st.LastIndex != n {
+		t.Fatalf("Status last index = %d, %v; want %d", st.GetLastIndex(), err, n)
+	}
+}
