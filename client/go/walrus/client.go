@@ -33,7 +33,8 @@
 // corrupted between this process and its disk (InvalidArgument, nothing
 // written).
 //
-// A Client is safe for concurrent use; an AppendStream is not.
+// A Client is safe for concurrent use; an AppendStream is not (one goroutine
+// may Send while another Recvs).
 package walrus
 
 import (
@@ -94,6 +95,15 @@ type Options struct {
 
 	// Epoch is the writer epoch mutating calls start with (0: never fenced).
 	Epoch uint64
+
+	// AppendStream coalescing (see AppendStream): NoAppendCoalescing sends
+	// one message per append; AppendMessageBytes caps a coalesced message
+	// (default 1 MiB; an append larger than it is sent alone; keep it within
+	// the daemon's --max-message-bytes, 16 MiB by default);
+	// AppendMessageAppends caps the appends in one (0: no cap).
+	NoAppendCoalescing   bool
+	AppendMessageBytes   int
+	AppendMessageAppends int
 }
 
 // Client talks to one walrusd. See the package comment.
@@ -130,6 +140,9 @@ func Dial(target string, opts Options) (*Client, error) {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 2 * time.Second
+	}
+	if opts.AppendMessageBytes <= 0 {
+		opts.AppendMessageBytes = 1 << 20
 	}
 	token := opts.Token
 	if opts.TokenFile != "" {
@@ -483,50 +496,6 @@ func (c *Client) Follow(ctx context.Context, fromIndex uint64, maxChunkBytes uin
 			return err
 		}
 	}
-}
-
-// AppendStream is a pipelined AppendStream call: Send without waiting, Recv
-// the acknowledgements in order. Not safe for concurrent use (one goroutine
-// may Send while another Recvs). The first failure ends the stream with its
-// status; appends sent after the failed one were not written.
-type AppendStream struct {
-	c      *Client
-	cancel context.CancelFunc
-	stream pb.WAL_AppendStreamClient
-	seq    uint64
-}
-
-// OpenAppendStream opens an AppendStream; ctx bounds its whole life.
-func (c *Client) OpenAppendStream(ctx context.Context) (*AppendStream, error) {
-	ctx, cancel := context.WithCancel(c.withToken(ctx))
-	s, err := c.stub.AppendStream(ctx)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return &AppendStream{c: c, cancel: cancel, stream: s}, nil
-}
-
-// Send queues req with the next sequence number (returned), the client's
-// epoch and entry CRCs.
-func (s *AppendStream) Send(req *pb.AppendRequest) (uint64, error) {
-	s.seq++
-	req.Sequence = s.seq
-	req.Epoch = s.c.Epoch()
-	if !s.c.opts.NoEntryCRC32C && len(req.EntryCrc32C) == 0 {
-		FillEntryCRC32C(req)
-	}
-	return s.seq, s.stream.Send(req)
-}
-
-// Recv returns the next acknowledgement (durable), in the order sent.
-func (s *AppendStream) Recv() (*pb.AppendResponse, error) { return s.stream.Recv() }
-
-// Close ends the sending side and releases the call.
-func (s *AppendStream) Close() error {
-	err := s.stream.CloseSend()
-	s.cancel()
-	return err
 }
 
 func (c *Client) withToken(ctx context.Context) context.Context {

@@ -28,7 +28,12 @@ func entries(first, last, term uint64) []*pb.Entry {
 
 func dial(t *testing.T, d *testdaemon.Daemon) *walrus.Client {
 	t.Helper()
-	c, err := walrus.Dial(d.Target, walrus.Options{})
+	return dialWith(t, d, walrus.Options{})
+}
+
+func dialWith(t *testing.T, d *testdaemon.Daemon, opts walrus.Options) *walrus.Client {
+	t.Helper()
+	c, err := walrus.Dial(d.Target, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +109,11 @@ func TestAppend_EntryCrcMismatchIsInvalidArgumentAndWritesNothing(t *testing.T) 
 	}
 }
 
-func TestAppendStream_AcknowledgesInOrder(t *testing.T) {
+// With coalescing off every append is a message of its own, acknowledged
+// with its own last index.
+func TestAppendStream_CoalescingOffAcknowledgesEachAppendAsItsOwnMessage(t *testing.T) {
 	d := testdaemon.Start(t)
-	c := dial(t, d)
+	c := dialWith(t, d, walrus.Options{NoAppendCoalescing: true})
 	ctx := context.Background()
 	if _, err := c.Create(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -126,6 +133,9 @@ func TestAppendStream_AcknowledgesInOrder(t *testing.T) {
 		if err != nil || r.Sequence != i || r.LastIndex != i {
 			t.Fatalf("ack %d = %v, %v", i, r, err)
 		}
+	}
+	if n := walrus.WireMessages(s); n != 10 {
+		t.Fatalf("%d messages for 10 appends; want 10", n)
 	}
 }
 
