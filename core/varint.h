@@ -9,15 +9,19 @@
 
 namespace walrus::varint {
 
-inline void Append(std::string* out, uint64_t v) {
-  char buf[10];
-  int n = 0;
+// Writes `v` at `p` (up to 10 bytes) and returns the end.
+inline char* Put(char* p, uint64_t v) {
   while (v >= 0x80) {
-    buf[n++] = static_cast<char>(v | 0x80);
+    *p++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  buf[n++] = static_cast<char>(v);
-  out->append(buf, n);
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+inline void Append(std::string* out, uint64_t v) {
+  char buf[10];
+  out->append(buf, static_cast<size_t>(Put(buf, v) - buf));
 }
 
 // Reads a varint from the front of `*in`, consuming it. False if truncated or

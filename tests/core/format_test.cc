@@ -1,5 +1,7 @@
 #include "core/format.h"
 
+#include <set>
+
 #include "core/crc32c.h"
 #include "core/decoder.h"
 #include "core/encoder.h"
@@ -121,6 +123,36 @@ TEST(Encoder, RollbackRestoresBufferAndCrc) {
   encoder.RollbackTo(mark);
   EXPECT_EQ(encoder.pending_size(), mark.size);
   EXPECT_EQ(encoder.crc(), mark.crc);
+}
+
+// AddEntry writes its frames in place; they must be the frames of the
+// general path (MarshalEntry, then AddRecord) byte for byte, for every CRC
+// varint length (the in-place path reserves 5 bytes and moves the payload
+// back for shorter ones), with and without data.
+TEST(Encoder, AddEntryFramesEqualTheGeneralPathForEveryCrcLength) {
+  Encoder fast(0x1234);
+  Encoder general(0x1234);
+  std::string payload;
+  std::set<size_t> crc_lengths;
+  for (uint64_t i = 1; i <= 2000; ++i) {
+    raftpb::Entry e;
+    e.set_index(i);
+    e.set_term(i / 7 + 1);
+    e.set_type(static_cast<raftpb::EntryType>(i % 3));
+    if (i % 11 != 0) e.set_data(std::string((i * 37) % 300, static_cast<char>('a' + i % 26)));
+    fast.AddEntry(e);
+    Encoder::MarshalEntry(e, &payload);
+    absl::string_view view = payload;
+    general.AddRecord(RecordType::kEntry, &view);
+    crc_lengths.insert(general.crc() < (1u << 7)    ? 1
+                       : general.crc() < (1u << 14) ? 2
+                       : general.crc() < (1u << 21) ? 3
+                       : general.crc() < (1u << 28) ? 4
+                                                    : 5);
+    ASSERT_EQ(fast.crc(), general.crc()) << "entry " << i;
+    ASSERT_EQ(fast.pending(), general.pending()) << "entry " << i;
+  }
+  EXPECT_GE(crc_lengths.size(), 2u);  // the short-varint case was taken
 }
 
 TEST(ParseRecord, RejectsTruncatedAndBadWireTypes) {
