@@ -148,8 +148,9 @@ void WalStore::Enqueue(Op op, Commit commit) {
   CommitBatch(&batch);
   lock.lock();
   committing_ = false;
+  const bool more = !queue_.empty() || stopping_;
   lock.unlock();
-  cv_.notify_one();  // what arrived meanwhile is the committer's
+  if (more) cv_.notify_one();  // what arrived meanwhile is the committer's
 }
 
 void WalStore::Run() {
