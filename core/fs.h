@@ -48,6 +48,26 @@ class WritableFile {
   // mode 0), so later appends inside it need no allocation. Contents read as 0.
   [[nodiscard]] virtual absl::Status Preallocate(uint64_t size) = 0;
 
+  // Writes `len` zero bytes at `offset` (pwrite(2) of zeros), growing the
+  // file if the range ends past its size; Offset() does not move. Unlike
+  // Preallocate, the blocks end up written on disk, so a later append and
+  // fdatasync into them need not commit an extent conversion as well. The
+  // zeros are data like any other write: durable only after Sync().
+  [[nodiscard]] virtual absl::Status WriteZeros(uint64_t offset, uint64_t len) = 0;
+
+  // Pushes the dirty pages of [offset, offset+len) towards the device without
+  // making anything durable (sync_file_range(2)): with `wait`, returns once
+  // their writeback has finished; without, once it has started. Lets a
+  // writer of many bytes keep few dirty pages in the page cache, so a later
+  // fdatasync has little to flush. A hint only: OK if the file system cannot
+  // (the default).
+  [[nodiscard]] virtual absl::Status StartWriteback(uint64_t offset, uint64_t len, bool wait) {
+    (void)offset;
+    (void)len;
+    (void)wait;
+    return absl::OkStatus();
+  }
+
   // Sets the file size to `size` and Offset() to `size`.
   [[nodiscard]] virtual absl::Status Truncate(uint64_t size) = 0;
 

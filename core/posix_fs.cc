@@ -58,6 +58,35 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
+  absl::Status WriteZeros(uint64_t offset, uint64_t len) override {
+    static const std::string* const kZeros = new std::string(size_t{1} << 20, '\0');
+    const uint64_t end = offset + len;
+    for (uint64_t at = offset; at < end;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros->size(), end - at));
+      ssize_t w = ::pwrite(fd_, kZeros->data(), n, static_cast<off_t>(at));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write", path_);
+      }
+      if (w == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
+      at += static_cast<uint64_t>(w);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status StartWriteback(uint64_t offset, uint64_t len, bool wait) override {
+    unsigned int flags = SYNC_FILE_RANGE_WRITE;
+    if (wait) flags |= SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WAIT_AFTER;
+    while (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len), flags) !=
+           0) {
+      if (errno == EINTR) continue;
+      // A file system without it (some FUSE) just gets no hint.
+      if (errno == ENOSYS || errno == EOPNOTSUPP || errno == ESPIPE) return absl::OkStatus();
+      return Errno("sync_file_range", path_);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno("ftruncate", path_);
     offset_ = size;

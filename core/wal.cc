@@ -62,6 +62,14 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
   absl::StatusOr<std::unique_ptr<WritableFile>> file = fs->NewWritableFile(tmp_path);
   if (!file.ok()) return fail(file.status());
   if (absl::Status s = (*file)->Preallocate(options.segment_size); !s.ok()) return fail(s);
+  if (options.segment_blocks == SegmentBlocks::kWritten) {
+    // Written blocks from the start (see WalOptions::segment_blocks); the
+    // sync below makes the zeros durable with the first records, before the
+    // segment is renamed into place.
+    absl::Status s =
+        FillWithZeros(file->get(), options.segment_size, SegmentPreparer::kInlineChunk);
+    if (!s.ok()) return fail(s);
+  }
   absl::StatusOr<std::unique_ptr<FileLock>> lock = fs->TryLockFile(tmp_path);
   if (!lock.ok()) return fail(lock.status());
 
@@ -91,8 +99,9 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
   if (!tail.ok()) return tail.status();
   (void)wal->tail_->Close();
   wal->tail_ = std::move(*tail);
-  wal->preparer_ = std::make_unique<SegmentPreparer>(fs, dir, options.segment_size,
-                                                     options.prepare_in_background);
+  wal->preparer_ = std::make_unique<SegmentPreparer>(
+      fs, dir, options.segment_size, options.segment_blocks, options.prepare_in_background);
+  wal->preparer_->SetTailWritten(wal->tail_->Offset());
   if (options.metrics != nullptr) options.metrics->SetLockedSegments(1);
   return wal;
 }
@@ -208,8 +217,9 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
       if (absl::EndsWith(name, ".tmp")) (void)fs_->RemoveFile(JoinPath(dir_, name));
     }
   }
-  preparer_ = std::make_unique<SegmentPreparer>(fs_, dir_, options_.segment_size,
-                                                options_.prepare_in_background);
+  preparer_ = std::make_unique<SegmentPreparer>(
+      fs_, dir_, options_.segment_size, options_.segment_blocks, options_.prepare_in_background);
+  preparer_->SetTailWritten(tail_->Offset());
   ready_ = true;
   // A marker that replaced the log from below its segment's name index must
   // end that segment (AppendSnapshot). A crash inside the cut after it leaves
@@ -401,6 +411,7 @@ absl::Status Wal::WriteAndSync() {
   if (!s.ok()) return Fail(s);
   if (absl::Status linked = CheckTailLinked(); !linked.ok()) return Fail(linked);
   durable_ = {locks_.back().id.seq, tail_->Offset()};
+  if (preparer_ != nullptr) preparer_->SetTailWritten(durable_.offset);
   model_.Commit();
   synced_mark_ = encoder_.mark();
   durable_locations_.insert(durable_locations_.end(), encoded_locations_.begin(),
@@ -450,6 +461,7 @@ absl::Status Wal::Cut() {
     if (options_.metrics != nullptr) options_.metrics->SegmentCutDeferred(prepared.status(), end);
     return absl::OkStatus();
   }
+  if (options_.metrics != nullptr) options_.metrics->SegmentPrepared(prepared->blocks);
   const SegmentId next{locks_.back().id.seq + 1, last_index() + 1};
   const std::string path = SegmentPath(next);
   // The new segment opens with the chain's CRC so far, the metadata and the
@@ -482,6 +494,7 @@ absl::Status Wal::Cut() {
   locks_.push_back({next, std::move(*lock)});
   encoder_.ClearPending();
   durable_ = {next.seq, tail_->Offset()};
+  preparer_->SetTailWritten(durable_.offset);
   synced_mark_ = encoder_.mark();
   cut_owed_ = false;
   if (options_.metrics != nullptr) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "core/segment_preparer.h"
 
 namespace walrus {
 
@@ -19,6 +20,10 @@ class WalMetrics {
   // The index of the last entry made durable.
   virtual void SetLastIndexSaved(uint64_t index) { (void)index; }
   virtual void SegmentCut(uint64_t new_seq) { (void)new_seq; }
+  // A cut took a prepared segment whose space is `blocks`: kFallocated with
+  // WalOptions::segment_blocks = kWritten means the background zero-fill had
+  // not finished and the segment was handed out fallocated only.
+  virtual void SegmentPrepared(SegmentBlocks blocks) { (void)blocks; }
   // A cut was due but no new segment could be had for lack of space (`why`):
   // appends go on into the tail, now `tail_bytes` long, and the next sync
   // tries again.

@@ -97,6 +97,15 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                             "(disk full); the tail grows past the segment size until one succeeds")
                         .Register(r)
                         .Add({});
+  auto& prepared = prometheus::BuildCounter()
+                       .Name("walrus_wal_segments_prepared_total")
+                       .Help(
+                           "Segments taken by a cut, by their blocks on disk: written (zero-filled "
+                           "ahead of time) or fallocated (the zero-fill had not finished, or "
+                           "segment blocks are set to fallocated)")
+                       .Register(r);
+  prepared_written_ = &prepared.Add({{"blocks", "written"}});
+  prepared_fallocated_ = &prepared.Add({{"blocks", "fallocated"}});
   index_entries_ = &prometheus::BuildGauge()
                         .Name("walrus_entry_index_entries")
                         .Help(

@@ -35,6 +35,9 @@ class ServerMetrics : public WalMetrics {
   void SetLastIndexSaved(uint64_t index) override { last_index_->Set(double(index)); }
   void SegmentCut(uint64_t) override { cuts_->Increment(); }
   void SegmentCutDeferred(const absl::Status&, uint64_t) override { cuts_deferred_->Increment(); }
+  void SegmentPrepared(SegmentBlocks blocks) override {
+    (blocks == SegmentBlocks::kWritten ? prepared_written_ : prepared_fallocated_)->Increment();
+  }
   void SetLockedSegments(uint64_t count) override { segments_->Set(double(count)); }
   // The entry index behind ranged reads: entries it locates and its memory.
   void SetEntryIndex(uint64_t entries, uint64_t bytes) {
@@ -87,6 +90,8 @@ class ServerMetrics : public WalMetrics {
   prometheus::Gauge* last_index_;
   prometheus::Counter* cuts_;
   prometheus::Counter* cuts_deferred_;
+  prometheus::Counter* prepared_written_;
+  prometheus::Counter* prepared_fallocated_;
   prometheus::Gauge* index_entries_;
   prometheus::Gauge* index_bytes_;
   prometheus::Gauge* segments_;

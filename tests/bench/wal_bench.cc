@@ -8,11 +8,13 @@
 // Default 64 MB segments, as etcd. Bytes processed per iteration is the
 // marshalled entry size, as etcd's b.SetBytes(e.Size()). Wall-clock time
 // (UseRealTime): fsync dominates and happens off the CPU. They run on
-// PosixFs() with default WalOptions; two environment variables switch to
+// PosixFs() with default WalOptions; environment variables switch to
 // prototypes of core changes (never used for the reported etcd comparison
 // unless said so): WALRUS_BENCH_PREALLOC=zero (segments zero-filled instead of
 // fallocated, see BenchFs) and WALRUS_BENCH_PREPARE=sync (no background
-// segment preparation).
+// segment preparation). WALRUS_BENCH_SEGMENT_BLOCKS=fallocated sets
+// WalOptions::segment_blocks to kFallocated (fallocate only, as etcd) instead
+// of the default written blocks.
 //
 // AppendCpu<SIZE>EntrySync1001_NoFsync: the Batch1000 loop on a file system
 // whose fsyncs do nothing: the CPU cost of Append plus Sync's write(2).
@@ -142,6 +144,17 @@ class BenchWritableFile : public WritableFile {
     }
     return Sync();
   }
+  absl::Status WriteZeros(uint64_t offset, uint64_t len) override {
+    static const std::string* zeros = new std::string(1 << 20, '\0');
+    for (uint64_t at = offset; at < offset + len;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros->size(), offset + len - at));
+      ssize_t w = ::pwrite(fd_, zeros->data(), n, static_cast<off_t>(at));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return absl::UnavailableError("pwrite zeros");
+      at += static_cast<uint64_t>(w);
+    }
+    return absl::OkStatus();
+  }
   absl::Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return absl::UnavailableError("ftruncate");
     offset_ = size;
@@ -220,6 +233,10 @@ WalOptions WriteBenchOptions() {
   // on the background thread (to isolate the preparer's I/O).
   const char* prepare = std::getenv("WALRUS_BENCH_PREPARE");
   if (prepare != nullptr && std::string(prepare) == "sync") options.prepare_in_background = false;
+  const char* blocks = std::getenv("WALRUS_BENCH_SEGMENT_BLOCKS");
+  if (blocks != nullptr && std::string(blocks) == "fallocated") {
+    options.segment_blocks = SegmentBlocks::kFallocated;
+  }
   return options;
 }
 

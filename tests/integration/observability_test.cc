@@ -79,6 +79,8 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
         "walrus_wal_segments",
         "walrus_wal_segment_cuts_total",
         "walrus_wal_segment_cuts_deferred_total 0",
+        "walrus_wal_segments_prepared_total{blocks=\"written\"}",
+        "walrus_wal_segments_prepared_total{blocks=\"fallocated\"}",
         "walrus_entry_index_entries 200",
         "walrus_entry_index_bytes",
         "walrus_wal_purged_segments_total",

@@ -116,6 +116,17 @@ class MemFileSystem::MemWritableFile : public WritableFile, private Handle {
     return absl::OkStatus();
   }
 
+  absl::Status WriteZeros(uint64_t offset, uint64_t len) override {
+    std::lock_guard<std::mutex> lock(fs_->mu_);
+    if (absl::Status s = Start(FsOp::kWriteZeros, "write"); !s.ok()) return s;
+    uint64_t end = offset + len;
+    uint64_t growth = end > inode_->data.size() ? end - inode_->data.size() : 0;
+    if (growth > fs_->Room()) return Error(ENOSPC, "write", path_);
+    // Unsynced data like any other write: a crash may drop it.
+    inode_->Write(offset, std::string(len, '\0'));
+    return absl::OkStatus();
+  }
+
   absl::Status Truncate(uint64_t size) override {
     std::lock_guard<std::mutex> lock(fs_->mu_);
     if (absl::Status s = Start(FsOp::kTruncate, "ftruncate"); !s.ok()) return s;

@@ -11,7 +11,8 @@
 //
 //   A file is an inode: its current bytes (what reads see), the bytes as of
 //   its last WritableFile::Sync() (fdatasync: content and size), and the
-//   extent of everything changed since then (writes, and size changes by
+//   extent of everything changed since then (writes, zero-fills by WriteZeros
+//   included, and size changes by
 //   Truncate, Preallocate and NewWritableFile's O_TRUNC). Applying the
 //   unsynced changes in order to the synced bytes gives the current bytes, so
 //   the two images are all a crash needs. Durability is per inode: a handle
@@ -109,6 +110,7 @@ enum class FsOp {
   kCreate,       // FileSystem::NewWritableFile
   kOpen,         // FileSystem::OpenWritableFile and NewReadableFile
   kPreallocate,  // WritableFile::Preallocate
+  kWriteZeros,   // WritableFile::WriteZeros
   kTruncate,     // WritableFile::Truncate
   kRemove,       // FileSystem::RemoveFile and RemoveAll
   kCreateDir,    // FileSystem::CreateDir
@@ -184,7 +186,7 @@ class MemFileSystem : public FileSystem {
   absl::Status DropCachedPages(const std::string& path) override;
 
   // Capacity: the sum of the sizes of all files reachable from the root may
-  // not exceed `bytes`. An Append or Preallocate that would grow past it
+  // not exceed `bytes`. An Append, WriteZeros or Preallocate that would grow past it
   // fails with ENOSPC and changes nothing. Truncate is not checked (ftruncate
   // makes a sparse file), nor are unlinked files still open. Lowering the
   // capacity below what is used fails only later growth.
