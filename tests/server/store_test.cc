@@ -158,7 +158,8 @@ absl::StatusOr<uint64_t> AppendAndWait(WalStore* store, LogAppend append) {
 // not there.
 TEST_F(StoreTest, RestartAfterFailedFsync_RecoversWhatTheDiskHoldsNotThePageCache) {
   ASSERT_TRUE(AppendAndWait(store_.get(), MakeAppend(1, 5)).ok());
-  fs_.FailNext(FsOp::kSync, EIO);
+  // The tail segment's sync, not the background preparer's (a .tmp file).
+  fs_.FailNext(FsOp::kSync, EIO, 1, ".wal");
   absl::StatusOr<uint64_t> failed = AppendAndWait(store_.get(), MakeAppend(6, 9));
   ASSERT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
   ASSERT_TRUE(store_->Status().fail_stop);
