@@ -7,6 +7,8 @@
 #
 # usage: tests/bench/daemon_vs_redis.sh BUILD_DIR OUT_DIR [DURATION_S] [SIZES]
 #   SIZES: entry sizes for the depth sweep, space-separated ("100 1000")
+#   BASELINE_WALRUSD=PATH (optional): another walrusd binary whose latency
+#   across segment cuts is measured beside this one's, in the same run.
 # Writes OUT_DIR/daemon_vs_redis.csv and OUT_DIR/daemon_vs_redis.png (the
 # plot, of the first size, needs python3-matplotlib, installed here if
 # missing), prints a table.
@@ -29,10 +31,10 @@ stop_daemon() {
 }
 trap 'stop_daemon; rm -rf "$data"' EXIT
 # A fresh daemon (and log) for every measurement: each starts at segment 0.
-start_daemon() {
+start_daemon() {  # [walrusd binary]
   stop_daemon
   gport=$(port); mport=$(port)
-  "$build/server/walrusd" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
+  "${1:-$build/server/walrusd}" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
     --listen "unix:$data/sock" --metrics-listen "127.0.0.1:$mport" 2>>"$out/walrusd.log" &
   pid=$!
   for _ in $(seq 100); do [[ -S "$data/sock" ]] && break; sleep 0.05; done
@@ -82,30 +84,42 @@ for size in $sizes; do
 done
 stop_daemon
 
-# Bandwidth: the disk's sequential write + fdatasync, then 1-MiB entries
-# through a stream (16 in flight) on the same file system.
-dd_line=$(dd if=/dev/zero of="$data/dd" bs=16M count=64 conv=fdatasync 2>&1 | tail -1)
-rm -f "$data/dd"
-disk_mbs=$(python3 -c "
+# Bandwidth: the disk's sequential write + fdatasync, two ways (2 GiB of
+# 1-MiB writes, one fdatasync at the end; and every write synced, O_DSYNC),
+# then 1-MiB entries through a stream (16 in flight) on the same file system.
+dd_mbs() {  # dd flags... -> MB/s
+  local line
+  line=$(dd if=/dev/zero of="$data/dd" bs=1M count=2048 "$@" 2>&1 | tail -1)
+  rm -f "$data/dd"
+  python3 -c "
 import re,sys
 m = re.search(r'(\d+) bytes .* copied, ([0-9.]+) s', sys.argv[1])
-print(f'{int(m.group(1)) / float(m.group(2)) / 1e6:.1f}')" "$dd_line")
+print(f'{int(m.group(1)) / float(m.group(2)) / 1e6:.1f}')" "$line"
+}
+disk_stream=$(dd_mbs conv=fdatasync)
+disk_dsync=$(dd_mbs oflag=dsync)
+disk_mbs=$(python3 -c "print(max($disk_stream, $disk_dsync))")
 start_daemon
 w=$(bench tcp stream 16 1048576 "$((duration * 2))")
 walrus_mbs=$(field "$w" mb_per_sec)
-echo "disk: dd bs=16M count=64 conv=fdatasync: $disk_mbs MB/s"
+echo "disk: dd bs=1M count=2048 conv=fdatasync: $disk_stream MB/s; oflag=dsync: $disk_dsync MB/s"
 echo "walrus: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s of entry data" \
-  "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the disk)," \
+  "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the better disk figure)," \
   "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms"
 
 # Across segment cuts: 1000-byte entries, 64 in flight, long enough to cut
 # several 64 MB segments; the latency tail and the number of cuts.
-start_daemon
-w=$(bench tcp stream 64 1000 "$((duration * 3))")
-echo "segment cuts: 1000B tcp stream depth=64 $((duration * 3)) s:" \
-  "$(field "$w" entries_per_sec) entries/s, p50 $(field "$w" p50_ms) ms," \
-  "p99 $(field "$w" p99_ms) ms, p99.9 $(field "$w" p999_ms) ms, max $(field "$w" max_ms) ms," \
-  "$(metric walrus_wal_segment_cuts_total) cuts"
+cuts() {  # label [walrusd binary]
+  start_daemon "${2:-}"
+  local w
+  w=$(bench tcp stream 64 1000 "$((duration * 3))")
+  echo "segment cuts ($1): 1000B tcp stream depth=64 $((duration * 3)) s:" \
+    "$(field "$w" entries_per_sec) entries/s, p50 $(field "$w" p50_ms) ms," \
+    "p99 $(field "$w" p99_ms) ms, p99.9 $(field "$w" p999_ms) ms, max $(field "$w" max_ms) ms," \
+    "$(metric walrus_wal_segment_cuts_total) cuts"
+}
+cuts "this walrusd"
+if [[ -n "${BASELINE_WALRUSD:-}" ]]; then cuts "baseline $BASELINE_WALRUSD" "$BASELINE_WALRUSD"; fi
 stop_daemon
 
 plot_python=/usr/bin/python3  # Debian's interpreter, where python3-matplotlib installs
