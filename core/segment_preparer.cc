@@ -123,14 +123,20 @@ absl::StatusOr<PreparedSegment> SegmentPreparer::Take() {
     if (ready_.has_value()) {
       absl::StatusOr<PreparedSegment> taken = std::move(*ready_);
       ready_.reset();
+      if (taken.ok() && taken->blocks == SegmentBlocks::kWritten) next_skip_ = 1;
       cv_.notify_all();
       return taken;
     }
     if (filling_.has_value()) {
       partial = std::move(filling_);
       filling_.reset();
-      cv_.notify_all();
     }
+    if (blocks_ == SegmentBlocks::kWritten) {
+      // The writer outran the zero-fill: the next files skip it.
+      skip_fills_ = next_skip_;
+      next_skip_ = std::min(2 * next_skip_, kMaxSkippedFills);
+    }
+    cv_.notify_all();
   }
   // Not ready: hand out what there is rather than wait for the zero-fill
   // (or, while the thread is writing a chunk, a fresh file) and let the thread
@@ -157,7 +163,7 @@ absl::Status SegmentPreparer::Step(Filling& filling, bool* done, std::chrono::na
   *done = false;
   *pause = std::chrono::nanoseconds(0);
   WritableFile* file = filling.segment.file.get();
-  if (blocks_ == SegmentBlocks::kWritten && filling.zeroed < segment_size_) {
+  if (filling.zero && filling.zeroed < segment_size_) {
     const uint64_t n = std::min(kBackgroundChunk, segment_size_ - filling.zeroed);
     const auto started = std::chrono::steady_clock::now();
     if (absl::Status s = ZeroChunk(file, filling.zeroed, n, kBackgroundChunk); !s.ok()) return s;
@@ -169,7 +175,7 @@ absl::Status SegmentPreparer::Step(Filling& filling, bool* done, std::chrono::na
     return absl::OkStatus();
   }
   if (absl::Status s = file->Sync(); !s.ok()) return s;
-  filling.segment.blocks = blocks_;
+  filling.segment.blocks = filling.zero ? SegmentBlocks::kWritten : SegmentBlocks::kFallocated;
   *done = true;
   return absl::OkStatus();
 }
@@ -191,12 +197,13 @@ void SegmentPreparer::Run() {
         ready_ = created.status();
         cv_.notify_all();
       } else {
-        filling_ = Filling{std::move(*created), 0};
+        const bool zero = blocks_ == SegmentBlocks::kWritten && skip_fills_ == 0;
+        if (blocks_ == SegmentBlocks::kWritten && !zero) --skip_fills_;
+        filling_ = Filling{std::move(*created), 0, zero};
       }
       continue;
     }
-    if (blocks_ == SegmentBlocks::kWritten && filling_->zeroed < segment_size_ &&
-        filling_->zeroed >= ZeroAllowance()) {
+    if (filling_->zero && filling_->zeroed < segment_size_ && filling_->zeroed >= ZeroAllowance()) {
       // Ahead of the writer: wait for it to write more (or for Take()).
       cv_.wait_for(lock, kPacePoll, [this] { return stopping_ || !filling_.has_value(); });
       continue;

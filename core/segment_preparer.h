@@ -31,6 +31,12 @@
 // a fresh fallocated one if the thread is in the middle of a chunk. Either is
 // marked SegmentBlocks::kFallocated, so the fallback can be counted.
 //
+// A writer that outruns the zero-fill is writing near the device's
+// bandwidth, where zeroing costs as much bandwidth as it saves. So after a
+// fallback the next file is prepared fallocated only, without zeroing; after
+// each further fallback in a row, twice as many (up to kMaxSkippedFills);
+// once a fully zeroed file is taken again, the count starts over.
+//
 // Without the background thread (deterministic, for the simulator and the
 // crash-point tests), Take() does all of it inline on the caller's thread:
 // create, fallocate, zero-fill in chunks, fdatasync.
@@ -81,6 +87,8 @@ class SegmentPreparer {
   // short turn at the device; larger inline, where only throughput counts.
   static constexpr uint64_t kBackgroundChunk = uint64_t{256} << 10;
   static constexpr uint64_t kInlineChunk = uint64_t{1} << 20;
+  // The most files prepared without zeroing after fallbacks in a row.
+  static constexpr int kMaxSkippedFills = 16;
 
   // With `background`, one thread keeps a file ready; without, Take() prepares
   // one on the caller's thread (deterministic, for crash tests). `blocks`
@@ -112,6 +120,7 @@ class SegmentPreparer {
   struct Filling {
     PreparedSegment segment;
     uint64_t zeroed = 0;
+    bool zero = true;  // false: prepared fallocated only (the writer outran the last)
   };
 
   std::string NextPath();
@@ -144,6 +153,10 @@ class SegmentPreparer {
   // A file being zero-filled, while the thread is not working on it.
   std::optional<Filling> filling_;  // guarded by mu_
   bool stopping_ = false;           // guarded by mu_
+  // After fallbacks: files still to prepare without zeroing, and how many the
+  // next fallback skips (1, 2, 4 ... kMaxSkippedFills).
+  int skip_fills_ = 0;  // guarded by mu_
+  int next_skip_ = 1;   // guarded by mu_
   std::thread thread_;
 };
 

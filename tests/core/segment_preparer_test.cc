@@ -124,6 +124,41 @@ TEST_F(SegmentPreparerTest, Background_TakeBeforeZeroingIsDone_FallsBackToAFullS
   EXPECT_NE(next->path, taken->path);
 }
 
+// A writer that outran the zero-fill gets its next files fallocated only
+// (1, then 2, 4 ... after fallbacks in a row); once a zeroed file is taken
+// again, one fallback skips one file again.
+TEST_F(SegmentPreparerTest, Background_AfterAFallback_NextFilesSkipTheZeroFillThenResume) {
+  SegmentPreparer preparer(&fs_, kDir, 8 * kSegmentSize, SegmentBlocks::kWritten, true);
+  auto take = [&](SegmentBlocks expected) {
+    absl::StatusOr<PreparedSegment> taken = preparer.Take();
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    EXPECT_EQ(taken->blocks, expected);
+    ExpectDurableZeros(fs_, taken->path, 8 * kSegmentSize);
+  };
+  // Nothing written yet: the first file cannot be complete. Fallback.
+  take(SegmentBlocks::kFallocated);
+  // The next one skips zeroing, so it becomes ready without the writer.
+  WaitUntilReady(preparer);
+  take(SegmentBlocks::kFallocated);
+  // Zeroing resumes (and waits for the writer again): a second fallback in a
+  // row, after which two files skip it.
+  take(SegmentBlocks::kFallocated);
+  WaitUntilReady(preparer);
+  take(SegmentBlocks::kFallocated);
+  WaitUntilReady(preparer);
+  take(SegmentBlocks::kFallocated);
+  // Now zeroing, with the writer far enough along: a written file. (The
+  // writer starts over before the take, so the file after it waits again.)
+  preparer.SetTailWritten(8 * kSegmentSize);
+  WaitUntilReady(preparer);
+  preparer.SetTailWritten(0);
+  take(SegmentBlocks::kWritten);
+  // The count started over: one fallback skips one file.
+  take(SegmentBlocks::kFallocated);
+  WaitUntilReady(preparer);
+  take(SegmentBlocks::kFallocated);
+}
+
 TEST_F(SegmentPreparerTest, Destructor_RemovesUntakenFiles) {
   {
     // A file half zero-filled.
