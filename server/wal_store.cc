@@ -139,9 +139,9 @@ void WalStore::Enqueue(Op op, Commit commit) {
     cv_.notify_one();
     return;
   }
-  // The committer is idle: this thread commits the batch (of this op, and of
-  // anything queued before TakeBatch) in its place. committing_ keeps the
-  // committer, and any other caller, off the Wal meanwhile.
+  // The committer is idle and the queue held nothing else: this thread
+  // commits a batch of this op alone, in the committer's place. committing_
+  // keeps the committer, and any other caller, off the Wal meanwhile.
   committing_ = true;
   std::vector<Op> batch = TakeBatch();
   lock.unlock();
