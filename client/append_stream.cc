@@ -6,23 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
+#include "core/wal.h"
 
 namespace walrus {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-bool HasHardState(const v1::AppendRequest& request) {
-  if (!request.has_hard_state()) return false;
-  const raftpb::HardState& hs = request.hard_state();
-  return hs.term() != 0 || hs.vote() != 0 || hs.commit() != 0;
-}
-
-}  // namespace
-
 bool CanCoalesce(const v1::AppendRequest& message, const v1::AppendRequest& next) {
-  if (HasHardState(message)) return false;
+  if (!IsEmptyHardState(message.hard_state())) return false;
   if (message.entries_size() == 0 || next.entries_size() == 0) return false;
   const raftpb::Entry& last = *message.entries().rbegin();
   const raftpb::Entry& first = next.entries(0);

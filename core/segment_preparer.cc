@@ -70,6 +70,10 @@ SegmentPreparer::~SegmentPreparer() {
 
 std::string SegmentPreparer::NextPath() {
   std::lock_guard<std::mutex> lock(mu_);
+  return NextPathLocked();
+}
+
+std::string SegmentPreparer::NextPathLocked() {
   return JoinPath(dir_, absl::StrCat(counter_++, ".tmp"));
 }
 
@@ -189,7 +193,7 @@ void SegmentPreparer::Run() {
       continue;
     }
     if (!filling_.has_value()) {
-      std::string path = JoinPath(dir_, absl::StrCat(counter_++, ".tmp"));
+      std::string path = NextPathLocked();
       lock.unlock();
       absl::StatusOr<PreparedSegment> created = Create(path);
       lock.lock();

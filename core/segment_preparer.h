@@ -123,7 +123,9 @@ class SegmentPreparer {
     bool zero = true;  // false: prepared fallocated only (the writer outran the last)
   };
 
+  // A fresh "<n>.tmp" path in the directory (NextPathLocked: mu_ held).
   std::string NextPath();
+  std::string NextPathLocked();
   // Creates the file and fallocates it to the segment size (not synced).
   absl::StatusOr<PreparedSegment> Create(const std::string& path);
   // Create, zero-fill if kWritten, fdatasync: Take() without the thread.

@@ -134,13 +134,8 @@ class BenchWritableFile : public WritableFile {
       return absl::ResourceExhaustedError(absl::StrCat("fallocate: ", std::strerror(err)));
     }
     if (!zero_fill_) return absl::OkStatus();
-    static const std::string* zeros = new std::string(1 << 20, '\0');
-    for (uint64_t at = offset_; at < size;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(zeros->size(), size - at));
-      ssize_t w = ::pwrite(fd_, zeros->data(), n, static_cast<off_t>(at));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return absl::UnavailableError("pwrite zeros");
-      at += static_cast<uint64_t>(w);
+    if (size > offset_) {
+      if (absl::Status s = WriteZeros(offset_, size - offset_); !s.ok()) return s;
     }
     return Sync();
   }

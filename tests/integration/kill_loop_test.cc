@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <thread>
 
@@ -27,6 +28,33 @@ int Kills() { return EnvCount("WALRUS_KILLS", 50); }
 // Reads the log back from a restarted daemon and checks that it holds every
 // index up to `acked`, each entry intact; returns its length.
 uint64_t CheckLogAfterKill(Daemon& daemon, uint64_t acked, int kill);
+
+// Sets *acked_now to the highest index acknowledged durable so far.
+using Appender = std::function<void(uint64_t first, std::atomic<uint64_t>* acked_now,
+                                    const std::atomic<bool>* stop)>;
+
+// One round: `append` runs on its own thread from index acked + 1 until told
+// to stop; once the round's first acknowledgement arrived, kill -9 after a
+// further random 0-150 ms. Returns the highest index acknowledged; a round
+// that acknowledged nothing is a failure (it would prove nothing).
+uint64_t KillDuringRound(Daemon& daemon, std::mt19937_64& rng, uint64_t acked, int kill,
+                         const Appender& append) {
+  std::atomic<uint64_t> acked_now{acked};
+  std::atomic<bool> stop{false};
+  std::thread appender([&] { append(acked + 1, &acked_now, &stop); });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (acked_now.load() == acked && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
+  daemon.Kill9();
+  stop = true;
+  appender.join();
+  EXPECT_GT(acked_now.load(), acked)
+      << "kill " << kill << ": nothing was acknowledged in this round:\n"
+      << daemon.log();
+  return acked_now.load();
+}
 
 // Entry i's data, so a reader can check every byte it gets back.
 std::string DataFor(uint64_t index) { return IndexedData("entry", index, 100, 200); }
@@ -46,39 +74,30 @@ TEST(KillLoop, Kill9AtRandomMoments_NoAcknowledgedEntryLost) {
   double recovery_max = 0, recovery_total = 0;
   const int kills = Kills();
   for (int kill = 0; kill < kills; ++kill) {
-    std::atomic<uint64_t> acked_now{acked};
-    std::atomic<bool> stop{false};
-    std::thread appender([&] {
-      auto stub = daemon.NewStub();
-      grpc::ClientContext context;
-      auto stream = stub->AppendStream(&context);
-      std::thread reader([&] {
-        v1::AppendResponse response;
-        // The log's last index once this append is durable.
-        while (stream->Read(&response)) acked_now = response.last_index();
-      });
-      for (uint64_t next = acked + 1; !stop; next += 4) {
-        if (!stream->Write(AppendOf(next, 4))) break;
-        // Keep a window in flight, not an unbounded backlog.
-        while (!stop && next > acked_now.load() + 256) std::this_thread::yield();
-      }
-      context.TryCancel();
-      reader.join();
-      (void)stream->Finish();
-    });
     const uint64_t round_start = acked;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (acked_now.load() == round_start && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::yield();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
-    daemon.Kill9();
-    stop = true;
-    appender.join();
-    acked = acked_now.load();
-    ASSERT_GT(acked, round_start) << "kill " << kill
-                                  << ": nothing was acknowledged in this round:\n"
-                                  << daemon.log();
+    acked = KillDuringRound(
+        daemon, rng, acked, kill,
+        [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
+          auto stub = daemon.NewStub();
+          grpc::ClientContext context;
+          auto stream = stub->AppendStream(&context);
+          std::thread reader([&] {
+            v1::AppendResponse response;
+            // The log's last index once this append is durable.
+            while (stream->Read(&response)) *acked_now = response.last_index();
+          });
+          for (uint64_t next = first; !*stop; next += 4) {
+            if (!stream->Write(AppendOf(next, 4))) break;
+            // Keep a window in flight, not an unbounded backlog.
+            while (!*stop && next > acked_now->load() + 256) {
+              std::this_thread::yield();
+            }
+          }
+          context.TryCancel();
+          reader.join();
+          (void)stream->Finish();
+        });
+    if (::testing::Test::HasFailure()) return;
     acknowledged_total += acked - round_start;
 
     auto started = std::chrono::steady_clock::now();
@@ -128,46 +147,35 @@ TEST(KillLoop, Kill9WhileTheClientCoalesces_EveryAcknowledgedAppendSurvives) {
   uint64_t appends_total = 0, messages_total = 0;
   const int kills = std::max(1, Kills() / 5);
   for (int kill = 0; kill < kills; ++kill) {
-    std::atomic<uint64_t> acked_now{acked};
-    std::atomic<bool> stop{false};
-    std::thread appender([&] {
-      ClientOptions options;
-      options.call_timeout = std::chrono::seconds(10);
-      absl::StatusOr<std::unique_ptr<WalClient>> client =
-          WalClient::Connect(daemon.target(), options);
-      if (!client.ok()) return;
-      const uint64_t first = acked + 1;
-      AppendStreamOptions stream_options;
-      stream_options.window = 128;
-      // Append sequence s carries entry first + s - 1: its acknowledgement
-      // says that entry (and every one before it) is durable.
-      stream_options.on_ack = [&](const AppendAck& ack) { acked_now = first + ack.sequence - 1; };
-      std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(stream_options);
-      for (uint64_t next = first; !stop; ++next) {
-        // Entries only, as Raft sends them between hard-state changes: a
-        // hard state would end each message (see CanCoalesce).
-        v1::AppendRequest append = AppendOf(next, 1);
-        append.clear_hard_state();
-        if (!stream->Send(std::move(append)).ok()) break;
-      }
-      stream->Cancel();
-      (void)stream->Finish();
-      appends_total += stream->sent();
-      messages_total += stream->messages_sent();
-    });
-    const uint64_t round_start = acked;
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (acked_now.load() == round_start && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::yield();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 150));
-    daemon.Kill9();
-    stop = true;
-    appender.join();
-    acked = acked_now.load();
-    ASSERT_GT(acked, round_start) << "kill " << kill
-                                  << ": nothing was acknowledged in this round:\n"
-                                  << daemon.log();
+    acked = KillDuringRound(
+        daemon, rng, acked, kill,
+        [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
+          ClientOptions options;
+          options.call_timeout = std::chrono::seconds(10);
+          absl::StatusOr<std::unique_ptr<WalClient>> client =
+              WalClient::Connect(daemon.target(), options);
+          if (!client.ok()) return;
+          AppendStreamOptions stream_options;
+          stream_options.window = 128;
+          // Append sequence s carries entry first + s - 1: its acknowledgement
+          // says that entry (and every one before it) is durable.
+          stream_options.on_ack = [&](const AppendAck& ack) {
+            *acked_now = first + ack.sequence - 1;
+          };
+          std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(stream_options);
+          for (uint64_t next = first; !*stop; ++next) {
+            // Entries only, as Raft sends them between hard-state changes: a
+            // hard state would end each message (see CanCoalesce).
+            v1::AppendRequest append = AppendOf(next, 1);
+            append.clear_hard_state();
+            if (!stream->Send(std::move(append)).ok()) break;
+          }
+          stream->Cancel();
+          (void)stream->Finish();
+          appends_total += stream->sent();
+          messages_total += stream->messages_sent();
+        });
+    if (::testing::Test::HasFailure()) return;
     ASSERT_TRUE(daemon.Start()) << "restart after kill " << kill << ":\n" << daemon.log();
     acked = CheckLogAfterKill(daemon, acked, kill);
     if (::testing::Test::HasFailure()) return;
