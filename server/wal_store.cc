@@ -145,12 +145,13 @@ void WalStore::Enqueue(Op op, Commit commit) {
   committing_ = true;
   std::vector<Op> batch = TakeBatch();
   lock.unlock();
-  CommitBatch(&batch);
+  std::vector<absl::StatusOr<uint64_t>> results = CommitBatch(&batch);
   lock.lock();
   committing_ = false;
   const bool more = !queue_.empty() || stopping_;
   lock.unlock();
   if (more) cv_.notify_one();  // what arrived meanwhile is the committer's
+  AnswerBatch(&batch, std::move(results));
 }
 
 void WalStore::Run() {
@@ -167,9 +168,14 @@ void WalStore::Run() {
       batch = TakeBatch();
       committing_ = true;
     }
-    CommitBatch(&batch);
-    std::lock_guard<std::mutex> lock(mu_);
-    committing_ = false;
+    std::vector<absl::StatusOr<uint64_t>> results = CommitBatch(&batch);
+    {
+      // The Wal is free before the answers go out, so the caller an answer
+      // wakes finds the committer idle and may commit its next op inline.
+      std::lock_guard<std::mutex> lock(mu_);
+      committing_ = false;
+    }
+    AnswerBatch(&batch, std::move(results));
   }
 }
 
@@ -191,7 +197,10 @@ size_t WalStore::RunOnce() {
     std::lock_guard<std::mutex> lock(mu_);
     batch = TakeBatch();
   }
-  if (!batch.empty()) CommitBatch(&batch);
+  if (!batch.empty()) {
+    std::vector<absl::StatusOr<uint64_t>> results = CommitBatch(&batch);
+    AnswerBatch(&batch, std::move(results));
+  }
   if (purger_ != nullptr) purger_->RunPending();
   return batch.size();
 }
@@ -367,7 +376,7 @@ void WalStore::ReportFailStop() {
   if (callback) callback(wal_->failure());
 }
 
-void WalStore::CommitBatch(std::vector<Op>* batch) {
+std::vector<absl::StatusOr<uint64_t>> WalStore::CommitBatch(std::vector<Op>* batch) {
   if (wal_ != nullptr && wal_->cut_owed()) {
     // The cut owed after a snapshot marker that replaced the log
     // (core::Wal::AppendSnapshot) comes before anything else is written.
@@ -419,13 +428,19 @@ void WalStore::CommitBatch(std::vector<Op>* batch) {
   }
   PublishStatus();
   WakeWaiters(/*all=*/false);
-  for (size_t i = 0; i < batch->size(); ++i) {
-    Op& op = (*batch)[i];
-    if (op.kind == Op::kAppend && results[i].ok() && metrics_ != nullptr) {
-      metrics_->ObserveAppend(SecondsSince(op.enqueued), op.append.entries.size());
+  if (metrics_ != nullptr) {
+    for (size_t i = 0; i < batch->size(); ++i) {
+      const Op& op = (*batch)[i];
+      if (op.kind == Op::kAppend && results[i].ok()) {
+        metrics_->ObserveAppend(SecondsSince(op.enqueued), op.append.entries.size());
+      }
     }
-    Complete(op, std::move(results[i]));
   }
+  return results;
+}
+
+void WalStore::AnswerBatch(std::vector<Op>* batch, std::vector<absl::StatusOr<uint64_t>> results) {
+  for (size_t i = 0; i < batch->size(); ++i) Complete((*batch)[i], std::move(results[i]));
 }
 
 void WalStore::Shutdown() {

@@ -255,7 +255,12 @@ class WalStore {
   void Run();
   // Takes the next batch off the queue (mu_ held).
   std::vector<Op> TakeBatch();
-  void CommitBatch(std::vector<Op>* batch);
+  // Writes and syncs a batch and publishes the new status; returns each op's
+  // result. The Wal is free for the next batch once it returns: the answers
+  // (AnswerBatch) need only the ops.
+  std::vector<absl::StatusOr<uint64_t>> CommitBatch(std::vector<Op>* batch);
+  // Gives each op of a committed batch its result, in the batch's order.
+  void AnswerBatch(std::vector<Op>* batch, std::vector<absl::StatusOr<uint64_t>> results);
   // Once, when the Wal has fail-stopped: the metric and the callback.
   void ReportFailStop();
   // Validates and encodes one op; sets *result, and *awaits_sync if the
