@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
@@ -20,15 +22,48 @@ absl::Status Errno(absl::string_view op, const std::string& path) {
   return ErrnoToStatus(errno, absl::StrCat(op, " ", path));
 }
 
+// A buffer aligned for direct I/O, grown as needed and kept.
+class AlignedBuffer {
+ public:
+  static constexpr size_t kAlign = 4096;
+
+  char* data() { return data_.get(); }
+  size_t capacity() const { return capacity_; }
+  // Makes room for `n` bytes (contents not kept); false if out of memory.
+  bool Reserve(size_t n) {
+    if (n <= capacity_) return true;
+    const size_t size = (n + kAlign - 1) / kAlign * kAlign;
+    void* p = std::aligned_alloc(kAlign, size);
+    if (p == nullptr) return false;
+    data_.reset(static_cast<char*>(p));
+    capacity_ = size;
+    return true;
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char, Free> data_;
+  size_t capacity_ = 0;
+};
+
 class PosixWritableFile : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t offset)
       : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
+    if (direct_fd_ >= 0) ::close(direct_fd_);
   }
 
   absl::Status Append(absl::string_view data) override {
+    if (direct_fd_ >= 0) {
+      bool refused = false;
+      absl::Status s = AppendDirect(data, &refused);
+      if (!refused) return s;
+      StopDirectIo();  // the device will not take this alignment: buffered from here on
+    }
     uint64_t at = offset_;
     while (!data.empty()) {
       ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
@@ -45,6 +80,7 @@ class PosixWritableFile : public WritableFile {
   }
 
   absl::Status Sync() override {
+    // One inode: this syncs what either descriptor wrote.
     if (::fdatasync(fd_) != 0) return Errno("fdatasync", path_);
     return absl::OkStatus();
   }
@@ -71,6 +107,7 @@ class PosixWritableFile : public WritableFile {
       if (w == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
       at += static_cast<uint64_t>(w);
     }
+    if (direct_fd_ >= 0) return LoadTailBlock();  // zeros may have covered its bytes
     return absl::OkStatus();
   }
 
@@ -90,10 +127,34 @@ class PosixWritableFile : public WritableFile {
   absl::Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno("ftruncate", path_);
     offset_ = size;
+    if (direct_fd_ >= 0) return LoadTailBlock();
     return absl::OkStatus();
   }
 
   uint64_t Offset() const override { return offset_; }
+
+  absl::Status UseDirectIo() override {
+    if (direct_fd_ >= 0) return absl::OkStatus();
+    // A second descriptor on the same inode, whatever its name is now (the
+    // file may have been renamed since it was opened).
+    const std::string self = absl::StrCat("/proc/self/fd/", fd_);
+    int fd = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINVAL) {
+        return absl::UnimplementedError(
+            absl::StrCat("direct I/O not supported by the file system of ", path_));
+      }
+      return Errno("open (O_DIRECT)", path_);
+    }
+    direct_fd_ = fd;
+    if (absl::Status s = LoadTailBlock(); !s.ok()) {
+      StopDirectIo();
+      return s;
+    }
+    return absl::OkStatus();
+  }
+
+  bool direct_io() const override { return direct_fd_ >= 0; }
 
   absl::StatusOr<uint64_t> LinkCount() override {
     struct stat st;
@@ -102,6 +163,7 @@ class PosixWritableFile : public WritableFile {
   }
 
   absl::Status Close() override {
+    StopDirectIo();
     int fd = fd_;
     fd_ = -1;
     if (fd >= 0 && ::close(fd) != 0) return Errno("close", path_);
@@ -109,9 +171,83 @@ class PosixWritableFile : public WritableFile {
   }
 
  private:
+  static constexpr uint64_t kBlock = AlignedBuffer::kAlign;
+
+  // Writes [start of Offset()'s block, Offset() + data.size()) rounded up to
+  // whole blocks: the kept bytes of the partial block, `data`, zeros. Sets
+  // *refused, writing nothing, if the kernel refuses the direct write itself.
+  absl::Status AppendDirect(absl::string_view data, bool* refused) {
+    const uint64_t start = offset_ - tail_block_.size();
+    const size_t used = tail_block_.size() + data.size();
+    const size_t padded = static_cast<size_t>((used + kBlock - 1) / kBlock * kBlock);
+    if (!buffer_.Reserve(padded)) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("write ", path_, ": no memory for a ", padded, "-byte direct write"));
+    }
+    char* buf = buffer_.data();
+    std::memcpy(buf, tail_block_.data(), tail_block_.size());
+    std::memcpy(buf + tail_block_.size(), data.data(), data.size());
+    std::memset(buf + used, 0, padded - used);
+    size_t done = 0;
+    while (done < padded) {
+      ssize_t n = ::pwrite(direct_fd_, buf + done, padded - done, static_cast<off_t>(start + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && done == 0) {
+          *refused = true;
+          return absl::OkStatus();
+        }
+        return Errno("write", path_);
+      }
+      if (n == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
+      done += static_cast<size_t>(n);
+      if (done < padded && done % kBlock != 0) {
+        // A short direct write that ends inside a block cannot go on aligned.
+        return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (short direct write)"));
+      }
+    }
+    offset_ += data.size();
+    const size_t keep = static_cast<size_t>(offset_ % kBlock);
+    tail_block_.assign(buf + (used - keep), keep);
+    return absl::OkStatus();
+  }
+
+  // Reads the bytes of Offset()'s block before Offset() into tail_block_.
+  absl::Status LoadTailBlock() {
+    const size_t keep = static_cast<size_t>(offset_ % kBlock);
+    tail_block_.clear();
+    if (keep == 0) return absl::OkStatus();
+    if (!buffer_.Reserve(kBlock)) {
+      return absl::ResourceExhaustedError(absl::StrCat("read ", path_, ": no memory"));
+    }
+    const uint64_t start = offset_ - keep;
+    ssize_t n;
+    do {
+      n = ::pread(direct_fd_, buffer_.data(), kBlock, static_cast<off_t>(start));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return Errno("read", path_);
+    if (static_cast<size_t>(n) < keep) {
+      return absl::DataLossError(absl::StrCat("read ", path_, ": the file ends before offset ",
+                                              offset_, " where writing continues"));
+    }
+    tail_block_.assign(buffer_.data(), keep);
+    return absl::OkStatus();
+  }
+
+  void StopDirectIo() {
+    if (direct_fd_ >= 0) ::close(direct_fd_);
+    direct_fd_ = -1;
+    tail_block_.clear();
+  }
+
   std::string path_;
   int fd_;
   uint64_t offset_;
+  // With direct I/O: the O_DIRECT descriptor, the bytes of the partial block
+  // before offset_, and the aligned staging buffer.
+  int direct_fd_ = -1;
+  std::string tail_block_;
+  AlignedBuffer buffer_;
 };
 
 class PosixReadableFile : public ReadableFile {

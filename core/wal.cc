@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir, absl::s
       fs->OpenWritableFile(JoinPath(dir, SegmentName(first)), wal->tail_->Offset());
   if (!tail.ok()) return tail.status();
   (void)wal->tail_->Close();
-  wal->tail_ = std::move(*tail);
+  wal->AdoptTail(std::move(*tail));
   wal->preparer_ = std::make_unique<SegmentPreparer>(
       fs, dir, options.segment_size, options.segment_blocks, options.prepare_in_background);
   wal->preparer_->SetTailWritten(wal->tail_->Offset());
@@ -186,7 +186,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   absl::StatusOr<std::unique_ptr<WritableFile>> tail =
       fs_->OpenWritableFile(SegmentPath(tail_id), log->end_offset);
   if (!tail.ok()) return tail.status();
-  tail_ = std::move(*tail);
+  AdoptTail(std::move(*tail));
   // What was just read must be durable before anything is built on it: a
   // process killed before its fdatasync, or inside a cut before the
   // directory sync, leaves bytes in the page cache and a segment name in the
@@ -364,6 +364,19 @@ absl::Status Wal::SaveSnapshot(const walpb::Snapshot& snapshot) {
   return Sync();
 }
 
+void Wal::AdoptTail(std::unique_ptr<WritableFile> file) {
+  tail_ = std::move(file);
+  // Direct I/O is an optimisation: where it cannot be had, appends are
+  // buffered, and the metric says which.
+  if (options_.direct_io) (void)tail_->UseDirectIo();
+  ReportDirectIo();
+}
+
+void Wal::ReportDirectIo() {
+  direct_io_ = tail_->direct_io();
+  if (options_.metrics != nullptr) options_.metrics->SetDirectIo(direct_io_);
+}
+
 void Wal::RollbackPending() {
   encoder_.RollbackTo(synced_mark_);
   model_.Rollback();
@@ -401,6 +414,7 @@ absl::Status Wal::WriteAndSync() {
     if (options_.metrics != nullptr) {
       options_.metrics->AddBytesWritten(tail_->Offset() - before);
     }
+    if (direct_io_ && !tail_->direct_io()) ReportDirectIo();  // a direct write was refused
   }
   auto started = std::chrono::steady_clock::now();
   absl::Status s = tail_->Sync();
@@ -490,7 +504,7 @@ absl::Status Wal::Cut() {
   if (absl::Status s = fs_->Rename(prepared->path, path); !s.ok()) return Fail(s);
   if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return Fail(s);
   (void)tail_->Close();
-  tail_ = std::move(prepared->file);
+  AdoptTail(std::move(prepared->file));
   locks_.push_back({next, std::move(*lock)});
   encoder_.ClearPending();
   durable_ = {next.seq, tail_->Offset()};

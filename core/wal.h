@@ -75,6 +75,12 @@ struct WalOptions {
   // (fallocate), as etcd does: Create is quick, which suits tests that make
   // many WALs.
   SegmentBlocks segment_blocks = SegmentBlocks::kWritten;
+  // Appends to the tail segment go around the page cache (O_DIRECT, see
+  // WritableFile::UseDirectIo) where the file system takes it; elsewhere, or
+  // off, they are buffered. Either way only Sync() makes them durable. Large
+  // entries gain most: the copy into fresh page-cache pages is the largest
+  // cost of a buffered 1-MiB write after the device's own.
+  bool direct_io = true;
   // Prepare the next segment on a background thread. Tests that enumerate
   // crash points turn it off so every run makes the same calls in order: a
   // cut then prepares the segment inline (zero-filled too with kWritten).
@@ -261,6 +267,11 @@ class Wal {
   absl::Status Fail(absl::Status status);
   // Forgets everything encoded since the last sync (a write found no space).
   void RollbackPending();
+  // Makes `file` the tail segment, its appends direct if options_.direct_io
+  // and its file system takes it.
+  void AdoptTail(std::unique_ptr<WritableFile> file);
+  // Sets direct_io_ and the metric from the tail file.
+  void ReportDirectIo();
   std::string SegmentPath(SegmentId id) const { return JoinPath(dir_, SegmentName(id)); }
 
   const std::string dir_;
@@ -284,6 +295,7 @@ class Wal {
   Encoder::Mark synced_mark_{};
   std::vector<LockedSegment> locks_;  // oldest first; back() is the tail
   std::unique_ptr<WritableFile> tail_;
+  bool direct_io_ = false;  // the tail's appends go around the page cache
   LogPosition durable_;
   std::unique_ptr<SegmentPreparer> preparer_;
   absl::Status failure_;

@@ -33,6 +33,9 @@ class WalMetrics {
   }
   // Segments the writer holds (from the oldest unreleased one to the tail).
   virtual void SetLockedSegments(uint64_t count) { (void)count; }
+  // Whether the tail segment's appends go around the page cache
+  // (WalOptions::direct_io and what its file system takes).
+  virtual void SetDirectIo(bool on) { (void)on; }
 };
 
 }  // namespace walrus

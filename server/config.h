@@ -29,6 +29,7 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "text";
   bool read_only = false;
+  bool direct_io = true;
 
   // Security (docs/security.md). TLS on every TCP listener when
   // tls_cert_file is set; files are re-read every tls_refresh_interval.

@@ -125,6 +125,13 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                    .Help("Segments held by the writer (not yet released)")
                    .Register(r)
                    .Add({});
+  direct_io_ = &prometheus::BuildGauge()
+                    .Name("walrus_wal_direct_io")
+                    .Help(
+                        "1 if appends to the tail segment go around the page cache (O_DIRECT), 0 "
+                        "if they are buffered (the file system does not take direct I/O)")
+                    .Register(r)
+                    .Add({});
   batch_requests_ = &prometheus::BuildHistogram()
                          .Name("walrus_commit_batch_requests")
                          .Help("Requests made durable by one group-commit fsync")

@@ -39,6 +39,7 @@ class ServerMetrics : public WalMetrics {
     (blocks == SegmentBlocks::kWritten ? prepared_written_ : prepared_fallocated_)->Increment();
   }
   void SetLockedSegments(uint64_t count) override { segments_->Set(double(count)); }
+  void SetDirectIo(bool on) override { direct_io_->Set(on ? 1 : 0); }
   // The entry index behind ranged reads: entries it locates and its memory.
   void SetEntryIndex(uint64_t entries, uint64_t bytes) {
     index_entries_->Set(double(entries));
@@ -95,6 +96,7 @@ class ServerMetrics : public WalMetrics {
   prometheus::Gauge* index_entries_;
   prometheus::Gauge* index_bytes_;
   prometheus::Gauge* segments_;
+  prometheus::Gauge* direct_io_;
   prometheus::Histogram* batch_requests_;
   prometheus::Histogram* batch_entries_;
   prometheus::Histogram* batch_bytes_;

@@ -82,6 +82,9 @@ namespace walrus {
 struct StoreOptions {
   std::string wal_dir;
   uint64_t segment_size = kDefaultSegmentSize;
+  // Appends around the page cache where the file system takes it
+  // (WalOptions::direct_io).
+  bool direct_io = true;
   size_t max_batch_bytes = kDefaultMaxBatchBytes;
   std::chrono::microseconds max_batch_delay{0};
   // Start without a writer: every write fails FAILED_PRECONDITION.

@@ -14,7 +14,8 @@
 // fallocated, see BenchFs) and WALRUS_BENCH_PREPARE=sync (no background
 // segment preparation). WALRUS_BENCH_SEGMENT_BLOCKS=fallocated sets
 // WalOptions::segment_blocks to kFallocated (fallocate only, as etcd) instead
-// of the default written blocks.
+// of the default written blocks. WALRUS_BENCH_DIRECT_IO=off sets
+// WalOptions::direct_io to false (buffered appends, as etcd).
 //
 // AppendCpu<SIZE>EntrySync1001_NoFsync: the Batch1000 loop on a file system
 // whose fsyncs do nothing: the CPU cost of Append plus Sync's write(2).
@@ -232,6 +233,8 @@ WalOptions WriteBenchOptions() {
   if (blocks != nullptr && std::string(blocks) == "fallocated") {
     options.segment_blocks = SegmentBlocks::kFallocated;
   }
+  const char* direct = std::getenv("WALRUS_BENCH_DIRECT_IO");
+  if (direct != nullptr && std::string(direct) == "off") options.direct_io = false;
   return options;
 }
 

@@ -81,6 +81,7 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
         "walrus_wal_segment_cuts_deferred_total 0",
         "walrus_wal_segments_prepared_total{blocks=\"written\"}",
         "walrus_wal_segments_prepared_total{blocks=\"fallocated\"}",
+        "walrus_wal_direct_io",
         "walrus_entry_index_entries 200",
         "walrus_entry_index_bytes",
         "walrus_wal_purged_segments_total",
@@ -99,6 +100,33 @@ TEST(Observability, Metrics_ExposedAndPassPromtool) {
   std::string out = RunCommand(absl::StrCat("promtool check metrics < ", file, " 2>&1"), &code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "") << "promtool found problems:\n" << out;
+}
+
+// --direct-io (default on) and --direct-io=false: the gauge says which the
+// tail segment gets, and appends read back either way.
+TEST(Observability, DirectIo_FlagChoosesAndTheGaugeSaysWhich) {
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "--direct-io" : "--direct-io=false");
+    TempDir tmp;
+    int port = UnusedLoopbackPort();
+    Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
+                                    direct ? "--direct-io" : "--direct-io=false"});
+    ASSERT_TRUE(daemon.Start()) << daemon.log();
+    ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
+    ASSERT_TRUE(Append(daemon.stub(), MakeAppend(1, 10, 1, 0, 5000)).ok());
+    const std::string body = HttpGet(port, "/metrics");
+    if (direct && body.find("walrus_wal_direct_io 0") != std::string::npos) {
+      GTEST_SKIP() << "the test directory's file system does not take O_DIRECT";
+    }
+    EXPECT_NE(body.find(direct ? "walrus_wal_direct_io 1" : "walrus_wal_direct_io 0"),
+              std::string::npos)
+        << body;
+    daemon.Kill9();
+    ASSERT_TRUE(daemon.Start()) << daemon.log();
+    ReadBack all = ReadAll(daemon.stub());
+    ASSERT_TRUE(all.status.ok()) << all.status.error_message();
+    EXPECT_EQ(all.entries.size(), 10u);
+  }
 }
 
 TEST(Observability, TcpLoopbackListener_Serves) {

@@ -264,13 +264,17 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     report.error = "cannot create " + data;
     return report;
   }
-  Daemon daemon(data, {"--segment-size-bytes", "65536", "--retain-released-segments", "0"});
+  const int metrics_port = UnusedLoopbackPort();
+  Daemon daemon(data, {"--segment-size-bytes", "65536", "--retain-released-segments", "0",
+                       "--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
   daemon.set_log_path(options.work_dir + "/walrusd.log");
   daemon.set_command_prefix(options.daemon_prefix);
   if (!daemon.Start() || !CreateWal(daemon.stub(), "powerloss").ok()) {
     report.error = "first start failed:\n" + Tail(daemon.log());
     return report;
   }
+  report.direct_io =
+      HttpGet(metrics_port, "/metrics").find("walrus_wal_direct_io 1") != std::string::npos;
 
   std::mt19937_64 rng(options.seed);
   TermTable terms;

@@ -61,6 +61,10 @@ struct PowerLossReport {
   int torn_writes = 0;          // cuts that kept a torn prefix of a write
   uint64_t files_reverted = 0;  // files that lost unsynced data, summed
   double seconds = 0;
+  // walrusd's appends went around the page cache (walrus_wal_direct_io 1 on
+  // the first start): the cuts then tested direct writes, durable only at
+  // fdatasync like buffered ones.
+  bool direct_io = false;
   // A broken promise: recovery failed or something acknowledged is missing
   // or wrong. Empty if none. The loop stops at the first one.
   std::string violation;

@@ -42,12 +42,12 @@ void Print(const char* name, const PowerLossReport& r) {
       "%s: cuts %d, recoveries %d, entries acknowledged %lu (fewest in a round %lu), "
       "acknowledged entries checked %lu, snapshots %d, fences %d, segments released and purged "
       "%lu, "
-      "torn writes kept %d, files that lost unsynced data %lu, %.1f s\n",
+      "torn writes kept %d, files that lost unsynced data %lu, direct I/O %s, %.1f s\n",
       name, r.cuts, r.recoveries, static_cast<unsigned long>(r.entries_acknowledged),
       static_cast<unsigned long>(r.fewest_acked_in_a_round),
       static_cast<unsigned long>(r.acked_checked), r.snapshots, r.fences,
       static_cast<unsigned long>(r.released), r.torn_writes,
-      static_cast<unsigned long>(r.files_reverted), r.seconds);
+      static_cast<unsigned long>(r.files_reverted), r.direct_io ? "on" : "off", r.seconds);
 }
 
 TEST(PowerLoss, CutsAtRandomMoments_EveryAcknowledgementSurvives) {
@@ -64,6 +64,8 @@ TEST(PowerLoss, CutsAtRandomMoments_EveryAcknowledgementSurvives) {
   EXPECT_GT(r.fences, cuts) << "no Fence during a round: the epoch file was never cut mid-write";
   EXPECT_GT(r.released, 0u) << "no segment was released: the purge path went untested";
   EXPECT_GT(r.files_reverted, 0u) << "no cut dropped unsynced data: the cuts test nothing";
+  EXPECT_TRUE(r.direct_io) << "walrusd's appends were buffered on the lossy file system: "
+                              "the cuts did not test direct writes";
 }
 
 // Runs the loop with walrusd skipping `mode` syncs; passes only if the loop
