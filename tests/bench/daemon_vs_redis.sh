@@ -31,11 +31,13 @@ stop_daemon() {
 }
 trap 'stop_daemon; rm -rf "$data"' EXIT
 # A fresh daemon (and log) for every measurement: each starts at segment 0.
-start_daemon() {  # [walrusd binary]
+start_daemon() {  # [walrusd binary] [walrusd flags...]
   stop_daemon
   gport=$(port); mport=$(port)
-  "${1:-$build/server/walrusd}" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
-    --listen "unix:$data/sock" --metrics-listen "127.0.0.1:$mport" 2>>"$out/walrusd.log" &
+  local binary=${1:-$build/server/walrusd}
+  shift || true
+  "$binary" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
+    --listen "unix:$data/sock" --metrics-listen "127.0.0.1:$mport" "$@" 2>>"$out/walrusd.log" &
   pid=$!
   for _ in $(seq 100); do [[ -S "$data/sock" ]] && break; sleep 0.05; done
   sleep 0.2
@@ -84,9 +86,11 @@ for size in $sizes; do
 done
 stop_daemon
 
-# Bandwidth: the disk's sequential write + fdatasync, two ways (2 GiB of
-# 1-MiB writes, one fdatasync at the end; and every write synced, O_DSYNC),
-# then 1-MiB entries through a stream (16 in flight) on the same file system.
+# Bandwidth: the disk's sequential write + fdatasync, three ways (2 GiB of
+# 1-MiB writes: buffered with one fdatasync at the end; every write synced,
+# O_DSYNC; every write direct and synced, O_DIRECT|O_DSYNC), then 1-MiB
+# entries through a stream (16 in flight) on the same file system, with
+# walrusd's appends direct (its default) and buffered (--direct-io=false).
 dd_mbs() {  # dd flags... -> MB/s
   local line
   line=$(dd if=/dev/zero of="$data/dd" bs=1M count=2048 "$@" 2>&1 | tail -1)
@@ -98,14 +102,19 @@ print(f'{int(m.group(1)) / float(m.group(2)) / 1e6:.1f}')" "$line"
 }
 disk_stream=$(dd_mbs conv=fdatasync)
 disk_dsync=$(dd_mbs oflag=dsync)
-disk_mbs=$(python3 -c "print(max($disk_stream, $disk_dsync))")
-start_daemon
-w=$(bench tcp stream 16 1048576 "$((duration * 2))")
-walrus_mbs=$(field "$w" mb_per_sec)
-echo "disk: dd bs=1M count=2048 conv=fdatasync: $disk_stream MB/s; oflag=dsync: $disk_dsync MB/s"
-echo "walrus: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s of entry data" \
-  "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the better disk figure)," \
-  "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms"
+disk_direct=$(dd_mbs oflag=direct,dsync)
+disk_mbs=$(python3 -c "print(max($disk_stream, $disk_dsync, $disk_direct))")
+echo "disk: dd bs=1M count=2048 conv=fdatasync: $disk_stream MB/s; oflag=dsync: $disk_dsync MB/s;" \
+  "oflag=direct,dsync: $disk_direct MB/s"
+for flags in --direct-io --direct-io=false; do
+  start_daemon "" "$flags"
+  w=$(bench tcp stream 16 1048576 "$((duration * 2))")
+  walrus_mbs=$(field "$w" mb_per_sec)
+  echo "walrus $flags: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s of entry data" \
+    "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the best disk figure)," \
+    "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms," \
+    "walrus_wal_direct_io $(metric walrus_wal_direct_io)"
+done
 
 # Across segment cuts: 1000-byte entries, 64 in flight, long enough to cut
 # several 64 MB segments; the latency tail and the number of cuts.
