@@ -46,6 +46,9 @@ inline constexpr size_t kSectorSize = 512;
 static_assert(kSectorSize % kFrameAlignment == 0, "length fields must not straddle sectors");
 
 inline constexpr uint64_t kDefaultSegmentSize = 64'000'000;  // etcd's SegmentSizeBytes
+// Writes to the tail segment of at least this many bytes go around the page
+// cache (WalOptions::direct_io).
+inline constexpr uint64_t kDefaultDirectIoMinBytes = 256 * 1024;
 // etcd's decoder refuses a frame whose record plus padding reaches 10 MiB, so
 // walrus refuses to write one (etcd could not read it back) and treats one on
 // disk as corruption.

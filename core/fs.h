@@ -71,20 +71,22 @@ class WritableFile {
   // Sets the file size to `size` and Offset() to `size`.
   [[nodiscard]] virtual absl::Status Truncate(uint64_t size) = 0;
 
-  // Turns later Appends into direct I/O (O_DIRECT): the bytes go from memory
-  // to the device in whole aligned blocks, without being copied into the page
-  // cache. The last, partial block is kept in memory and written again with
-  // the next append: its bytes before Offset() unchanged, zeros after it, so
-  // a block torn by a crash still holds every byte synced before. Durability
-  // is unchanged: only Sync() makes the writes durable (the device's cache,
-  // the file's extents). If a direct write is refused (an alignment the
-  // device does not take), that append and the later ones are buffered.
-  // UNIMPLEMENTED if the file system cannot (the default): appends stay
-  // buffered.
-  [[nodiscard]] virtual absl::Status UseDirectIo() {
+  // Turns later Appends of at least `min_bytes` into direct I/O (O_DIRECT):
+  // the bytes go from memory to the device in whole aligned blocks, without
+  // being copied into the page cache (smaller appends stay buffered, so what
+  // readers of a recent small write want is still cached). The last, partial
+  // block is kept in memory and written again with the next direct append:
+  // its bytes before Offset() unchanged, zeros after it, so a block torn by a
+  // crash still holds every byte synced before. Durability is unchanged: only
+  // Sync() makes the writes durable (the device's cache, the file's extents).
+  // If a direct write is refused (an alignment the device does not take),
+  // that append and the later ones are buffered. UNIMPLEMENTED if the file
+  // system cannot (the default): appends stay buffered.
+  [[nodiscard]] virtual absl::Status UseDirectIo(uint64_t min_bytes) {
+    (void)min_bytes;
     return absl::UnimplementedError("direct I/O not supported by this file system");
   }
-  // Whether Appends go around the page cache now.
+  // Whether large Appends go around the page cache now.
   virtual bool direct_io() const { return false; }
 
   virtual uint64_t Offset() const = 0;

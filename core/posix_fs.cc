@@ -58,12 +58,13 @@ class PosixWritableFile : public WritableFile {
   }
 
   absl::Status Append(absl::string_view data) override {
-    if (direct_fd_ >= 0) {
+    if (direct_fd_ >= 0 && data.size() >= direct_min_bytes_) {
       bool refused = false;
       absl::Status s = AppendDirect(data, &refused);
       if (!refused) return s;
       StopDirectIo();  // the device will not take this alignment: buffered from here on
     }
+    const absl::string_view appended = data;
     uint64_t at = offset_;
     while (!data.empty()) {
       ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
@@ -75,6 +76,7 @@ class PosixWritableFile : public WritableFile {
       data.remove_prefix(n);
       at += n;
     }
+    if (direct_fd_ >= 0) KeepTailBlock(appended);
     offset_ = at;
     return absl::OkStatus();
   }
@@ -133,7 +135,8 @@ class PosixWritableFile : public WritableFile {
 
   uint64_t Offset() const override { return offset_; }
 
-  absl::Status UseDirectIo() override {
+  absl::Status UseDirectIo(uint64_t min_bytes) override {
+    direct_min_bytes_ = min_bytes;
     if (direct_fd_ >= 0) return absl::OkStatus();
     // A second descriptor on the same inode, whatever its name is now (the
     // file may have been renamed since it was opened).
@@ -212,6 +215,18 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
+  // After a buffered append of `data` at Offset() (not yet advanced): the
+  // bytes of the new end's block before it.
+  void KeepTailBlock(absl::string_view data) {
+    const uint64_t end = offset_ + data.size();
+    const size_t keep = static_cast<size_t>(end % kBlock);
+    if (end - keep >= offset_) {
+      tail_block_.assign(data.data() + (data.size() - keep), keep);  // a new block
+    } else {
+      tail_block_.append(data.data(), data.size());  // the same block, further on
+    }
+  }
+
   // Reads the bytes of Offset()'s block before Offset() into tail_block_.
   absl::Status LoadTailBlock() {
     const size_t keep = static_cast<size_t>(offset_ % kBlock);
@@ -243,9 +258,11 @@ class PosixWritableFile : public WritableFile {
   std::string path_;
   int fd_;
   uint64_t offset_;
-  // With direct I/O: the O_DIRECT descriptor, the bytes of the partial block
-  // before offset_, and the aligned staging buffer.
+  // With direct I/O: the O_DIRECT descriptor, the smallest append that uses
+  // it, the bytes of the partial block before offset_, and the aligned
+  // staging buffer.
   int direct_fd_ = -1;
+  uint64_t direct_min_bytes_ = 0;
   std::string tail_block_;
   AlignedBuffer buffer_;
 };

@@ -368,7 +368,7 @@ void Wal::AdoptTail(std::unique_ptr<WritableFile> file) {
   tail_ = std::move(file);
   // Direct I/O is an optimisation: where it cannot be had, appends are
   // buffered, and the metric says which.
-  if (options_.direct_io) (void)tail_->UseDirectIo();
+  if (options_.direct_io) (void)tail_->UseDirectIo(options_.direct_io_min_bytes);
   ReportDirectIo();
 }
 

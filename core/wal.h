@@ -75,12 +75,15 @@ struct WalOptions {
   // (fallocate), as etcd does: Create is quick, which suits tests that make
   // many WALs.
   SegmentBlocks segment_blocks = SegmentBlocks::kWritten;
-  // Appends to the tail segment go around the page cache (O_DIRECT, see
-  // WritableFile::UseDirectIo) where the file system takes it; elsewhere, or
-  // off, they are buffered. Either way only Sync() makes them durable. Large
-  // entries gain most: the copy into fresh page-cache pages is the largest
-  // cost of a buffered 1-MiB write after the device's own.
+  // Writes of at least direct_io_min_bytes to the tail segment (one Sync's
+  // worth) go around the page cache (O_DIRECT, see WritableFile::UseDirectIo)
+  // where the file system takes it; smaller ones, or all when off, are
+  // buffered. Either way only Sync() makes them durable. Large writes gain
+  // most: the copy into fresh page-cache pages is the largest cost of a
+  // buffered 1-MiB write after the device's own. Small ones stay in the page
+  // cache, where a Raft leader's reads of what it just appended find them.
   bool direct_io = true;
+  uint64_t direct_io_min_bytes = kDefaultDirectIoMinBytes;
   // Prepare the next segment on a background thread. Tests that enumerate
   // crash points turn it off so every run makes the same calls in order: a
   // cut then prepares the segment inline (zero-filled too with kWritten).

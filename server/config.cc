@@ -72,11 +72,19 @@ const std::vector<FlagSpec>& Specs() {
          return ParseBytes(v, &c->segment_size_bytes) && c->segment_size_bytes >= 4096;
        }},
       {"direct-io", "",
-       "append to the WAL around the page cache (O_DIRECT) where the file system takes it; "
-       "durability is the same either way (each batch is fdatasync'd), large entries are "
-       "faster; --direct-io=false buffers appends (walrus_wal_direct_io shows which)",
+       "write batches of at least --direct-io-min-bytes to the WAL around the page cache "
+       "(O_DIRECT) where the file system takes it; durability is the same either way (each "
+       "batch is fdatasync'd), large entries are faster; --direct-io=false buffers every "
+       "write (walrus_wal_direct_io shows which)",
        [](const Config& c) { return c.direct_io ? "true" : "false"; },
        [](Config* c, const std::string& v, bool) { return ParseBool(v, &c->direct_io); }},
+      {"direct-io-min-bytes", "BYTES",
+       "smallest batch written with direct I/O; smaller ones stay in the page cache, where "
+       "reads of recent entries find them",
+       [](const Config& c) { return absl::StrCat(c.direct_io_min_bytes); },
+       [](Config* c, const std::string& v, bool) {
+         return ParseBytes(v, &c->direct_io_min_bytes);
+       }},
       {"max-batch-bytes", "BYTES", "upper bound of one group-commit batch (one write + fsync)",
        [](const Config& c) { return absl::StrCat(c.max_batch_bytes); },
        [](Config* c, const std::string& v, bool) {

@@ -30,6 +30,7 @@ struct Config {
   std::string log_format = "text";
   bool read_only = false;
   bool direct_io = true;
+  uint64_t direct_io_min_bytes = kDefaultDirectIoMinBytes;
 
   // Security (docs/security.md). TLS on every TCP listener when
   // tls_cert_file is set; files are re-read every tls_refresh_interval.

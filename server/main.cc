@@ -132,6 +132,7 @@ int Run(const Config& config) {
   store_options.max_batch_delay = config.max_batch_delay;
   store_options.read_only = config.read_only;
   store_options.direct_io = config.direct_io;
+  store_options.direct_io_min_bytes = config.direct_io_min_bytes;
   store_options.epoch_path = config.EpochPath();
   store_options.retain_released_segments = config.retain_released_segments;
   RecoverySummary recovery;

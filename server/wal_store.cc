@@ -44,6 +44,7 @@ WalOptions WalStore::MakeWalOptions() const {
   wal_options.fs = options_.fs;
   wal_options.segment_size = options_.segment_size;
   wal_options.direct_io = options_.direct_io;
+  wal_options.direct_io_min_bytes = options_.direct_io_min_bytes;
   wal_options.metrics = metrics_;
   wal_options.prepare_in_background = options_.run_threads;
   wal_options.track_entry_locations = true;  // for Entries()

@@ -82,9 +82,10 @@ namespace walrus {
 struct StoreOptions {
   std::string wal_dir;
   uint64_t segment_size = kDefaultSegmentSize;
-  // Appends around the page cache where the file system takes it
-  // (WalOptions::direct_io).
+  // Writes of at least direct_io_min_bytes around the page cache where the
+  // file system takes it (WalOptions::direct_io).
   bool direct_io = true;
+  uint64_t direct_io_min_bytes = kDefaultDirectIoMinBytes;
   size_t max_batch_bytes = kDefaultMaxBatchBytes;
   std::chrono::microseconds max_batch_delay{0};
   // Start without a writer: every write fails FAILED_PRECONDITION.

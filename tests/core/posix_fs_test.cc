@@ -27,16 +27,16 @@ std::string Pattern(size_t n, uint32_t seed) {
 
 class DirectIoTest : public ::testing::Test {
  protected:
-  // A new file at `name` with direct appends; skips the test where the file
-  // system does not take O_DIRECT.
+  // A new file at `name` with direct appends of at least `min_bytes`; skips
+  // the test where the file system does not take O_DIRECT.
   std::unique_ptr<WritableFile> NewDirect(const std::string& name, uint64_t offset = 0,
-                                          bool create = true) {
+                                          bool create = true, uint64_t min_bytes = 0) {
     const std::string path = tmp_.Sub(name);
     absl::StatusOr<std::unique_ptr<WritableFile>> file =
         create ? PosixFs()->NewWritableFile(path) : PosixFs()->OpenWritableFile(path, offset);
     EXPECT_TRUE(file.ok()) << file.status();
     if (!file.ok()) return nullptr;
-    absl::Status direct = (*file)->UseDirectIo();
+    absl::Status direct = (*file)->UseDirectIo(min_bytes);
     if (absl::IsUnimplemented(direct)) {
       skip_ = direct.ToString();
       return nullptr;
@@ -56,6 +56,28 @@ class DirectIoTest : public ::testing::Test {
     EXPECT_EQ(after, std::string(after.size(), '\0')) << "not zeros after the end";
   }
 
+  void RunRandomAppends(WritableFile* file, const std::string& name) {
+    ASSERT_TRUE(file->Preallocate(4 << 20).ok());
+    std::mt19937 rng(7);
+    std::string want;
+    for (int i = 0; i < 300; ++i) {
+      const size_t sizes[] = {0, 1, 7, kBlock - 1, kBlock, kBlock + 1, 3 * kBlock + 5, 70000};
+      const size_t n = sizes[rng() % 8] + (rng() % 3 == 0 ? rng() % 100 : 0);
+      const std::string data = Pattern(n, static_cast<uint32_t>(i));
+      ASSERT_TRUE(file->Append(data).ok()) << "append " << i;
+      want += data;
+      ASSERT_EQ(file->Offset(), want.size());
+      if (i % 37 == 0) {
+        ASSERT_TRUE(file->Sync().ok());
+        ExpectHolds(name, want);
+      }
+    }
+    ASSERT_TRUE(file->Sync().ok());
+    EXPECT_TRUE(file->direct_io()) << "a direct write was refused and appends went buffered";
+    ASSERT_TRUE(file->Close().ok());
+    ExpectHolds(name, want);
+  }
+
   testing::TempDir tmp_;
   std::string skip_;
 };
@@ -63,31 +85,21 @@ class DirectIoTest : public ::testing::Test {
 #define SKIP_IF_NO_DIRECT_IO(file) \
   if ((file) == nullptr && !skip_.empty()) GTEST_SKIP() << skip_
 
-TEST_F(DirectIoTest, RandomAppends_FileHoldsExactlyTheBytesThenZeros) {
+// Appends of random sizes, all direct (min_bytes 0) or mixed with buffered
+// ones below a threshold: every alignment of start and end, and every switch
+// between the two ways, is taken.
+TEST_F(DirectIoTest, RandomAppends_AllDirect_FileHoldsExactlyTheBytesThenZeros) {
   std::unique_ptr<WritableFile> file = NewDirect("f");
   SKIP_IF_NO_DIRECT_IO(file);
   ASSERT_NE(file, nullptr);
-  ASSERT_TRUE(file->Preallocate(4 << 20).ok());
-  std::mt19937 rng(7);
-  std::string want;
-  for (int i = 0; i < 300; ++i) {
-    // Empty, sub-block, exactly a block, many blocks: every alignment of
-    // start and end is taken.
-    const size_t sizes[] = {0, 1, 7, kBlock - 1, kBlock, kBlock + 1, 3 * kBlock + 5, 70000};
-    const size_t n = sizes[rng() % 8] + (rng() % 3 == 0 ? rng() % 100 : 0);
-    const std::string data = Pattern(n, static_cast<uint32_t>(i));
-    ASSERT_TRUE(file->Append(data).ok()) << "append " << i;
-    want += data;
-    ASSERT_EQ(file->Offset(), want.size());
-    if (i % 37 == 0) {
-      ASSERT_TRUE(file->Sync().ok());
-      ExpectHolds("f", want);
-    }
-  }
-  ASSERT_TRUE(file->Sync().ok());
-  EXPECT_TRUE(file->direct_io()) << "a direct write was refused and appends went buffered";
-  ASSERT_TRUE(file->Close().ok());
-  ExpectHolds("f", want);
+  RunRandomAppends(file.get(), "f");
+}
+
+TEST_F(DirectIoTest, RandomAppends_DirectAndBufferedMixed_FileHoldsExactlyTheBytesThenZeros) {
+  std::unique_ptr<WritableFile> file = NewDirect("f", 0, true, /*min_bytes=*/kBlock + 1);
+  SKIP_IF_NO_DIRECT_IO(file);
+  ASSERT_NE(file, nullptr);
+  RunRandomAppends(file.get(), "f");
 }
 
 TEST_F(DirectIoTest, Truncate_AppendsContinueFromTheNewEnd) {
@@ -130,7 +142,7 @@ TEST_F(DirectIoTest, AfterARename_WritesReachTheSameFile) {
   const std::string head = Pattern(700, 5);
   ASSERT_TRUE((*file)->Append(head).ok());  // buffered, before the switch
   ASSERT_TRUE(PosixFs()->Rename(from, to).ok());
-  absl::Status direct = (*file)->UseDirectIo();
+  absl::Status direct = (*file)->UseDirectIo(0);
   if (absl::IsUnimplemented(direct)) GTEST_SKIP() << direct;
   ASSERT_TRUE(direct.ok()) << direct;
   const std::string tail = Pattern(9000, 6);
@@ -157,6 +169,7 @@ TEST(DirectIoWalTest, EntriesOfEverySizeAcrossCutsAndAReopen_ReadBackExactly) {
   WalOptions options;
   options.segment_size = 256 * 1024;
   options.metrics = &flag;
+  options.direct_io_min_bytes = 4500;  // the larger entries direct, the smaller buffered
   std::vector<raftpb::Entry> written;
   std::mt19937 rng(11);
   auto append = [&](Wal* wal, uint64_t first, uint64_t last) {

@@ -109,8 +109,10 @@ TEST(Observability, DirectIo_FlagChoosesAndTheGaugeSaysWhich) {
     SCOPED_TRACE(direct ? "--direct-io" : "--direct-io=false");
     TempDir tmp;
     int port = UnusedLoopbackPort();
-    Daemon daemon(tmp.Sub("data"), {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
-                                    direct ? "--direct-io" : "--direct-io=false"});
+    // The one 50-KB append below is a batch above the threshold.
+    Daemon daemon(tmp.Sub("data"),
+                  {"--metrics-listen", absl::StrCat("127.0.0.1:", port),
+                   direct ? "--direct-io" : "--direct-io=false", "--direct-io-min-bytes", "4096"});
     ASSERT_TRUE(daemon.Start()) << daemon.log();
     ASSERT_TRUE(CreateWal(daemon.stub(), "meta").ok());
     ASSERT_TRUE(Append(daemon.stub(), MakeAppend(1, 10, 1, 0, 5000)).ok());

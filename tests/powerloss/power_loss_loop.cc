@@ -265,8 +265,11 @@ PowerLossReport RunPowerLossLoop(const PowerLossOptions& options) {
     return report;
   }
   const int metrics_port = UnusedLoopbackPort();
-  Daemon daemon(data, {"--segment-size-bytes", "65536", "--retain-released-segments", "0",
-                       "--metrics-listen", absl::StrCat("127.0.0.1:", metrics_port)});
+  // Batches here are 0.1-4 KiB: with this threshold some are written direct
+  // and some buffered, and a cut finds either unsynced.
+  Daemon daemon(
+      data, {"--segment-size-bytes", "65536", "--retain-released-segments", "0", "--metrics-listen",
+             absl::StrCat("127.0.0.1:", metrics_port), "--direct-io-min-bytes", "1024"});
   daemon.set_log_path(options.work_dir + "/walrusd.log");
   daemon.set_command_prefix(options.daemon_prefix);
   if (!daemon.Start() || !CreateWal(daemon.stub(), "powerloss").ok()) {
