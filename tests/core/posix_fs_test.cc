@@ -153,6 +153,28 @@ TEST_F(DirectIoTest, AfterARename_WritesReachTheSameFile) {
   ExpectHolds("f", head + tail);
 }
 
+// Zeros, aligned (written direct) or not (buffered), replace whatever was
+// there and leave the rest alone; appends after them continue right.
+TEST_F(DirectIoTest, WriteZeros_AlignedAndNot_ZeroExactlyTheirRange) {
+  std::string want = Pattern(40000, 8);
+  testing::WriteFile(tmp_.Sub("f"), want);
+  std::unique_ptr<WritableFile> file = NewDirect("f", want.size(), /*create=*/false);
+  SKIP_IF_NO_DIRECT_IO(file);
+  ASSERT_NE(file, nullptr);
+  ASSERT_TRUE(file->WriteZeros(kBlock, 3 * kBlock).ok());  // aligned
+  std::fill(want.begin() + kBlock, want.begin() + 4 * kBlock, '\0');
+  ASSERT_TRUE(file->WriteZeros(5 * kBlock + 10, 1000).ok());  // not aligned
+  std::fill(want.begin() + 5 * kBlock + 10, want.begin() + 5 * kBlock + 1010, '\0');
+  ASSERT_TRUE(file->WriteZeros(want.size(), 2 * kBlock).ok());  // past the end
+  const std::string more = Pattern(3000, 9);
+  ASSERT_TRUE(file->Append(more).ok());
+  want += more;
+  ASSERT_TRUE(file->Sync().ok());
+  EXPECT_TRUE(file->direct_io());
+  ASSERT_TRUE(file->Close().ok());
+  ExpectHolds("f", want);
+}
+
 class DirectIoFlag : public WalMetrics {
  public:
   void SetDirectIo(bool on) override { on_ = on ? 1 : 0; }
