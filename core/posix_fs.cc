@@ -58,7 +58,7 @@ class PosixWritableFile : public WritableFile {
   }
 
   absl::Status Append(absl::string_view data) override {
-    if (direct_appends_ && data.size() >= direct_min_bytes_) {
+    if (direct_fd_ >= 0 && data.size() >= direct_min_bytes_) {
       bool refused = false;
       absl::Status s = AppendDirect(data, &refused);
       if (!refused) return s;
@@ -76,7 +76,7 @@ class PosixWritableFile : public WritableFile {
       data.remove_prefix(n);
       at += n;
     }
-    if (direct_appends_) KeepTailBlock(appended);
+    if (direct_fd_ >= 0) KeepTailBlock(appended);
     offset_ = at;
     return absl::OkStatus();
   }
@@ -99,16 +99,7 @@ class PosixWritableFile : public WritableFile {
   absl::Status WriteZeros(uint64_t offset, uint64_t len) override {
     static const std::string* const kZeros = new std::string(size_t{1} << 20, '\0');
     const uint64_t end = offset + len;
-    uint64_t at = offset;
-    if (offset % kBlock == 0 && len % kBlock == 0 && OpenDirect().ok()) {
-      // Around the page cache where it can: no copy of the zeros into fresh
-      // page-cache pages (CPU the writer's threads need) and no cached zeros
-      // to evict the log's pages.
-      bool refused = false;
-      if (absl::Status s = WriteZerosDirect(offset, len, &refused); !s.ok()) return s;
-      if (!refused) at = end;
-    }
-    for (; at < end;) {
+    for (uint64_t at = offset; at < end;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros->size(), end - at));
       ssize_t w = ::pwrite(fd_, kZeros->data(), n, static_cast<off_t>(at));
       if (w < 0) {
@@ -118,7 +109,7 @@ class PosixWritableFile : public WritableFile {
       if (w == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
       at += static_cast<uint64_t>(w);
     }
-    if (direct_appends_) return LoadTailBlock();  // zeros may have covered its bytes
+    if (direct_fd_ >= 0) return LoadTailBlock();  // zeros may have covered its bytes
     return absl::OkStatus();
   }
 
@@ -138,7 +129,7 @@ class PosixWritableFile : public WritableFile {
   absl::Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return Errno("ftruncate", path_);
     offset_ = size;
-    if (direct_appends_) return LoadTailBlock();
+    if (direct_fd_ >= 0) return LoadTailBlock();
     return absl::OkStatus();
   }
 
@@ -146,9 +137,19 @@ class PosixWritableFile : public WritableFile {
 
   absl::Status UseDirectIo(uint64_t min_bytes) override {
     direct_min_bytes_ = min_bytes;
-    if (direct_appends_) return absl::OkStatus();
-    if (absl::Status s = OpenDirect(); !s.ok()) return s;
-    direct_appends_ = true;
+    if (direct_fd_ >= 0) return absl::OkStatus();
+    // A second descriptor on the same inode, whatever its name is now (the
+    // file may have been renamed since it was opened).
+    const std::string self = absl::StrCat("/proc/self/fd/", fd_);
+    int fd = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINVAL) {
+        return absl::UnimplementedError(
+            absl::StrCat("direct I/O not supported by the file system of ", path_));
+      }
+      return Errno("open (O_DIRECT)", path_);
+    }
+    direct_fd_ = fd;
     if (absl::Status s = LoadTailBlock(); !s.ok()) {
       StopDirectIo();
       return s;
@@ -156,7 +157,7 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
-  bool direct_io() const override { return direct_appends_; }
+  bool direct_io() const override { return direct_fd_ >= 0; }
 
   absl::StatusOr<uint64_t> LinkCount() override {
     struct stat st;
@@ -174,7 +175,6 @@ class PosixWritableFile : public WritableFile {
 
  private:
   static constexpr uint64_t kBlock = AlignedBuffer::kAlign;
-  static constexpr size_t kZeroChunk = size_t{1} << 20;
 
   // Writes [start of Offset()'s block, Offset() + data.size()) rounded up to
   // whole blocks: the kept bytes of the partial block, `data`, zeros. Sets
@@ -215,57 +215,6 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
-  // Opens direct_fd_ if it is not open: a second descriptor on the same
-  // inode, whatever its name is now (the file may have been renamed since it
-  // was opened). UNIMPLEMENTED if the file system does not take O_DIRECT.
-  absl::Status OpenDirect() {
-    if (direct_fd_ >= 0) return absl::OkStatus();
-    const std::string self = absl::StrCat("/proc/self/fd/", fd_);
-    int fd = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINVAL) {
-        return absl::UnimplementedError(
-            absl::StrCat("direct I/O not supported by the file system of ", path_));
-      }
-      return Errno("open (O_DIRECT)", path_);
-    }
-    direct_fd_ = fd;
-    return absl::OkStatus();
-  }
-
-  // Zeros over [offset, offset + len), both block-aligned, through
-  // direct_fd_. Sets *refused, writing nothing, if the kernel refuses the
-  // direct write itself.
-  absl::Status WriteZerosDirect(uint64_t offset, uint64_t len, bool* refused) {
-    static char* const kZeros = [] {
-      char* p = static_cast<char*>(std::aligned_alloc(kBlock, kZeroChunk));
-      if (p != nullptr) std::memset(p, 0, kZeroChunk);
-      return p;
-    }();
-    if (kZeros == nullptr) {
-      *refused = true;
-      return absl::OkStatus();
-    }
-    const uint64_t end = offset + len;
-    for (uint64_t at = offset; at < end;) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunk, end - at));
-      ssize_t w = ::pwrite(direct_fd_, kZeros, n, static_cast<off_t>(at));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EINVAL && at == offset) {
-          *refused = true;
-          return absl::OkStatus();
-        }
-        return Errno("write", path_);
-      }
-      if (w == 0 || static_cast<uint64_t>(w) % kBlock != 0) {
-        return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (short direct write of zeros)"));
-      }
-      at += static_cast<uint64_t>(w);
-    }
-    return absl::OkStatus();
-  }
-
   // After a buffered append of `data` at Offset() (not yet advanced): the
   // bytes of the new end's block before it.
   void KeepTailBlock(absl::string_view data) {
@@ -303,19 +252,16 @@ class PosixWritableFile : public WritableFile {
   void StopDirectIo() {
     if (direct_fd_ >= 0) ::close(direct_fd_);
     direct_fd_ = -1;
-    direct_appends_ = false;
     tail_block_.clear();
   }
 
   std::string path_;
   int fd_;
   uint64_t offset_;
-  // The O_DIRECT descriptor (for zeros, and for appends once UseDirectIo
-  // turned them on); with direct appends: the smallest append that uses it,
-  // the bytes of the partial block before offset_, and the aligned staging
-  // buffer.
+  // With direct I/O: the O_DIRECT descriptor, the smallest append that uses
+  // it, the bytes of the partial block before offset_, and the aligned
+  // staging buffer.
   int direct_fd_ = -1;
-  bool direct_appends_ = false;
   uint64_t direct_min_bytes_ = 0;
   std::string tail_block_;
   AlignedBuffer buffer_;
