@@ -64,20 +64,9 @@ class PosixWritableFile : public WritableFile {
       if (!refused) return s;
       StopDirectIo();  // the device will not take this alignment: buffered from here on
     }
-    const absl::string_view appended = data;
-    uint64_t at = offset_;
-    while (!data.empty()) {
-      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Errno("write", path_);
-      }
-      if (n == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
-      data.remove_prefix(n);
-      at += n;
-    }
-    if (direct_fd_ >= 0) KeepTailBlock(appended);
-    offset_ = at;
+    if (absl::Status s = WriteAll(data, offset_); !s.ok()) return s;
+    if (direct_fd_ >= 0) KeepTailBlock(data);
+    offset_ += data.size();
     return absl::OkStatus();
   }
 
@@ -100,14 +89,9 @@ class PosixWritableFile : public WritableFile {
     static const std::string* const kZeros = new std::string(size_t{1} << 20, '\0');
     const uint64_t end = offset + len;
     for (uint64_t at = offset; at < end;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros->size(), end - at));
-      ssize_t w = ::pwrite(fd_, kZeros->data(), n, static_cast<off_t>(at));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Errno("write", path_);
-      }
-      if (w == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
-      at += static_cast<uint64_t>(w);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeros->size(), end - at));
+      if (absl::Status s = WriteAll(absl::string_view(kZeros->data(), n), at); !s.ok()) return s;
+      at += n;
     }
     if (direct_fd_ >= 0) return LoadTailBlock();  // zeros may have covered its bytes
     return absl::OkStatus();
@@ -175,6 +159,22 @@ class PosixWritableFile : public WritableFile {
 
  private:
   static constexpr uint64_t kBlock = AlignedBuffer::kAlign;
+
+  // pwrite(2) of all of `data` at `at` through the buffered descriptor,
+  // retrying short writes and EINTR.
+  absl::Status WriteAll(absl::string_view data, uint64_t at) {
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write", path_);
+      }
+      if (n == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
+      data.remove_prefix(static_cast<size_t>(n));
+      at += static_cast<uint64_t>(n);
+    }
+    return absl::OkStatus();
+  }
 
   // Writes [start of Offset()'s block, Offset() + data.size()) rounded up to
   // whole blocks: the kept bytes of the partial block, `data`, zeros. Sets
