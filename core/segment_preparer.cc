@@ -207,6 +207,12 @@ void SegmentPreparer::Run() {
       }
       continue;
     }
+    if (filling_->zero && skip_fills_ > 0) {
+      // Take() fell back while this file was being created or zeroed: it is
+      // the next one handed out, so the back-off starts with it.
+      filling_->zero = false;
+      --skip_fills_;
+    }
     if (filling_->zero && filling_->zeroed < segment_size_ && filling_->zeroed >= ZeroAllowance()) {
       // Ahead of the writer: wait for it to write more (or for Take()).
       cv_.wait_for(lock, kPacePoll, [this] { return stopping_ || !filling_.has_value(); });

@@ -33,9 +33,11 @@
 //
 // A writer that outruns the zero-fill is writing near the device's
 // bandwidth, where zeroing costs as much bandwidth as it saves. So after a
-// fallback the next file is prepared fallocated only, without zeroing; after
-// each further fallback in a row, twice as many (up to kMaxSkippedFills);
-// once a fully zeroed file is taken again, the count starts over.
+// fallback the next file is prepared fallocated only, without zeroing (the
+// file the thread was already working on, if the fallback handed out a fresh
+// one meanwhile); after each further fallback in a row, twice as many (up to
+// kMaxSkippedFills); once a fully zeroed file is taken again, the count
+// starts over.
 //
 // Without the background thread (deterministic, for the simulator and the
 // crash-point tests), Take() does all of it inline on the caller's thread:
