@@ -91,7 +91,7 @@ class WritableFile {
 
   virtual uint64_t Offset() const = 0;
 
-  // How many directory entries name the file (fstat(2) st_nlink). 0 once it
+  // How many directory entries name the file (st_nlink). 0 once it
   // was unlinked or renamed over: writes and syncs still succeed, into a file
   // no restart will find, so a writer checks this after each sync.
   // UNIMPLEMENTED if the file system cannot tell (the default).

@@ -22,6 +22,27 @@ absl::Status Errno(absl::string_view op, const std::string& path) {
   return ErrnoToStatus(errno, absl::StrCat(op, " ", path));
 }
 
+// What stat(2) says of `path` (of `fd` itself when path is ""), asking the
+// kernel for `mask` only (STATX_TYPE, STATX_NLINK, STATX_SIZE). Never ask for
+// the timestamps of a file being written: on kernels with fine-grained
+// timestamps (Linux 6.13 and later), reading a file's mtime makes its next
+// write take a new, fine-grained one, which dirties the inode, and that
+// file's next fdatasync then writes the inode as well as the data, one more
+// device write per sync. stat(2) and fstat(2) always ask for them.
+// Returns 0, or -1 with errno set.
+int StatOnly(int fd, const char* path, unsigned int mask, struct statx* out) {
+  const int flags = path[0] == '\0' ? AT_EMPTY_PATH : 0;
+  if (::statx(fd, path, flags, mask, out) == 0) return 0;
+  if (errno != ENOSYS) return -1;
+  struct stat st;  // a kernel older than statx(2) (4.11) has no fine-grained timestamps either
+  if (::fstatat(fd, path, &st, flags) != 0) return -1;
+  *out = {};
+  out->stx_mode = static_cast<uint16_t>(st.st_mode);
+  out->stx_nlink = static_cast<uint32_t>(st.st_nlink);
+  out->stx_size = static_cast<uint64_t>(st.st_size);
+  return 0;
+}
+
 // A buffer aligned for direct I/O, grown as needed and kept.
 class AlignedBuffer {
  public:
@@ -144,9 +165,9 @@ class PosixWritableFile : public WritableFile {
   bool direct_io() const override { return direct_fd_ >= 0; }
 
   absl::StatusOr<uint64_t> LinkCount() override {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return Errno("stat", path_);
-    return static_cast<uint64_t>(st.st_nlink);
+    struct statx st;
+    if (StatOnly(fd_, "", STATX_NLINK, &st) != 0) return Errno("stat", path_);
+    return static_cast<uint64_t>(st.stx_nlink);
   }
 
   absl::Status Close() override {
@@ -287,9 +308,9 @@ class PosixReadableFile : public ReadableFile {
   }
 
   absl::StatusOr<uint64_t> Size() override {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return Errno("stat", path_);
-    return static_cast<uint64_t>(st.st_size);
+    struct statx st;
+    if (StatOnly(fd_, "", STATX_SIZE, &st) != 0) return Errno("stat", path_);
+    return static_cast<uint64_t>(st.stx_size);
   }
 
  private:
@@ -329,13 +350,13 @@ class PosixFileSystem : public FileSystem {
     // files ignore the flag.
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return Errno("open", path);
-    struct stat st;
-    if (::fstat(fd, &st) != 0) {
+    struct statx st;
+    if (StatOnly(fd, "", STATX_TYPE, &st) != 0) {
       absl::Status s = Errno("stat", path);
       ::close(fd);
       return s;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st.stx_mode)) {
       ::close(fd);
       return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file"));
     }
@@ -343,9 +364,9 @@ class PosixFileSystem : public FileSystem {
   }
 
   absl::StatusOr<bool> IsRegularFile(const std::string& path) override {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
-    return S_ISREG(st.st_mode);
+    struct statx st;
+    if (StatOnly(AT_FDCWD, path.c_str(), STATX_TYPE, &st) != 0) return Errno("stat", path);
+    return S_ISREG(st.stx_mode);
   }
 
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
@@ -408,19 +429,19 @@ class PosixFileSystem : public FileSystem {
   }
 
   bool Exists(const std::string& path) override {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0;
+    struct statx st;
+    return StatOnly(AT_FDCWD, path.c_str(), STATX_TYPE, &st) == 0;
   }
 
   bool IsDirectory(const std::string& path) override {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    struct statx st;
+    return StatOnly(AT_FDCWD, path.c_str(), STATX_TYPE, &st) == 0 && S_ISDIR(st.stx_mode);
   }
 
   absl::StatusOr<uint64_t> FileSize(const std::string& path) override {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return Errno("stat", path);
-    return static_cast<uint64_t>(st.st_size);
+    struct statx st;
+    if (StatOnly(AT_FDCWD, path.c_str(), STATX_SIZE, &st) != 0) return Errno("stat", path);
+    return static_cast<uint64_t>(st.stx_size);
   }
 
   absl::StatusOr<std::unique_ptr<FileLock>> TryLockFile(const std::string& path) override {
