@@ -28,19 +28,12 @@ absl::Status Errno(absl::string_view op, const std::string& path) {
 // timestamps (Linux 6.13 and later), reading a file's mtime makes its next
 // write take a new, fine-grained one, which dirties the inode, and that
 // file's next fdatasync then writes the inode as well as the data, one more
-// device write per sync. stat(2) and fstat(2) always ask for them.
+// device write per sync. stat(2) and fstat(2) always ask for them. On a
+// kernel without statx(2) (before 4.11, and so without fine-grained
+// timestamps either) glibc answers it with fstatat(2).
 // Returns 0, or -1 with errno set.
 int StatOnly(int fd, const char* path, unsigned int mask, struct statx* out) {
-  const int flags = path[0] == '\0' ? AT_EMPTY_PATH : 0;
-  if (::statx(fd, path, flags, mask, out) == 0) return 0;
-  if (errno != ENOSYS) return -1;
-  struct stat st;  // a kernel older than statx(2) (4.11) has no fine-grained timestamps either
-  if (::fstatat(fd, path, &st, flags) != 0) return -1;
-  *out = {};
-  out->stx_mode = static_cast<uint16_t>(st.st_mode);
-  out->stx_nlink = static_cast<uint32_t>(st.st_nlink);
-  out->stx_size = static_cast<uint64_t>(st.st_size);
-  return 0;
+  return ::statx(fd, path, path[0] == '\0' ? AT_EMPTY_PATH : 0, mask, out);
 }
 
 // A buffer aligned for direct I/O, grown as needed and kept.
