@@ -188,6 +188,8 @@ TEST(PosixFsStatWalTest, AppendsSyncsAndCuts_NeverAskForTimestamps) {
   ASSERT_TRUE(created.ok()) << created.status();
   std::unique_ptr<Wal> wal = std::move(*created);
 
+  // Created outside the filter, so the segment preparer's thread is too: the
+  // calls checked are the writer's own, the ones every append waits for.
   UnderFilter(Filter::kNoTimestamps, dir, [&] {
     raftpb::HardState state;
     state.set_term(1);
