@@ -201,15 +201,13 @@ void SegmentPreparer::Run() {
         ready_ = created.status();
         cv_.notify_all();
       } else {
-        const bool zero = blocks_ == SegmentBlocks::kWritten && skip_fills_ == 0;
-        if (blocks_ == SegmentBlocks::kWritten && !zero) --skip_fills_;
-        filling_ = Filling{std::move(*created), 0, zero};
+        filling_ = Filling{std::move(*created), 0, blocks_ == SegmentBlocks::kWritten};
       }
       continue;
     }
     if (filling_->zero && skip_fills_ > 0) {
-      // Take() fell back while this file was being created or zeroed: it is
-      // the next one handed out, so the back-off starts with it.
+      // The back-off after a fallback: this file is the next one handed out
+      // (also when Take() fell back while it was being created or zeroed).
       filling_->zero = false;
       --skip_fills_;
     }

@@ -153,8 +153,9 @@ TEST_F(DirectIoTest, AfterARename_WritesReachTheSameFile) {
   ExpectHolds("f", head + tail);
 }
 
-// Zeros, aligned (written direct) or not (buffered), replace whatever was
-// there and leave the rest alone; appends after them continue right.
+// Zeros (always buffered), block-aligned or not and past the end, replace
+// whatever was there and leave the rest alone; direct appends after them
+// continue right (the kept partial block is reloaded).
 TEST_F(DirectIoTest, WriteZeros_AlignedAndNot_ZeroExactlyTheirRange) {
   std::string want = Pattern(40000, 8);
   testing::WriteFile(tmp_.Sub("f"), want);
