@@ -179,6 +179,19 @@ const std::vector<FlagSpec>& Specs() {
        "speak TLS); empty disables it",
        [](const Config& c) { return c.health_listen; },
        [](Config* c, const std::string& v, bool) { return c->health_listen = v, true; }},
+      {"local-socket", "PATH",
+       "also take appends in length-prefixed frames on this Unix socket, for a Raft node on "
+       "the same host: a shorter path per append than gRPC (docs/local-socket.md); created "
+       "with --unix-socket-mode, authenticated with --auth-token-file if set; empty disables it",
+       [](const Config& c) { return c.local_socket; },
+       [](Config* c, const std::string& v, bool) { return c->local_socket = v, true; }},
+      {"local-max-connections", "N",
+       "connections the --local-socket serves at once; more are refused RESOURCE_EXHAUSTED",
+       [](const Config& c) { return absl::StrCat(c.local_max_connections); },
+       [](Config* c, const std::string& v, bool) {
+         return absl::SimpleAtoi(v, &c->local_max_connections) && c->local_max_connections > 0 &&
+                c->local_max_connections <= 1024;
+       }},
       {"max-concurrent-streams", "N", "concurrent calls per connection (HTTP/2 streams)",
        [](const Config& c) { return absl::StrCat(c.max_concurrent_streams); },
        [](Config* c, const std::string& v, bool) {

@@ -44,6 +44,9 @@ struct Config {
   bool insecure = false;             // allow plaintext on non-loopback TCP
   bool insecure_metrics = false;     // allow --metrics-listen off loopback (implied by insecure)
   std::string health_listen;         // "" disables the plaintext health listener
+  // Appends in frames on a Unix socket (server/local_socket.h); "" disables.
+  std::string local_socket;
+  uint32_t local_max_connections = 16;
   // Limits (0 disables the ones that are durations).
   uint32_t max_concurrent_streams = 100;
   std::chrono::microseconds max_connection_idle{1'800'000'000};  // 30 min

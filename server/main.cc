@@ -24,6 +24,7 @@
 #include "server/config.h"
 #include "server/data_dir.h"
 #include "server/listeners.h"
+#include "server/local_socket.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/wal_service.h"
@@ -235,6 +236,26 @@ int Run(const Config& config) {
       return 1;
     }
   }
+  std::unique_ptr<LocalSocketServer> local;
+  if (!config.local_socket.empty()) {
+    LocalSocketOptions local_options;
+    local_options.path = config.local_socket;
+    local_options.mode = static_cast<mode_t>(config.unix_socket_mode);
+    local_options.max_frame_bytes = config.max_message_bytes;
+    local_options.max_connections = config.local_max_connections;
+    local_options.connection_budget_bytes = config.stream_budget_bytes;
+    local_options.max_inflight = service_options.max_stream_inflight;
+    local_options.authenticator = plan->authenticator;
+    absl::StatusOr<std::unique_ptr<LocalSocketServer>> started = LocalSocketServer::Start(
+        store->get(), &service.append_budget(), metrics.get(), std::move(local_options));
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      server->Shutdown();
+      stop_health();
+      return 1;
+    }
+    local = std::move(*started);
+  }
   // Both servers' health services say the same thing.
   std::vector<grpc::HealthCheckServiceInterface*> healths = {server->GetHealthCheckService()};
   if (health_server != nullptr) healths.push_back(health_server->GetHealthCheckService());
@@ -251,11 +272,13 @@ int Run(const Config& config) {
   });
   set_serving(true);
   metrics->SetServing(true);
-  spdlog::info("walrusd {} serving {} on {} ({}{}; metrics on {}; health-only on {})",
-               WALRUS_VERSION, config.WalDir(), listeners, plan->tls ? "TLS" : "plaintext",
-               plan->authenticator != nullptr ? ", bearer token required" : "",
-               config.metrics_listen.empty() ? "nothing" : config.metrics_listen,
-               config.health_listen.empty() ? "nothing" : config.health_listen);
+  spdlog::info(
+      "walrusd {} serving {} on {} ({}{}; local socket {}; metrics on {}; health-only on {})",
+      WALRUS_VERSION, config.WalDir(), listeners, plan->tls ? "TLS" : "plaintext",
+      plan->authenticator != nullptr ? ", bearer token required" : "",
+      config.local_socket.empty() ? "off" : config.local_socket,
+      config.metrics_listen.empty() ? "nothing" : config.metrics_listen,
+      config.health_listen.empty() ? "nothing" : config.health_listen);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -266,18 +289,22 @@ int Run(const Config& config) {
     h->Shutdown();  // every service NOT_SERVING from here on
   }
   service.BeginShutdown();
+  if (local != nullptr) local->BeginShutdown();
   metrics->SetServing(false);
   // Calls in flight finish (the committer syncs them); then stop. gRPC's own
   // Shutdown would also wait for idle client connections to close, which
   // clients that are not polling never do, so it gets a short deadline once
   // nothing is in flight.
-  if (!service.WaitIdle(std::chrono::steady_clock::now() + kDrainTimeout)) {
+  const auto drain_deadline = std::chrono::steady_clock::now() + kDrainTimeout;
+  const bool local_idle = local == nullptr || local->WaitIdle(drain_deadline);
+  if (!service.WaitIdle(drain_deadline) || !local_idle) {
     spdlog::warn("calls still in flight after {} s; cancelling them", kDrainTimeout.count());
   }
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   if (health_server != nullptr) {
     health_server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   }
+  if (local != nullptr) local->Stop();
   (*store)->Shutdown();
   server->Wait();
   if (health_server != nullptr) health_server->Wait();

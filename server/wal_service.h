@@ -138,6 +138,8 @@ class WalService final : public RawWalService {
 
   const ServiceOptions& options() const { return options_; }
   ReadPool& read_pool() { return read_pool_; }
+  // The daemon-wide budget of append streams; the local socket shares it.
+  ByteBudget& append_budget() { return append_budget_; }
 
  private:
   friend class RpcScope;  // counts the RPCs in flight and records them in metrics_

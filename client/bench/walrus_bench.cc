@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -57,6 +58,7 @@
 #include "client/bench/run_clients.h"
 #include "client/cli/cli.h"
 #include "client/client.h"
+#include "client/local_appender.h"
 
 namespace walrus {
 namespace {
@@ -72,6 +74,9 @@ fsync. Creates the WAL on an empty daemon, continues the log of one that has
 one. ADDR is host:port or unix:PATH (also from WALRUS_SERVER).
 
   --mode unary|stream      Append RPCs, or pipelined AppendStream (stream)
+  --local-socket PATH      append through walrusd's local socket at PATH (its
+                           --local-socket: frames on a Unix socket) instead of
+                           gRPC; --server still creates and inspects the log
   --mode entries           instead of appending, read random ranges of the
                            existing log (Entries) and report reads/s and
                            latency; with --range N entries per read (100),
@@ -104,7 +109,8 @@ constexpr uint64_t kMaxRepeatBytes = 8 << 20;
 
 struct BenchConfig {
   std::string server;
-  ClientOptions security;  // TLS, token and epoch fields only
+  std::string local_socket;  // appends through it instead of gRPC
+  ClientOptions security;    // TLS, token and epoch fields only
   std::string metrics = "127.0.0.1:9464";
   bool stream = true;
   uint64_t clients = 1;
@@ -176,7 +182,7 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   static const char* const kKnown[] = {
       "server",        "metrics",      "mode",       "clients", "inflight", "entries-per-append",
       "entry-bytes",   "duration",     "json",       "no-crc",  "help",     "tls-ca-file",
-      "tls-cert-file", "tls-key-file", "token-file", "epoch",   "range"};
+      "tls-cert-file", "tls-key-file", "token-file", "epoch",   "range",    "local-socket"};
   for (const auto& [name, value] : args.flags) {
     if (std::find(std::begin(kKnown), std::end(kKnown), name) == std::end(kKnown)) {
       *error = absl::StrCat("unknown flag --", name);
@@ -184,6 +190,7 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
     }
   }
   if (args.Has("server")) config.server = args.flags["server"];
+  if (args.Has("local-socket")) config.local_socket = args.flags["local-socket"];
   if (args.Has("metrics")) config.metrics = args.flags["metrics"];
   if (args.Has("tls-ca-file")) config.security.tls_ca_file = args.flags["tls-ca-file"];
   if (args.Has("tls-cert-file")) config.security.tls_cert_file = args.flags["tls-cert-file"];
@@ -228,7 +235,10 @@ std::optional<BenchConfig> ParseConfig(int argc, char** argv, std::string* error
   return config;
 }
 
-void RunUnaryClient(WalClient* client, BenchLog* log, const std::atomic<bool>* stop,
+// `append` sends one append and waits for it: WalClient::Append or
+// LocalAppender::Append.
+template <typename AppendFn>
+void RunUnaryClient(AppendFn append, BenchLog* log, const std::atomic<bool>* stop,
                     ClientResult* out) {
   const uint64_t k = log->entries_per_append();
   while (!stop->load(std::memory_order_relaxed)) {
@@ -241,7 +251,7 @@ void RunUnaryClient(WalClient* client, BenchLog* log, const std::atomic<bool>* s
       std::this_thread::sleep_for(std::chrono::microseconds(100));
       from = std::min(first, log->acknowledged() + 1);
     }
-    absl::StatusOr<uint64_t> acked = client->Append(log->Build(from, last));
+    absl::StatusOr<uint64_t> acked = append(log->Build(from, last));
     if (!acked.ok()) {
       out->error = absl::Status(
           acked.status().code(),
@@ -257,16 +267,20 @@ void RunUnaryClient(WalClient* client, BenchLog* log, const std::atomic<bool>* s
   }
 }
 
-// `turns` is null for a single client: it streams without pause.
-void RunStreamClient(WalClient* client, BenchLog* log, uint64_t window, Turns* turns,
-                     const std::atomic<bool>* stop, ClientResult* out) {
-  AppendStreamOptions options;
-  options.window = static_cast<int>(window);
-  options.on_ack = [log, out](const AppendAck& ack) {
+// What a stream client does with each acknowledgement.
+std::function<void(const AppendAck&)> RecordAck(BenchLog* log, ClientResult* out) {
+  return [log, out](const AppendAck& ack) {
     out->latencies_ns.push_back(ack.latency.count());
     log->Acknowledged(ack.last_index);
   };
-  std::unique_ptr<AppendStream> stream = client->OpenAppendStream(options);
+}
+
+// `stream` (an AppendStream or a LocalAppender) was opened with `window` and
+// RecordAck(log, out). `turns` is null for a single client: it streams
+// without pause.
+template <typename Stream>
+void RunStreamClient(Stream* stream, BenchLog* log, uint64_t window, Turns* turns,
+                     const std::atomic<bool>* stop, ClientResult* out) {
   absl::Status status;
   while (status.ok() && !stop->load(std::memory_order_relaxed)) {
     if (turns == nullptr) {
@@ -288,7 +302,7 @@ void RunStreamClient(WalClient* client, BenchLog* log, uint64_t window, Turns* t
   out->entries = out->appends * log->entries_per_append();
   if (!status.ok()) {
     out->error =
-        absl::Status(status.code(), absl::StrCat("AppendStream failed after ", out->appends,
+        absl::Status(status.code(), absl::StrCat("the stream failed after ", out->appends,
                                                  " acknowledged appends: ", status.message()));
   }
 }
@@ -323,7 +337,29 @@ int Run(const BenchConfig& config) {
     std::fprintf(stderr, "walrus-bench: %s\n", start->note.c_str());
 
   BenchLog log(start->first_index, start->term, config.entries_per_append, config.entry_bytes);
+  std::vector<ClientResult> results(config.clients);
   std::vector<std::unique_ptr<WalClient>> clients;
+  std::vector<std::unique_ptr<LocalAppender>> locals;
+  for (uint64_t i = 0; i < config.clients && !config.local_socket.empty(); ++i) {
+    LocalAppenderOptions local;
+    local.window = config.stream ? static_cast<int>(config.inflight) : 1;
+    local.entry_crc32c = config.crc;
+    local.epoch = config.security.epoch;
+    if (!config.security.token_file.empty()) {
+      absl::StatusOr<std::string> token = ReadTokenFile(config.security.token_file);
+      if (!token.ok()) return Usage(std::string(token.status().message()));
+      local.token = *token;
+    }
+    if (config.stream) local.on_ack = RecordAck(&log, &results[i]);
+    absl::StatusOr<std::unique_ptr<LocalAppender>> a =
+        LocalAppender::Connect(config.local_socket, local);
+    if (!a.ok()) {
+      std::fprintf(stderr, "walrus-bench: client %lu: %s\n", static_cast<unsigned long>(i),
+                   a.status().ToString().c_str());
+      return 1;
+    }
+    locals.push_back(std::move(*a));
+  }
   for (uint64_t i = 0; i < config.clients; ++i) {
     absl::StatusOr<std::unique_ptr<WalClient>> c = WalClient::Connect(config.server, options);
     // Connect before the clock starts, so no latency includes a handshake.
@@ -338,16 +374,29 @@ int Run(const BenchConfig& config) {
 
   std::string metrics_why;
   std::optional<double> fsyncs_before = FsyncCount(config, &metrics_why);
-  std::vector<ClientResult> results(config.clients);
   std::atomic<bool> stop{false};
   Turns turns;
   const double elapsed =
       RunClientsFor(config.clients, config.duration_seconds, &stop, [&](uint64_t i) {
-        if (!config.stream) {
-          RunUnaryClient(clients[i].get(), &log, &stop, &results[i]);
+        Turns* const take_turns = config.clients > 1 ? &turns : nullptr;
+        if (!locals.empty()) {
+          LocalAppender* local = locals[i].get();
+          if (!config.stream) {
+            RunUnaryClient([local](v1::AppendRequest r) { return local->Append(std::move(r)); },
+                           &log, &stop, &results[i]);
+          } else {
+            RunStreamClient(local, &log, config.inflight, take_turns, &stop, &results[i]);
+          }
+        } else if (!config.stream) {
+          WalClient* client = clients[i].get();
+          RunUnaryClient([client](v1::AppendRequest r) { return client->Append(std::move(r)); },
+                         &log, &stop, &results[i]);
         } else {
-          RunStreamClient(clients[i].get(), &log, config.inflight,
-                          config.clients > 1 ? &turns : nullptr, &stop, &results[i]);
+          AppendStreamOptions options;
+          options.window = static_cast<int>(config.inflight);
+          options.on_ack = RecordAck(&log, &results[i]);
+          std::unique_ptr<AppendStream> stream = clients[i]->OpenAppendStream(options);
+          RunStreamClient(stream.get(), &log, config.inflight, take_turns, &stop, &results[i]);
         }
         if (!results[i].error.ok()) stop = true;
       });
