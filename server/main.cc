@@ -198,6 +198,26 @@ int Run(const Config& config) {
       return 1;
     }
   }
+  // Before gRPC: once walrusd answers there, the local socket is up too.
+  std::unique_ptr<LocalSocketServer> local;
+  if (!config.local_socket.empty()) {
+    LocalSocketOptions local_options;
+    local_options.path = config.local_socket;
+    local_options.mode = static_cast<mode_t>(config.unix_socket_mode);
+    local_options.max_frame_bytes = config.max_message_bytes;
+    local_options.max_connections = config.local_max_connections;
+    local_options.connection_budget_bytes = config.stream_budget_bytes;
+    local_options.max_inflight = service_options.max_stream_inflight;
+    local_options.authenticator = plan->authenticator;
+    absl::StatusOr<std::unique_ptr<LocalSocketServer>> started = LocalSocketServer::Start(
+        store->get(), &service.append_budget(), metrics.get(), std::move(local_options));
+    if (!started.ok()) {
+      spdlog::critical("cannot start: {}", std::string(started.status().message()));
+      if (health_server != nullptr) health_server->Shutdown();
+      return 1;
+    }
+    local = std::move(*started);
+  }
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   ApplyLimits(config, &builder);
@@ -235,26 +255,6 @@ int Run(const Config& config) {
       stop_health();
       return 1;
     }
-  }
-  std::unique_ptr<LocalSocketServer> local;
-  if (!config.local_socket.empty()) {
-    LocalSocketOptions local_options;
-    local_options.path = config.local_socket;
-    local_options.mode = static_cast<mode_t>(config.unix_socket_mode);
-    local_options.max_frame_bytes = config.max_message_bytes;
-    local_options.max_connections = config.local_max_connections;
-    local_options.connection_budget_bytes = config.stream_budget_bytes;
-    local_options.max_inflight = service_options.max_stream_inflight;
-    local_options.authenticator = plan->authenticator;
-    absl::StatusOr<std::unique_ptr<LocalSocketServer>> started = LocalSocketServer::Start(
-        store->get(), &service.append_budget(), metrics.get(), std::move(local_options));
-    if (!started.ok()) {
-      spdlog::critical("cannot start: {}", std::string(started.status().message()));
-      server->Shutdown();
-      stop_health();
-      return 1;
-    }
-    local = std::move(*started);
   }
   // Both servers' health services say the same thing.
   std::vector<grpc::HealthCheckServiceInterface*> healths = {server->GetHealthCheckService()};

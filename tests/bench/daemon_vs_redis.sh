@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # walrusd against Redis 7 with appendfsync always, side by side in one run, on
-# loopback: one client, unary and pipelined at several depths, over TCP and a
-# Unix socket (Redis over TCP), at ENTRY_BYTES (100) and 1000-byte entries;
+# loopback: one client, unary and pipelined at several depths, over gRPC on TCP
+# and on a Unix socket, and over the local append socket (--local-socket:
+# frames on a Unix socket; transport "local"); Redis over TCP; at 100- and
+# 1000-byte entries;
 # then 1-MiB entries through a stream against the disk's own sequential
 # write + fdatasync bandwidth (dd), and the append latency across segment cuts.
 #
@@ -27,26 +29,30 @@ pid=
 stop_daemon() {
   if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
   pid=
-  rm -rf "$data/wal" "$data/sock"
+  rm -rf "$data/wal" "$data/sock" "$data/local"
 }
 trap 'stop_daemon; rm -rf "$data"' EXIT
 # A fresh daemon (and log) for every measurement: each starts at segment 0.
 start_daemon() {  # [walrusd binary] [walrusd flags...]
   stop_daemon
   gport=$(port); mport=$(port)
-  local binary=${1:-$build/server/walrusd}
+  local binary=${1:-$build/server/walrusd} local=()
   shift || true
+  # The baseline binary may predate the local socket.
+  [[ "$binary" == "$build/server/walrusd" ]] && local=(--local-socket "$data/local")
   "$binary" --data-dir "$data/wal" --listen "127.0.0.1:$gport" \
-    --listen "unix:$data/sock" --metrics-listen "127.0.0.1:$mport" "$@" 2>>"$out/walrusd.log" &
+    --listen "unix:$data/sock" "${local[@]}" --metrics-listen "127.0.0.1:$mport" \
+    "$@" 2>>"$out/walrusd.log" &
   pid=$!
   for _ in $(seq 100); do [[ -S "$data/sock" ]] && break; sleep 0.05; done
   sleep 0.2
 }
 
-bench() {  # transport mode inflight entry_bytes [duration] -> json
-  local target="127.0.0.1:$gport"
+bench() {  # transport (tcp, unix, local) mode inflight entry_bytes [duration] -> json
+  local target="127.0.0.1:$gport" local=()
   [[ "$1" == unix ]] && target="unix:$data/sock"
-  "$build/client/bench/walrus-bench" --server "$target" --metrics "127.0.0.1:$mport" \
+  [[ "$1" == local ]] && target="unix:$data/sock" && local=(--local-socket "$data/local")
+  "$build/client/bench/walrus-bench" --server "$target" "${local[@]}" --metrics "127.0.0.1:$mport" \
     --mode "$2" --inflight "$3" --clients 1 --entries-per-append 1 --entry-bytes "$4" \
     --duration "${5:-$duration}" --json
 }
@@ -67,7 +73,7 @@ for size in $sizes; do
     r=$(bash "$anchor" 1 "$depth" "$requests" "$size")
     rrps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$r")
     rp50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$r")
-    for transport in tcp unix; do
+    for transport in tcp unix local; do
       start_daemon
       w=$(bench "$transport" "$mode" "$depth" "$size")
       eps=$(field "$w" entries_per_sec); p50=$(field "$w" p50_ms); p99=$(field "$w" p99_ms)
@@ -144,7 +150,7 @@ out = sys.argv[1]
 rows = list(csv.DictReader(open(f"{out}/daemon_vs_redis.csv")))
 size = rows[0]["entry_bytes"]
 fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-for transport, style in (("tcp", "o-"), ("unix", "^-")):
+for transport, style in (("tcp", "o-"), ("unix", "^-"), ("local", "v-")):
     sel = [r for r in rows if r["entry_bytes"] == size and r["transport"] == transport]
     d = [int(r["depth"]) for r in sel]
     a.plot(d, [float(r["walrus_entries_per_sec"]) for r in sel], style,

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "client/local_appender.h"
 #include "gtest/gtest.h"
 #include "tests/integration/daemon.h"
 #include "tests/integration/rpc_util.h"
@@ -185,6 +186,45 @@ TEST(KillLoop, Kill9WhileTheClientCoalesces_EveryAcknowledgedAppendSurvives) {
   EXPECT_LT(messages_total * 2, appends_total);
   std::printf("kills: %d, appends sent: %lu in %lu messages, log length at the end: %lu\n", kills,
               static_cast<unsigned long>(appends_total), static_cast<unsigned long>(messages_total),
+              static_cast<unsigned long>(acked));
+}
+
+// The same through the local append socket (walrusd --local-socket):
+// pipelined frames, one entry each, acknowledged by the log's last index.
+// Each restart also finds the killed daemon's socket file still there and
+// must take it over.
+TEST(KillLoop, Kill9WhileAppendingOnTheLocalSocket_EveryAcknowledgedAppendSurvives) {
+  TempDir tmp;
+  const std::string socket = tmp.Sub("append.sock");
+  Daemon daemon(tmp.Sub("data"), {"--segment-size-bytes", "262144", "--local-socket", socket});
+  ASSERT_TRUE(daemon.Start()) << daemon.log();
+  ASSERT_TRUE(CreateWal(daemon.stub(), "kill-loop").ok());
+  std::mt19937_64 rng(11);
+  uint64_t acked = 0, appends_total = 0;
+  const int kills = std::max(1, Kills() / 5);
+  for (int kill = 0; kill < kills; ++kill) {
+    acked = KillDuringRound(
+        daemon, rng, acked, kill,
+        [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
+          LocalAppenderOptions options;
+          options.window = 128;
+          options.on_ack = [&](const AppendAck& ack) { *acked_now = ack.last_index; };
+          absl::StatusOr<std::unique_ptr<LocalAppender>> appender =
+              LocalAppender::Connect(socket, options);
+          EXPECT_TRUE(appender.ok()) << appender.status();
+          if (!appender.ok()) return;
+          for (uint64_t next = first; !*stop; ++next) {
+            if (!(*appender)->Send(AppendOf(next, 1)).ok()) break;
+          }
+          appends_total += (*appender)->sent();
+        });
+    if (::testing::Test::HasFailure()) return;
+    ASSERT_TRUE(daemon.Start()) << "restart after kill " << kill << ":\n" << daemon.log();
+    acked = CheckLogAfterKill(daemon, acked, kill);
+    if (::testing::Test::HasFailure()) return;
+  }
+  std::printf("kills: %d, appends sent on the local socket: %lu, log length at the end: %lu\n",
+              kills, static_cast<unsigned long>(appends_total),
               static_cast<unsigned long>(acked));
 }
 
