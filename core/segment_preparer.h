@@ -86,8 +86,10 @@ struct PreparedSegment {
 class SegmentPreparer {
  public:
   // Chunk sizes of the zero-fill: small in the background, so each takes a
-  // short turn at the device; larger inline, where only throughput counts.
-  static constexpr uint64_t kBackgroundChunk = uint64_t{256} << 10;
+  // short turn at the device and a foreground fdatasync queued behind a
+  // chunk, or flushing it with its own, waits for little (the measurements
+  // are in docs/benchmarks.md); larger inline, where only throughput counts.
+  static constexpr uint64_t kBackgroundChunk = uint64_t{64} << 10;
   static constexpr uint64_t kInlineChunk = uint64_t{1} << 20;
   // The most files prepared without zeroing after fallbacks in a row.
   static constexpr int kMaxSkippedFills = 16;
