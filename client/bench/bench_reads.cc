@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <deque>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +19,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct ReaderResult {
-  std::vector<int64_t> latencies_ns;
+  std::deque<int64_t> latencies_ns;  // growing never copies (see walrus_bench.cc)
   uint64_t reads = 0;
   uint64_t entries = 0;
   uint64_t bytes = 0;
