@@ -120,6 +120,22 @@ absl::StatusOr<ListenerPlan> PlanListeners(const Config& config) {
     if (!address.ok()) return address.status();
     addresses.push_back(*address);
   }
+  if (!config.local_socket.empty()) {
+    // The local socket is a file path like unix:PATH, with the same rules; a
+    // gRPC listener on the same path would replace its file.
+    absl::StatusOr<ListenAddress> local = ParseListenAddress("unix:" + config.local_socket);
+    if (!local.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--local-socket ", config.local_socket, ": ", local.status().message()));
+    }
+    for (const ListenAddress& a : addresses) {
+      if (a.kind == ListenAddress::Kind::kUnix && a.path == local->path) {
+        return absl::InvalidArgumentError(absl::StrCat("--local-socket ", config.local_socket,
+                                                       " is also a --listen address; give each "
+                                                       "its own path"));
+      }
+    }
+  }
   const bool token = !config.auth_token_file.empty();
   plan.tls = !config.tls_cert_file.empty();
   // Policy first: nothing is read or bound for a refused configuration.

@@ -3,9 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <memory>
 #include <random>
-#include <deque>
 #include <vector>
 
 #include "absl/strings/str_cat.h"

@@ -70,6 +70,23 @@ TEST(PlanListeners, PlaintextOffLoopback_RefusedWithoutInsecure_AllowedWithIt) {
   EXPECT_TRUE(allowed->listeners[1].plaintext_on_network);
 }
 
+TEST(PlanListeners, LocalSocket_OnAListenersPathOrAbstract_Refused) {
+  Config config;
+  config.listen = {"unix:/run/walrus/walrus.sock"};
+  config.local_socket = "/run/walrus/walrus.sock";
+  absl::StatusOr<ListenerPlan> same = PlanListeners(config);
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(same.status().message().find("is also a --listen address"), std::string::npos)
+      << same.status();
+  config.local_socket = "@walrus";
+  absl::StatusOr<ListenerPlan> abstract = PlanListeners(config);
+  EXPECT_EQ(abstract.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(abstract.status().message().find("--local-socket @walrus"), std::string::npos)
+      << abstract.status();
+  config.local_socket = "/run/walrus/append.sock";
+  EXPECT_TRUE(PlanListeners(config).ok());
+}
+
 TEST(PlanListeners, MetricsOffLoopback_RefusedWithoutAFlag_AllowedByInsecureMetricsOrInsecure) {
   Config config;
   config.metrics_listen = "0.0.0.0:9464";
