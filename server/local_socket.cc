@@ -303,6 +303,10 @@ void LocalConnection::Ingest() {
   size_t room;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Re-checked here: the decision to read was taken before the last poll,
+    // and a drain (or a failure) since then means nothing more is taken.
+    // Frames already buffered when the client closed its side still are.
+    if (draining_ || stop_ || client_gone_ || !failure_.ok() || !read_error_.ok()) return;
     room = options_.max_inflight - std::min(outstanding_, options_.max_inflight);
   }
   while (taken.size() < room) {

@@ -40,13 +40,16 @@ def smoke_run(walrusd, walrusctl, pairs):
         return ok
 
     tmp = tempfile.mkdtemp(prefix="walrus-docker-cmd-")
-    args, sockets, tcp = [], [], {}
+    args, sockets, local_sockets, tcp = [], [], [], {}
     for flag, value in pairs:
         if flag == "data-dir":
             value = os.path.join(tmp, "data")
         elif flag == "listen" and value.startswith("unix:"):
             value = "unix:" + os.path.join(tmp, os.path.basename(value[len("unix:"):]))
             sockets.append(value[len("unix:"):])
+        elif flag == "local-socket" and value:
+            value = os.path.join(tmp, os.path.basename(value))
+            local_sockets.append(value)
         elif flag.endswith("listen") and value:
             tcp[flag] = free_port()
             value = f"127.0.0.1:{tcp[flag]}"
@@ -61,7 +64,7 @@ def smoke_run(walrusd, walrusctl, pairs):
                 port = tcp.get("metrics-listen")
                 if port is None or "walrus_serving 1" in urllib.request.urlopen(
                         f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode():
-                    if all(os.path.exists(s) for s in sockets):
+                    if all(os.path.exists(s) for s in sockets + local_sockets):
                         metrics = "ok"
                         break
             except OSError:
@@ -77,6 +80,13 @@ def smoke_run(walrusd, walrusctl, pairs):
                 mode = stat.S_IMODE(os.stat(path).st_mode)
                 check(mode == int(values["unix-socket-mode"], 8),
                       f"socket {path} has mode {mode:o}, not {values['unix-socket-mode']}")
+        for path in local_sockets:
+            st = os.stat(path)
+            check(stat.S_ISSOCK(st.st_mode), f"--local-socket {path} is not a socket")
+            if "unix-socket-mode" in values:
+                check(stat.S_IMODE(st.st_mode) == int(values["unix-socket-mode"], 8),
+                      f"local socket {path} has mode {stat.S_IMODE(st.st_mode):o}, "
+                      f"not {values['unix-socket-mode']}")
         if "health-listen" in tcp:
             try:
                 socket.create_connection(("127.0.0.1", tcp["health-listen"]), timeout=5).close()

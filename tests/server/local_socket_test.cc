@@ -476,13 +476,17 @@ TEST_F(LocalSocketTest, ClientThatNeverReads_IsHeldBackByItsBudget_ThenCompletes
 
 TEST_F(LocalSocketTest, ClientGoneWithAppendsInFlight_ReleasesEverything) {
   Start();
+  int written = 0;
   for (int round = 0; round < 20; ++round) {
     RawClient raw(path_);
     std::string bytes = HelloFrame();
     const uint64_t first = LastIndex() + 1;
     for (uint64_t i = first; i < first + 50; ++i) bytes += Frame(local::kAppend, OneEntry(i));
-    ASSERT_TRUE(raw.Write(bytes));
+    // A connection over --local-max-connections (those just closed may not
+    // have ended yet) is refused and closed: its write may fail.
+    written += raw.Write(bytes) ? 1 : 0;
   }  // closed without reading a byte
+  EXPECT_GT(written, 0);
   for (int i = 0; i < 500 && (server_->connections() > 0 || budget_.held() > 0); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
