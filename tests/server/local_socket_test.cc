@@ -153,6 +153,18 @@ class LocalSocketTest : public ::testing::Test {
     server_ = std::move(*server);
   }
 
+  // A connection that ended frees its slot once its thread is done: retries
+  // for up to 2 s.
+  absl::StatusOr<std::unique_ptr<LocalAppender>> ConnectOnceThereIsRoom() {
+    absl::StatusOr<std::unique_ptr<LocalAppender>> connected;
+    for (int i = 0; i < 200; ++i) {
+      connected = LocalAppender::Connect(path_);
+      if (connected.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return connected;
+  }
+
   std::string Log() {
     absl::StatusOr<ReadAllResult> read = store_->ReadAll(walpb::Snapshot());
     if (!read.ok()) return std::string(read.status().message());
@@ -410,12 +422,7 @@ TEST_F(LocalSocketTest, TooManyConnections_TheExtraOneIsRefused) {
   // Once one goes, there is room again.
   ASSERT_TRUE((*one)->Finish().ok());
   one->reset();
-  absl::StatusOr<std::unique_ptr<LocalAppender>> again;
-  for (int i = 0; i < 200; ++i) {
-    again = LocalAppender::Connect(path_);
-    if (again.ok()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  absl::StatusOr<std::unique_ptr<LocalAppender>> again = ConnectOnceThereIsRoom();
   EXPECT_TRUE(again.ok()) << again.status();
 }
 
@@ -428,12 +435,7 @@ TEST_F(LocalSocketTest, SilentClient_IsClosedAfterTheHelloTimeout) {
   absl::Status end = silent.ReadToEnd(&acked);
   EXPECT_EQ(end.code(), absl::StatusCode::kDeadlineExceeded) << end;
   // Its slot is free again.
-  absl::StatusOr<std::unique_ptr<LocalAppender>> next;
-  for (int i = 0; i < 200; ++i) {
-    next = LocalAppender::Connect(path_);
-    if (next.ok()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  absl::StatusOr<std::unique_ptr<LocalAppender>> next = ConnectOnceThereIsRoom();
   EXPECT_TRUE(next.ok()) << next.status();
 }
 
