@@ -224,8 +224,7 @@ TEST(KillLoop, Kill9WhileAppendingOnTheLocalSocket_EveryAcknowledgedAppendSurviv
     if (::testing::Test::HasFailure()) return;
   }
   std::printf("kills: %d, appends sent on the local socket: %lu, log length at the end: %lu\n",
-              kills, static_cast<unsigned long>(appends_total),
-              static_cast<unsigned long>(acked));
+              kills, static_cast<unsigned long>(appends_total), static_cast<unsigned long>(acked));
 }
 
 }  // namespace
