@@ -51,14 +51,19 @@ absl::StatusOr<std::unique_ptr<LocalAppender>> LocalAppender::Connect(
   std::string frame;
   local::AppendFrame(local::kHello, hello, &frame);
   if (absl::Status s = appender->WriteAll(frame); !s.ok()) return s;
-  bool welcomed = false;
-  absl::Status s = appender->Pump([&] { return appender->welcome_.version() != 0; }, true);
-  welcomed = s.ok();
-  if (!welcomed) return s;
+  if (absl::Status s = appender->Pump([&] { return appender->welcome_.version() != 0; }, true);
+      !s.ok()) {
+    return s;
+  }
   return appender;
 }
 
 LocalAppender::~LocalAppender() { ::close(fd_); }
+
+int LocalAppender::PollTimeoutMs() const {
+  if (options_.timeout.count() <= 0) return -1;
+  return static_cast<int>(std::min<int64_t>(options_.timeout.count(), 1 << 30));
+}
 
 void LocalAppender::Fail(absl::Status status) {
   if (status_.ok()) status_ = std::move(status);
@@ -129,10 +134,7 @@ void LocalAppender::TakeFrames() {
 
 template <typename Until>
 absl::Status LocalAppender::Pump(Until until, bool block) {
-  const int timeout_ms =
-      options_.timeout.count() > 0
-          ? static_cast<int>(std::min<int64_t>(options_.timeout.count(), 1 << 30))
-          : -1;
+  const int timeout_ms = PollTimeoutMs();
   for (;;) {
     TakeFrames();
     if (until()) return absl::OkStatus();
@@ -169,10 +171,7 @@ absl::Status LocalAppender::Pump(Until until, bool block) {
 }
 
 absl::Status LocalAppender::WriteAll(const std::string& bytes) {
-  const int timeout_ms =
-      options_.timeout.count() > 0
-          ? static_cast<int>(std::min<int64_t>(options_.timeout.count(), 1 << 30))
-          : -1;
+  const int timeout_ms = PollTimeoutMs();
   size_t off = 0;
   while (off < bytes.size()) {
     const ssize_t n =

@@ -95,6 +95,8 @@ class LocalAppender {
   // Writes `bytes`, reading acknowledgements meanwhile if the daemon pushes
   // back (it stops reading until its acknowledgements are read).
   absl::Status WriteAll(const std::string& bytes);
+  // poll(2)'s timeout for options_.timeout: -1 waits as long as it takes.
+  int PollTimeoutMs() const;
   void Fail(absl::Status status);
   absl::Status Broken() const;
 

@@ -135,9 +135,14 @@ class LocalConnection final : public ByteBudget::Waiter,
 
   // Whether to read more from the socket now. Requires mu_.
   bool MayReadLocked();
-  bool StoppedReadingLocked() const {
-    return reads_done_ || client_gone_ || draining_ || !failure_.ok() || !read_error_.ok();
+  // Whether nothing more is taken from the client, not even frames already
+  // read. Requires mu_.
+  bool TakesNoMoreLocked() const {
+    return stop_ || client_gone_ || draining_ || !failure_.ok() || !read_error_.ok();
   }
+  // Whether the socket is read no more (the client may also have closed its
+  // side; frames it sent before are still taken). Requires mu_.
+  bool StoppedReadingLocked() const { return reads_done_ || TakesNoMoreLocked(); }
   // The status the connection ends with (OK: the client closed it cleanly).
   absl::Status FinalStatusLocked() const {
     if (!failure_.ok()) return failure_;
@@ -305,8 +310,7 @@ void LocalConnection::Ingest() {
     std::lock_guard<std::mutex> lock(mu_);
     // Re-checked here: the decision to read was taken before the last poll,
     // and a drain (or a failure) since then means nothing more is taken.
-    // Frames already buffered when the client closed its side still are.
-    if (draining_ || stop_ || client_gone_ || !failure_.ok() || !read_error_.ok()) return;
+    if (TakesNoMoreLocked()) return;
     room = options_.max_inflight - std::min(outstanding_, options_.max_inflight);
   }
   while (taken.size() < room) {

@@ -135,6 +135,9 @@ class WalStore {
   // runs before Append returns: one thread hand-off less each way for a
   // lone writer. Callers whose thread must not wait for the disk pass
   // kQueued (an AppendStream, whose next message would wait behind it).
+  // An inline commit is answered at once, possibly before the committer has
+  // answered an earlier batch it already made durable: a caller that needs
+  // its answers in order commits inline only with none of its ops in flight.
   enum class Commit { kQueued, kInlineIfIdle };
   void Append(LogAppend append, std::function<void(absl::StatusOr<uint64_t>)> done,
               std::shared_ptr<std::atomic<bool>> chain = nullptr, Commit commit = Commit::kQueued);

@@ -64,6 +64,24 @@ v1::AppendRequest AppendOf(uint64_t first, uint64_t count) {
   return IndexedAppend("entry", first, count, 100, 200);
 }
 
+// `kills` rounds of KillDuringRound, each followed by a restart and the
+// check that every acknowledged entry reads back; the log's length at the
+// end (a failure has been reported if it returns early).
+uint64_t KillRounds(Daemon& daemon, std::mt19937_64& rng, int kills, const Appender& append) {
+  uint64_t acked = 0;
+  for (int kill = 0; kill < kills; ++kill) {
+    acked = KillDuringRound(daemon, rng, acked, kill, append);
+    if (::testing::Test::HasFailure()) return acked;
+    if (!daemon.Start()) {
+      ADD_FAILURE() << "restart after kill " << kill << ":\n" << daemon.log();
+      return acked;
+    }
+    acked = CheckLogAfterKill(daemon, acked, kill);
+    if (::testing::Test::HasFailure()) return acked;
+  }
+  return acked;
+}
+
 TEST(KillLoop, Kill9AtRandomMoments_NoAcknowledgedEntryLost) {
   TempDir tmp;
   Daemon daemon(tmp.Sub("data"), {"--segment-size-bytes", "262144"});
@@ -144,43 +162,37 @@ TEST(KillLoop, Kill9WhileTheClientCoalesces_EveryAcknowledgedAppendSurvives) {
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   ASSERT_TRUE(CreateWal(daemon.stub(), "kill-loop").ok());
   std::mt19937_64 rng(7);
-  uint64_t acked = 0;
   uint64_t appends_total = 0, messages_total = 0;
   const int kills = std::max(1, Kills() / 5);
-  for (int kill = 0; kill < kills; ++kill) {
-    acked = KillDuringRound(
-        daemon, rng, acked, kill,
-        [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
-          ClientOptions options;
-          options.call_timeout = std::chrono::seconds(10);
-          absl::StatusOr<std::unique_ptr<WalClient>> client =
-              WalClient::Connect(daemon.target(), options);
-          if (!client.ok()) return;
-          AppendStreamOptions stream_options;
-          stream_options.window = 128;
-          // Append sequence s carries entry first + s - 1: its acknowledgement
-          // says that entry (and every one before it) is durable.
-          stream_options.on_ack = [&](const AppendAck& ack) {
-            *acked_now = first + ack.sequence - 1;
-          };
-          std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(stream_options);
-          for (uint64_t next = first; !*stop; ++next) {
-            // Entries only, as Raft sends them between hard-state changes: a
-            // hard state would end each message (see CanCoalesce).
-            v1::AppendRequest append = AppendOf(next, 1);
-            append.clear_hard_state();
-            if (!stream->Send(std::move(append)).ok()) break;
-          }
-          stream->Cancel();
-          (void)stream->Finish();
-          appends_total += stream->sent();
-          messages_total += stream->messages_sent();
-        });
-    if (::testing::Test::HasFailure()) return;
-    ASSERT_TRUE(daemon.Start()) << "restart after kill " << kill << ":\n" << daemon.log();
-    acked = CheckLogAfterKill(daemon, acked, kill);
-    if (::testing::Test::HasFailure()) return;
-  }
+  const uint64_t acked = KillRounds(
+      daemon, rng, kills,
+      [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
+        ClientOptions options;
+        options.call_timeout = std::chrono::seconds(10);
+        absl::StatusOr<std::unique_ptr<WalClient>> client =
+            WalClient::Connect(daemon.target(), options);
+        if (!client.ok()) return;
+        AppendStreamOptions stream_options;
+        stream_options.window = 128;
+        // Append sequence s carries entry first + s - 1: its acknowledgement
+        // says that entry (and every one before it) is durable.
+        stream_options.on_ack = [&](const AppendAck& ack) {
+          *acked_now = first + ack.sequence - 1;
+        };
+        std::unique_ptr<AppendStream> stream = (*client)->OpenAppendStream(stream_options);
+        for (uint64_t next = first; !*stop; ++next) {
+          // Entries only, as Raft sends them between hard-state changes: a
+          // hard state would end each message (see CanCoalesce).
+          v1::AppendRequest append = AppendOf(next, 1);
+          append.clear_hard_state();
+          if (!stream->Send(std::move(append)).ok()) break;
+        }
+        stream->Cancel();
+        (void)stream->Finish();
+        appends_total += stream->sent();
+        messages_total += stream->messages_sent();
+      });
+  if (::testing::Test::HasFailure()) return;
   // The appends really went coalesced: far fewer messages than appends
   // (appends still queued at a kill were never written, a few per round).
   EXPECT_LT(messages_total * 2, appends_total);
@@ -200,29 +212,24 @@ TEST(KillLoop, Kill9WhileAppendingOnTheLocalSocket_EveryAcknowledgedAppendSurviv
   ASSERT_TRUE(daemon.Start()) << daemon.log();
   ASSERT_TRUE(CreateWal(daemon.stub(), "kill-loop").ok());
   std::mt19937_64 rng(11);
-  uint64_t acked = 0, appends_total = 0;
+  uint64_t appends_total = 0;
   const int kills = std::max(1, Kills() / 5);
-  for (int kill = 0; kill < kills; ++kill) {
-    acked = KillDuringRound(
-        daemon, rng, acked, kill,
-        [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
-          LocalAppenderOptions options;
-          options.window = 128;
-          options.on_ack = [&](const AppendAck& ack) { *acked_now = ack.last_index; };
-          absl::StatusOr<std::unique_ptr<LocalAppender>> appender =
-              LocalAppender::Connect(socket, options);
-          EXPECT_TRUE(appender.ok()) << appender.status();
-          if (!appender.ok()) return;
-          for (uint64_t next = first; !*stop; ++next) {
-            if (!(*appender)->Send(AppendOf(next, 1)).ok()) break;
-          }
-          appends_total += (*appender)->sent();
-        });
-    if (::testing::Test::HasFailure()) return;
-    ASSERT_TRUE(daemon.Start()) << "restart after kill " << kill << ":\n" << daemon.log();
-    acked = CheckLogAfterKill(daemon, acked, kill);
-    if (::testing::Test::HasFailure()) return;
-  }
+  const uint64_t acked = KillRounds(
+      daemon, rng, kills,
+      [&](uint64_t first, std::atomic<uint64_t>* acked_now, const std::atomic<bool>* stop) {
+        LocalAppenderOptions options;
+        options.window = 128;
+        options.on_ack = [&](const AppendAck& ack) { *acked_now = ack.last_index; };
+        absl::StatusOr<std::unique_ptr<LocalAppender>> appender =
+            LocalAppender::Connect(socket, options);
+        EXPECT_TRUE(appender.ok()) << appender.status();
+        if (!appender.ok()) return;
+        for (uint64_t next = first; !*stop; ++next) {
+          if (!(*appender)->Send(AppendOf(next, 1)).ok()) break;
+        }
+        appends_total += (*appender)->sent();
+      });
+  if (::testing::Test::HasFailure()) return;
   std::printf("kills: %d, appends sent on the local socket: %lu, log length at the end: %lu\n",
               kills, static_cast<unsigned long>(appends_total), static_cast<unsigned long>(acked));
 }

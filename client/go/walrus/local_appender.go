@@ -94,7 +94,7 @@ func DialLocal(path string, opts LocalOptions) (*LocalAppender, error) {
 	}
 	a := &LocalAppender{conn: conn.(*net.UnixConn), reader: bufio.NewReaderSize(conn, 64<<10), opts: opts}
 	conn.SetDeadline(time.Now().Add(timeout))
-	hello := &pb.LocalHello{Version: localProtocolVersion, Token: opts.Token}
+	hello, _ := proto.Marshal(&pb.LocalHello{Version: localProtocolVersion, Token: opts.Token})
 	if err := a.writeFrame(frameHello, hello); err != nil {
 		conn.Close()
 		return nil, err
@@ -125,20 +125,25 @@ func (a *LocalAppender) MaxFrameBytes() uint64 { return a.welcome.MaxFrameBytes 
 func (a *LocalAppender) Send(req *pb.AppendRequest) (uint64, error) {
 	a.sendMu.Lock()
 	defer a.sendMu.Unlock()
-	msg := proto.Clone(req).(*pb.AppendRequest)
+	// A shallow copy: the caller's request is not modified, and its entries
+	// are not copied (they are read once, when marshalled below).
+	msg := &pb.AppendRequest{HardState: req.HardState, Entries: req.Entries,
+		EntryCrc32C: req.EntryCrc32C, Epoch: req.Epoch, Sequence: a.sent + 1}
 	if !a.opts.NoEntryCRC && len(msg.EntryCrc32C) == 0 && len(msg.Entries) > 0 {
 		FillEntryCRC32C(msg)
 	}
 	if msg.Epoch == 0 {
 		msg.Epoch = a.opts.Epoch
 	}
-	msg.Sequence = a.sent + 1
-	size := proto.Size(msg) + 1
-	if max := a.welcome.MaxFrameBytes; max > 0 && uint64(size) > max {
-		return 0, status.Errorf(codes.InvalidArgument,
-			"the append is %d bytes encoded; walrusd reads frames of at most %d (its --max-message-bytes); nothing was sent", size, max)
+	body, err := proto.Marshal(msg)
+	if err != nil {
+		return 0, status.Errorf(codes.Internal, "encoding the append: %v", err)
 	}
-	if err := a.writeFrame(frameAppend, msg); err != nil {
+	if max := a.welcome.MaxFrameBytes; max > 0 && uint64(len(body)+1) > max {
+		return 0, status.Errorf(codes.InvalidArgument,
+			"the append is %d bytes encoded; walrusd reads frames of at most %d (its --max-message-bytes); nothing was sent", len(body)+1, max)
+	}
+	if err := a.writeFrame(frameAppend, body); err != nil {
 		return 0, err
 	}
 	a.sent = msg.Sequence
@@ -218,11 +223,8 @@ func (a *LocalAppender) CloseSend() error {
 // durable.
 func (a *LocalAppender) Close() error { return a.conn.Close() }
 
-func (a *LocalAppender) writeFrame(kind byte, msg proto.Message) error {
-	body, err := proto.Marshal(msg)
-	if err != nil {
-		return status.Errorf(codes.Internal, "encoding the frame: %v", err)
-	}
+// writeFrame writes one frame of `kind` carrying the encoded message `body`.
+func (a *LocalAppender) writeFrame(kind byte, body []byte) error {
 	a.frame = a.frame[:0]
 	a.frame = binary.LittleEndian.AppendUint32(a.frame, uint32(len(body)+1))
 	a.frame = append(a.frame, kind)
