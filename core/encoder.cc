@@ -15,7 +15,8 @@ constexpr char kTag3Varint = 0x18;
 constexpr char kTag3Bytes = 0x1a;
 constexpr char kTag4Bytes = 0x22;
 
-void AppendBytesField(std::string* out, char tag, absl::string_view bytes) {
+template <typename String>
+void AppendBytesField(String* out, char tag, absl::string_view bytes) {
   out->push_back(tag);
   varint::Append(out, bytes.size());
   out->append(bytes.data(), bytes.size());
@@ -150,7 +151,7 @@ void Encoder::AddMetadata(absl::string_view metadata) {
 }
 
 void Encoder::RollbackTo(const Mark& mark) {
-  buffer_.resize(mark.size);
+  buffer_.resize(start_ + mark.size);
   crc_ = mark.crc;
 }
 

@@ -2,14 +2,19 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
@@ -36,19 +41,34 @@ int StatOnly(int fd, const char* path, unsigned int mask, struct statx* out) {
   return ::statx(fd, path, path[0] == '\0' ? AT_EMPTY_PATH : 0, mask, out);
 }
 
-// A buffer aligned for direct I/O, grown as needed and kept.
+// A buffer aligned for direct I/O, grown as needed (to a power of two, so a
+// batch size that creeps up costs a few allocations, not one per batch) and
+// kept.
 class AlignedBuffer {
  public:
   static constexpr size_t kAlign = 4096;
+
+  AlignedBuffer() = default;
+  AlignedBuffer(AlignedBuffer&& other) noexcept
+      : data_(std::move(other.data_)), capacity_(std::exchange(other.capacity_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
+    data_ = std::move(other.data_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    return *this;
+  }
 
   char* data() { return data_.get(); }
   size_t capacity() const { return capacity_; }
   // Makes room for `n` bytes (contents not kept); false if out of memory.
   bool Reserve(size_t n) {
     if (n <= capacity_) return true;
-    const size_t size = (n + kAlign - 1) / kAlign * kAlign;
+    size_t size = std::max<size_t>(kAlign, std::bit_ceil(n));
     void* p = std::aligned_alloc(kAlign, size);
-    if (p == nullptr) return false;
+    if (p == nullptr) {
+      size = (n + kAlign - 1) / kAlign * kAlign;  // no room to round up: just enough
+      p = std::aligned_alloc(kAlign, size);
+      if (p == nullptr) return false;
+    }
     data_.reset(static_cast<char*>(p));
     capacity_ = size;
     return true;
@@ -62,13 +82,40 @@ class AlignedBuffer {
   size_t capacity_ = 0;
 };
 
+// The staging buffer a closed file leaves for the next one. A log writes one
+// segment after another; without it each new segment's first direct write
+// would fault in (and the kernel zero) a fresh buffer the size of a batch,
+// megabytes when entries are large, several times a second. One spare is
+// kept: the largest given back.
+class SpareBuffer {
+ public:
+  // The spare if it is larger than `*buffer` (which is then released).
+  void TakeIfLarger(AlignedBuffer* buffer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.capacity() > buffer->capacity()) *buffer = std::move(spare_);
+  }
+  void Give(AlignedBuffer buffer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (buffer.capacity() > spare_.capacity()) spare_ = std::move(buffer);
+  }
+
+ private:
+  std::mutex mu_;
+  AlignedBuffer spare_;
+};
+
+SpareBuffer* Spare() {
+  static SpareBuffer* const spare = new SpareBuffer;
+  return spare;
+}
+
 class PosixWritableFile : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t offset)
       : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
-    if (direct_fd_ >= 0) ::close(direct_fd_);
+    StopDirectIo();
   }
 
   absl::Status Append(absl::string_view data) override {
@@ -193,21 +240,64 @@ class PosixWritableFile : public WritableFile {
   // Writes [start of Offset()'s block, Offset() + data.size()) rounded up to
   // whole blocks: the kept bytes of the partial block, `data`, zeros. Sets
   // *refused, writing nothing, if the kernel refuses the direct write itself.
+  // Where `data` sits in memory at the same offset within a page as it goes
+  // in the file (the Encoder places it so), its whole blocks are written from
+  // where they are; only the blocks at either end go through the staging
+  // buffer. Otherwise all of it is copied there first.
   absl::Status AppendDirect(absl::string_view data, bool* refused) {
-    const uint64_t start = offset_ - tail_block_.size();
-    const size_t used = tail_block_.size() + data.size();
-    const size_t padded = static_cast<size_t>((used + kBlock - 1) / kBlock * kBlock);
-    if (!buffer_.Reserve(padded)) {
+    const size_t kept = tail_block_.size();  // Offset() % kBlock
+    const uint64_t start = offset_ - kept;
+    const size_t head = (kBlock - kept) % kBlock;  // the bytes that complete the kept block
+    const bool congruent = reinterpret_cast<uintptr_t>(data.data()) % kBlock == kept;
+    const size_t middle =
+        congruent && data.size() >= head + kBlock ? (data.size() - head) / kBlock * kBlock : 0;
+    const size_t used = kept + data.size();
+    const size_t staged = middle == 0 ? (used + kBlock - 1) / kBlock * kBlock : 2 * kBlock;
+    if (staged > buffer_.capacity()) Spare()->TakeIfLarger(&buffer_);
+    if (!buffer_.Reserve(staged)) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("write ", path_, ": no memory for a ", padded, "-byte direct write"));
+          absl::StrCat("write ", path_, ": no memory for a ", staged, "-byte direct write"));
     }
     char* buf = buffer_.data();
-    std::memcpy(buf, tail_block_.data(), tail_block_.size());
-    std::memcpy(buf + tail_block_.size(), data.data(), data.size());
-    std::memset(buf + used, 0, padded - used);
-    size_t done = 0;
-    while (done < padded) {
-      ssize_t n = ::pwrite(direct_fd_, buf + done, padded - done, static_cast<off_t>(start + done));
+    struct iovec iov[3];
+    int count = 0;
+    size_t rest = 0;  // the bytes of `data` in the last, partial block
+    if (middle == 0) {
+      std::memcpy(buf, tail_block_.data(), kept);
+      std::memcpy(buf + kept, data.data(), data.size());
+      std::memset(buf + used, 0, staged - used);
+      iov[count++] = {buf, staged};
+      rest = used % kBlock;
+    } else {
+      if (kept > 0) {
+        std::memcpy(buf, tail_block_.data(), kept);
+        std::memcpy(buf + kept, data.data(), head);
+        iov[count++] = {buf, kBlock};
+      }
+      iov[count++] = {const_cast<char*>(data.data() + head), middle};
+      rest = data.size() - head - middle;
+      if (rest > 0) {
+        char* last = buf + kBlock;
+        std::memcpy(last, data.data() + head + middle, rest);
+        std::memset(last + rest, 0, kBlock - rest);
+        iov[count++] = {last, kBlock};
+      }
+    }
+    if (absl::Status s = WriteDirect(iov, count, start, refused); !s.ok() || *refused) return s;
+    offset_ += data.size();
+    // The new partial block: the last `rest` bytes written.
+    tail_block_.assign(data.size() >= rest ? data.data() + data.size() - rest : buf + used - rest,
+                       rest);
+    return absl::OkStatus();
+  }
+
+  // pwritev(2) of the whole blocks in `iov` at `at` (block-aligned) through
+  // the direct descriptor, retrying short writes and EINTR. Sets *refused,
+  // writing nothing, if the kernel refuses the first write as unaligned.
+  absl::Status WriteDirect(struct iovec* iov, int count, uint64_t at, bool* refused) {
+    uint64_t done = 0;
+    while (count > 0) {
+      ssize_t n = ::pwritev(direct_fd_, iov, count, static_cast<off_t>(at + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EINVAL && done == 0) {
@@ -217,15 +307,22 @@ class PosixWritableFile : public WritableFile {
         return Errno("write", path_);
       }
       if (n == 0) return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (wrote 0 bytes)"));
-      done += static_cast<size_t>(n);
-      if (done < padded && done % kBlock != 0) {
+      done += static_cast<uint64_t>(n);
+      for (size_t left = static_cast<size_t>(n); left > 0;) {
+        const size_t step = std::min(left, iov->iov_len);
+        iov->iov_base = static_cast<char*>(iov->iov_base) + step;
+        iov->iov_len -= step;
+        left -= step;
+        if (iov->iov_len == 0) {
+          ++iov;
+          --count;
+        }
+      }
+      if (count > 0 && done % kBlock != 0) {
         // A short direct write that ends inside a block cannot go on aligned.
         return ErrnoToStatus(EIO, absl::StrCat("write ", path_, " (short direct write)"));
       }
     }
-    offset_ += data.size();
-    const size_t keep = static_cast<size_t>(offset_ % kBlock);
-    tail_block_.assign(buf + (used - keep), keep);
     return absl::OkStatus();
   }
 
@@ -246,6 +343,7 @@ class PosixWritableFile : public WritableFile {
     const size_t keep = static_cast<size_t>(offset_ % kBlock);
     tail_block_.clear();
     if (keep == 0) return absl::OkStatus();
+    if (kBlock > buffer_.capacity()) Spare()->TakeIfLarger(&buffer_);
     if (!buffer_.Reserve(kBlock)) {
       return absl::ResourceExhaustedError(absl::StrCat("read ", path_, ": no memory"));
     }
@@ -267,6 +365,7 @@ class PosixWritableFile : public WritableFile {
     if (direct_fd_ >= 0) ::close(direct_fd_);
     direct_fd_ = -1;
     tail_block_.clear();
+    if (buffer_.capacity() > 0) Spare()->Give(std::move(buffer_));
   }
 
   std::string path_;

@@ -19,7 +19,9 @@ inline char* Put(char* p, uint64_t v) {
   return p;
 }
 
-inline void Append(std::string* out, uint64_t v) {
+// Appends `v` to a std::string (or another basic_string of char).
+template <typename String>
+void Append(String* out, uint64_t v) {
   char buf[10];
   out->append(buf, static_cast<size_t>(Put(buf, v) - buf));
 }

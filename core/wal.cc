@@ -195,6 +195,7 @@ absl::StatusOr<ReadAllResult> Wal::ReadAll() {
   if (absl::Status s = tail_->Sync(); !s.ok()) return s;
   if (absl::Status s = fs_->SyncDir(dir_); !s.ok()) return s;
   encoder_ = Encoder(log->end_crc);
+  encoder_.ClearPending(tail_->Offset());
   metadata_ = out.metadata;
   std::vector<SnapshotMarker> markers;
   for (const ReplayedLog::MarkerRead& m : log->markers) {
@@ -410,7 +411,7 @@ absl::Status Wal::WriteAndSync() {
       RollbackPending();
       return s;
     }
-    encoder_.ClearPending();
+    encoder_.ClearPending(tail_->Offset());
     if (options_.metrics != nullptr) {
       options_.metrics->AddBytesWritten(tail_->Offset() - before);
     }
@@ -506,7 +507,7 @@ absl::Status Wal::Cut() {
   (void)tail_->Close();
   AdoptTail(std::move(prepared->file));
   locks_.push_back({next, std::move(*lock)});
-  encoder_.ClearPending();
+  encoder_.ClearPending(tail_->Offset());
   durable_ = {next.seq, tail_->Offset()};
   preparer_->SetTailWritten(durable_.offset);
   synced_mark_ = encoder_.mark();

@@ -155,6 +155,38 @@ TEST(Encoder, AddEntryFramesEqualTheGeneralPathForEveryCrcLength) {
   EXPECT_GE(crc_lengths.size(), 2u);  // the short-varint case was taken
 }
 
+// After ClearPending(offset) the next pending bytes start at that offset
+// within a page of memory (what lets a direct write take them in place), and
+// the bytes, the CRC and rolling back are as with the bytes anywhere else.
+TEST(Encoder, PendingBytesStartAtTheNextFileOffsetWithinAPage) {
+  Encoder placed(7);
+  Encoder plain(7);
+  uint64_t offset = 0;
+  for (uint64_t i = 1; i <= 40; ++i) {
+    raftpb::Entry e = testing::MakeEntry(i, 1);
+    e.set_data(std::string((i * 1531) % 9000, static_cast<char>('a' + i % 26)));
+    placed.AddEntry(e);
+    plain.AddEntry(e);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(placed.pending().data()) % Encoder::kPage,
+              offset % Encoder::kPage)
+        << "entry " << i;
+    ASSERT_EQ(placed.pending(), plain.pending()) << "entry " << i;
+    if (i % 5 == 0) {
+      const Encoder::Mark mark = placed.mark();
+      placed.AddEntry(testing::MakeEntry(i + 1, 1));
+      placed.RollbackTo(mark);
+      ASSERT_EQ(placed.pending(), plain.pending()) << "rolled back after entry " << i;
+    }
+    if (i % 3 == 0) {  // written: the next bytes go after these in the file
+      offset += placed.pending_size();
+      placed.ClearPending(offset);
+      plain.ClearPending(0);
+      ASSERT_EQ(placed.pending_size(), 0u);
+    }
+  }
+  EXPECT_EQ(placed.crc(), plain.crc());
+}
+
 TEST(ParseRecord, RejectsTruncatedAndBadWireTypes) {
   RecordView record;
   const std::string valid("\x08\x02\x10\x05\x1a\x01z", 7);  // record.data points into it

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "core/encoder.h"
 #include "core/fs.h"
 #include "core/segment.h"
 #include "core/wal.h"
@@ -56,16 +57,29 @@ class DirectIoTest : public ::testing::Test {
     EXPECT_EQ(after, std::string(after.size(), '\0')) << "not zeros after the end";
   }
 
-  void RunRandomAppends(WritableFile* file, const std::string& name) {
+  // With `congruent`, each append's bytes sit in memory at the file's
+  // offset within a page, as the Encoder places them (the direct writes take
+  // their whole blocks from there); otherwise wherever std::string puts them.
+  void RunRandomAppends(WritableFile* file, const std::string& name, bool congruent = false) {
     ASSERT_TRUE(file->Preallocate(4 << 20).ok());
     std::mt19937 rng(7);
     std::string want;
+    std::basic_string<char, std::char_traits<char>, PageAlignedAllocator<char>> placed;
     for (int i = 0; i < 300; ++i) {
       const size_t sizes[] = {0, 1, 7, kBlock - 1, kBlock, kBlock + 1, 3 * kBlock + 5, 70000};
       const size_t n = sizes[rng() % 8] + (rng() % 3 == 0 ? rng() % 100 : 0);
-      const std::string data = Pattern(n, static_cast<uint32_t>(i));
+      const std::string bytes = Pattern(n, static_cast<uint32_t>(i));
+      absl::string_view data = bytes;
+      if (congruent) {
+        const size_t at = want.size() % kBlock;
+        placed.reserve(kBlock + at + n);
+        placed.assign(at, '\0');
+        placed += bytes;
+        data = absl::string_view(placed).substr(at);
+        ASSERT_EQ(reinterpret_cast<uintptr_t>(data.data()) % kBlock, at);
+      }
       ASSERT_TRUE(file->Append(data).ok()) << "append " << i;
-      want += data;
+      want += bytes;
       ASSERT_EQ(file->Offset(), want.size());
       if (i % 37 == 0) {
         ASSERT_TRUE(file->Sync().ok());
@@ -100,6 +114,21 @@ TEST_F(DirectIoTest, RandomAppends_DirectAndBufferedMixed_FileHoldsExactlyTheByt
   SKIP_IF_NO_DIRECT_IO(file);
   ASSERT_NE(file, nullptr);
   RunRandomAppends(file.get(), "f");
+}
+
+TEST_F(DirectIoTest, RandomAppends_FromMemoryAtTheFilesOffsetInAPage_FileHoldsExactlyTheBytes) {
+  std::unique_ptr<WritableFile> file = NewDirect("f");
+  SKIP_IF_NO_DIRECT_IO(file);
+  ASSERT_NE(file, nullptr);
+  RunRandomAppends(file.get(), "f", /*congruent=*/true);
+}
+
+TEST_F(DirectIoTest,
+       RandomAppends_FromPlacedMemory_DirectAndBufferedMixed_FileHoldsExactlyTheBytes) {
+  std::unique_ptr<WritableFile> file = NewDirect("f", 0, true, /*min_bytes=*/kBlock + 1);
+  SKIP_IF_NO_DIRECT_IO(file);
+  ASSERT_NE(file, nullptr);
+  RunRandomAppends(file.get(), "f", /*congruent=*/true);
 }
 
 TEST_F(DirectIoTest, Truncate_AppendsContinueFromTheNewEnd) {
