@@ -11,6 +11,8 @@
 #   SIZES: entry sizes for the depth sweep, space-separated ("100 1000")
 #   BASELINE_WALRUSD=PATH (optional): another walrusd binary whose latency
 #   across segment cuts is measured beside this one's, in the same run.
+#   ROUNDS=N (3): rounds of the bandwidth and segment-cut measurements, each
+#   round measuring the references right before walrusd.
 # Writes OUT_DIR/daemon_vs_redis.csv and OUT_DIR/daemon_vs_redis.png (the
 # plot, of the first size, needs python3-matplotlib, installed here if
 # missing), prints a table.
@@ -92,38 +94,51 @@ for size in $sizes; do
 done
 stop_daemon
 
-# Bandwidth: the disk's sequential write + fdatasync, three ways (2 GiB of
+# Bandwidth: the disk's sequential write + fdatasync, three ways (1 GiB of
 # 1-MiB writes: buffered with one fdatasync at the end; every write synced,
 # O_DSYNC; every write direct and synced, O_DIRECT|O_DSYNC), then 1-MiB
 # entries through a stream (16 in flight) on the same file system, with
 # walrusd's appends direct (its default) and buffered (--direct-io=false).
+# The disk's figure moves by more than the margin between the two from one
+# minute to the next, so this is done in ROUNDS rounds (3), each measuring the
+# disk right before walrusd; each round's ratio is walrusd against that
+# round's best disk figure, and the result is the median round.
+rounds=${ROUNDS:-3}
 dd_mbs() {  # dd flags... -> MB/s
   local line
-  line=$(dd if=/dev/zero of="$data/dd" bs=1M count=2048 "$@" 2>&1 | tail -1)
+  line=$(dd if=/dev/zero of="$data/dd" bs=1M count=1024 "$@" 2>&1 | tail -1)
   rm -f "$data/dd"
   python3 -c "
 import re,sys
 m = re.search(r'(\d+) bytes .* copied, ([0-9.]+) s', sys.argv[1])
 print(f'{int(m.group(1)) / float(m.group(2)) / 1e6:.1f}')" "$line"
 }
-disk_stream=$(dd_mbs conv=fdatasync)
-disk_dsync=$(dd_mbs oflag=dsync)
-disk_direct=$(dd_mbs oflag=direct,dsync)
-disk_mbs=$(python3 -c "print(max($disk_stream, $disk_dsync, $disk_direct))")
-echo "disk: dd bs=1M count=2048 conv=fdatasync: $disk_stream MB/s; oflag=dsync: $disk_dsync MB/s;" \
-  "oflag=direct,dsync: $disk_direct MB/s"
-for flags in --direct-io --direct-io=false; do
-  start_daemon "" "$flags"
-  w=$(bench tcp stream 16 1048576 "$((duration * 2))")
-  walrus_mbs=$(field "$w" mb_per_sec)
-  echo "walrus $flags: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s of entry data" \
-    "($(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')") % of the best disk figure)," \
-    "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms," \
-    "walrus_wal_direct_io $(metric walrus_wal_direct_io)"
+ratios=()
+for round in $(seq "$rounds"); do
+  disk_stream=$(dd_mbs conv=fdatasync)
+  disk_dsync=$(dd_mbs oflag=dsync)
+  disk_direct=$(dd_mbs oflag=direct,dsync)
+  disk_mbs=$(python3 -c "print(max($disk_stream, $disk_dsync, $disk_direct))")
+  echo "round $round: disk: dd bs=1M count=1024 conv=fdatasync: $disk_stream MB/s;" \
+    "oflag=dsync: $disk_dsync MB/s; oflag=direct,dsync: $disk_direct MB/s"
+  for flags in --direct-io --direct-io=false; do
+    start_daemon "" "$flags"
+    w=$(bench tcp stream 16 1048576 "$((duration * 2))")
+    walrus_mbs=$(field "$w" mb_per_sec)
+    ratio=$(python3 -c "print(f'{100 * $walrus_mbs / $disk_mbs:.0f}')")
+    [[ "$flags" == --direct-io ]] && ratios+=("$ratio")
+    echo "round $round: walrus $flags: 1-MiB entries, stream, 16 in flight: $walrus_mbs MB/s" \
+      "of entry data ($ratio % of the round's best disk figure, $disk_mbs MB/s)," \
+      "p50 $(field "$w" p50_ms) ms, p99 $(field "$w" p99_ms) ms," \
+      "walrus_wal_direct_io $(metric walrus_wal_direct_io)"
+  done
 done
+echo "1-MiB entries, walrus --direct-io against the disk, per round: ${ratios[*]} %;" \
+  "median $(python3 -c "import statistics,sys; print(statistics.median(map(int, sys.argv[1:])))" "${ratios[@]}") %"
 
 # Across segment cuts: 1000-byte entries, 64 in flight, long enough to cut
-# several 64 MB segments; the latency tail and the number of cuts.
+# several 64 MB segments; the latency tail and the number of cuts. One run is
+# one sample of a tail: with a baseline, the two alternate for ROUNDS rounds.
 cuts() {  # label [walrusd binary]
   start_daemon "${2:-}"
   local w
@@ -133,8 +148,12 @@ cuts() {  # label [walrusd binary]
     "p99 $(field "$w" p99_ms) ms, p99.9 $(field "$w" p999_ms) ms, max $(field "$w" max_ms) ms," \
     "$(metric walrus_wal_segment_cuts_total) cuts"
 }
-cuts "this walrusd"
-if [[ -n "${BASELINE_WALRUSD:-}" ]]; then cuts "baseline $BASELINE_WALRUSD" "$BASELINE_WALRUSD"; fi
+for round in $(seq "$rounds"); do
+  cuts "this walrusd, round $round"
+  if [[ -n "${BASELINE_WALRUSD:-}" ]]; then
+    cuts "baseline $BASELINE_WALRUSD, round $round" "$BASELINE_WALRUSD"
+  fi
+done
 stop_daemon
 
 plot_python=/usr/bin/python3  # Debian's interpreter, where python3-matplotlib installs
