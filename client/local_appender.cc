@@ -20,7 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 // Acknowledgements and errors are small; a frame this large is not one.
 constexpr size_t kMaxFrameFromDaemon = 1 << 20;
 
@@ -143,10 +142,7 @@ absl::Status LocalAppender::Pump(Until until, bool block) {
       Fail(Broken());
       return status_;
     }
-    const size_t at = in_.size();
-    in_.resize(at + kReadChunk);
-    const ssize_t n = ::recv(fd_, in_.data() + at, kReadChunk, MSG_DONTWAIT);
-    in_.resize(at + (n > 0 ? static_cast<size_t>(n) : 0));
+    const ssize_t n = local::ReceiveOnto(fd_, &in_);
     if (n > 0) continue;
     if (n == 0) {
       closed_ = true;

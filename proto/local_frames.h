@@ -8,9 +8,12 @@
 #define WALRUS_PROTO_LOCAL_FRAMES_H_
 
 #include <google/protobuf/message_lite.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -42,6 +45,19 @@ inline bool AppendFrame(FrameType type, const google::protobuf::MessageLite& mes
   p[kLengthBytes] = static_cast<char>(type);
   message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(p + kLengthBytes + 1));
   return true;
+}
+
+// Receives what the socket `fd` holds, without waiting, onto the end of
+// `*in`: up to 256 KiB, through a buffer of the calling thread's (growing
+// `*in` by the chunk first would zero-fill all of it on every call, most of
+// it only to be cut off again). Returns recv(2)'s result: the bytes received,
+// 0 at the end of the stream, or -1 with errno set.
+inline ssize_t ReceiveOnto(int fd, std::string* in) {
+  constexpr size_t kChunk = 256 << 10;
+  thread_local const std::unique_ptr<char[]> chunk = std::make_unique_for_overwrite<char[]>(kChunk);
+  const ssize_t n = ::recv(fd, chunk.get(), kChunk, MSG_DONTWAIT);
+  if (n > 0) in->append(chunk.get(), static_cast<size_t>(n));
+  return n;
 }
 
 // What the front of a receive buffer holds.

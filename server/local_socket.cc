@@ -27,7 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr size_t kReadChunk = 256 << 10;
 // A hello is a version and a token: anything larger is not one.
 constexpr size_t kMaxHelloBytes = 64 << 10;
 // What an acknowledgement waiting to be written costs, charged from the read
@@ -207,10 +206,7 @@ class LocalConnection final : public ByteBudget::Waiter,
 };
 
 bool LocalConnection::ReadSome() {
-  const size_t at = in_.size();
-  in_.resize(at + kReadChunk);
-  const ssize_t n = ::recv(fd_, in_.data() + at, kReadChunk, MSG_DONTWAIT);
-  in_.resize(at + (n > 0 ? static_cast<size_t>(n) : 0));
+  const ssize_t n = local::ReceiveOnto(fd_, &in_);
   if (n > 0) return true;
   std::lock_guard<std::mutex> lock(mu_);
   if (n == 0) {
