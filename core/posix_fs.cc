@@ -261,7 +261,7 @@ class PosixWritableFile : public WritableFile {
     char* buf = buffer_.data();
     struct iovec iov[3];
     int count = 0;
-    size_t rest = 0;  // the bytes of `data` in the last, partial block
+    size_t rest = 0;  // the bytes of the partial block the write ends in
     if (middle == 0) {
       std::memcpy(buf, tail_block_.data(), kept);
       std::memcpy(buf + kept, data.data(), data.size());
