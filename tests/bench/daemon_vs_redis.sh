@@ -11,8 +11,8 @@
 #   SIZES: entry sizes for the depth sweep, space-separated ("100 1000")
 #   BASELINE_WALRUSD=PATH (optional): another walrusd binary whose latency
 #   across segment cuts is measured beside this one's, in the same run.
-#   ROUNDS=N (3): rounds of the bandwidth and segment-cut measurements, each
-#   round measuring the references right before walrusd.
+#   ROUNDS=N (3): rounds of the segment-cut runs (this walrusd, then the
+#   baseline) and of the bandwidth runs (the disk, then walrusd).
 # Writes OUT_DIR/daemon_vs_redis.csv and OUT_DIR/daemon_vs_redis.png (the
 # plot, of the first size, needs python3-matplotlib, installed here if
 # missing), prints a table.
