@@ -6,15 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
@@ -41,34 +38,19 @@ int StatOnly(int fd, const char* path, unsigned int mask, struct statx* out) {
   return ::statx(fd, path, path[0] == '\0' ? AT_EMPTY_PATH : 0, mask, out);
 }
 
-// A buffer aligned for direct I/O, grown as needed (to a power of two, so a
-// batch size that creeps up costs a few allocations, not one per batch) and
-// kept.
+// A buffer aligned for direct I/O, grown as needed and kept.
 class AlignedBuffer {
  public:
   static constexpr size_t kAlign = 4096;
-
-  AlignedBuffer() = default;
-  AlignedBuffer(AlignedBuffer&& other) noexcept
-      : data_(std::move(other.data_)), capacity_(std::exchange(other.capacity_, 0)) {}
-  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept {
-    data_ = std::move(other.data_);
-    capacity_ = std::exchange(other.capacity_, 0);
-    return *this;
-  }
 
   char* data() { return data_.get(); }
   size_t capacity() const { return capacity_; }
   // Makes room for `n` bytes (contents not kept); false if out of memory.
   bool Reserve(size_t n) {
     if (n <= capacity_) return true;
-    size_t size = std::max<size_t>(kAlign, std::bit_ceil(n));
+    const size_t size = (n + kAlign - 1) / kAlign * kAlign;
     void* p = std::aligned_alloc(kAlign, size);
-    if (p == nullptr) {
-      size = (n + kAlign - 1) / kAlign * kAlign;  // no room to round up: just enough
-      p = std::aligned_alloc(kAlign, size);
-      if (p == nullptr) return false;
-    }
+    if (p == nullptr) return false;
     data_.reset(static_cast<char*>(p));
     capacity_ = size;
     return true;
@@ -82,40 +64,13 @@ class AlignedBuffer {
   size_t capacity_ = 0;
 };
 
-// The staging buffer a closed file leaves for the next one. A log writes one
-// segment after another; without it each new segment's first direct write
-// would fault in (and the kernel zero) a fresh buffer the size of a batch,
-// megabytes when entries are large, several times a second. One spare is
-// kept: the largest given back.
-class SpareBuffer {
- public:
-  // The spare if it is larger than `*buffer` (which is then released).
-  void TakeIfLarger(AlignedBuffer* buffer) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (spare_.capacity() > buffer->capacity()) *buffer = std::move(spare_);
-  }
-  void Give(AlignedBuffer buffer) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (buffer.capacity() > spare_.capacity()) spare_ = std::move(buffer);
-  }
-
- private:
-  std::mutex mu_;
-  AlignedBuffer spare_;
-};
-
-SpareBuffer* Spare() {
-  static SpareBuffer* const spare = new SpareBuffer;
-  return spare;
-}
-
 class PosixWritableFile : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t offset)
       : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
-    StopDirectIo();
+    if (direct_fd_ >= 0) ::close(direct_fd_);
   }
 
   absl::Status Append(absl::string_view data) override {
@@ -253,7 +208,6 @@ class PosixWritableFile : public WritableFile {
         congruent && data.size() >= head + kBlock ? (data.size() - head) / kBlock * kBlock : 0;
     const size_t used = kept + data.size();
     const size_t staged = middle == 0 ? (used + kBlock - 1) / kBlock * kBlock : 2 * kBlock;
-    if (staged > buffer_.capacity()) Spare()->TakeIfLarger(&buffer_);
     if (!buffer_.Reserve(staged)) {
       return absl::ResourceExhaustedError(
           absl::StrCat("write ", path_, ": no memory for a ", staged, "-byte direct write"));
@@ -343,7 +297,6 @@ class PosixWritableFile : public WritableFile {
     const size_t keep = static_cast<size_t>(offset_ % kBlock);
     tail_block_.clear();
     if (keep == 0) return absl::OkStatus();
-    if (kBlock > buffer_.capacity()) Spare()->TakeIfLarger(&buffer_);
     if (!buffer_.Reserve(kBlock)) {
       return absl::ResourceExhaustedError(absl::StrCat("read ", path_, ": no memory"));
     }
@@ -365,7 +318,6 @@ class PosixWritableFile : public WritableFile {
     if (direct_fd_ >= 0) ::close(direct_fd_);
     direct_fd_ = -1;
     tail_block_.clear();
-    if (buffer_.capacity() > 0) Spare()->Give(std::move(buffer_));
   }
 
   std::string path_;

@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "proto/local_frames.h"
 #include "server/wal_store.h"
+#include "tests/server/mem_store.h"
 #include "tests/support/mem_fs.h"
 #include "tests/support/test_util.h"
 
@@ -125,12 +126,7 @@ class RawClient {
 class LocalSocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs_.CreateDir("/data").ok());
-    StoreOptions options;
-    options.wal_dir = "/data/wal";
-    options.fs = &fs_;
-    RecoverySummary summary;
-    absl::StatusOr<std::unique_ptr<WalStore>> store = WalStore::Open(options, nullptr, &summary);
+    absl::StatusOr<std::unique_ptr<WalStore>> store = testing::OpenMemStore(&fs_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     std::promise<absl::StatusOr<bool>> created;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
+#include "tests/server/mem_store.h"
 #include "tests/support/mem_fs.h"
 #include "tests/support/test_util.h"
 
@@ -107,12 +108,7 @@ class RawStream {
 class WalServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(fs_.CreateDir("/data").ok());
-    StoreOptions options;
-    options.wal_dir = "/data/wal";
-    options.fs = &fs_;
-    RecoverySummary summary;
-    absl::StatusOr<std::unique_ptr<WalStore>> store = WalStore::Open(options, nullptr, &summary);
+    absl::StatusOr<std::unique_ptr<WalStore>> store = testing::OpenMemStore(&fs_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     ServiceOptions service_options;

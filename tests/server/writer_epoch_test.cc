@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "server/wal_store.h"
+#include "tests/server/mem_store.h"
 #include "tests/support/mem_fs.h"
 
 namespace walrus {
@@ -112,11 +113,8 @@ class StoreFenceTest : public ::testing::Test {
   void Reopen() {
     store_.reset();
     StoreOptions options;
-    options.fs = &fs_;
-    options.wal_dir = "/data/wal";
     options.epoch_path = kPath;
-    RecoverySummary summary;
-    absl::StatusOr<std::unique_ptr<WalStore>> store = WalStore::Open(options, nullptr, &summary);
+    absl::StatusOr<std::unique_ptr<WalStore>> store = testing::OpenMemStore(&fs_, options);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
